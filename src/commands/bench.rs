@@ -1,0 +1,39 @@
+//! `mlagent bench [FILTER]`: run the library's benchmarks (use a release build:
+//! `cargo xtask bench`).
+
+use std::process::ExitCode;
+
+use super::Global;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only benchmarks whose name contains this
+    pub filter: Option<String>,
+}
+
+pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: a debug build; figures are not representative (use `cargo xtask bench`)"
+        );
+    }
+    let mut ran = 0;
+    for b in mlagent::bench::all() {
+        if let Some(f) = &args.filter {
+            if !b.name.contains(f.as_str()) {
+                continue;
+            }
+        }
+        ran += 1;
+        for fig in (b.run)() {
+            println!(
+                "{:<28} {:<44} {:>14.3} {}",
+                b.name, fig.name, fig.value, fig.unit
+            );
+        }
+    }
+    if ran == 0 {
+        anyhow::bail!("no benchmark matches {:?}", args.filter);
+    }
+    Ok(ExitCode::SUCCESS)
+}

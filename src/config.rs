@@ -1,0 +1,136 @@
+//! Experiment configs: RON files in `experiments/`, typed with serde, unknown fields rejected.
+//! Profiles (`smoke`, `mini`, `paper`) are config files, not code constants.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendKind;
+use crate::provenance::{Digest, digest_of};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{col}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+/// Reads a RON file into `T`, naming the file, line, column and field in any error.
+pub fn load_ron<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_ron(&text, path)
+}
+
+/// Parses RON text; `path` is only used to name the source in errors.
+pub fn parse_ron<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    ron::Options::default()
+        .from_str(text)
+        .map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            line: e.span.start.line,
+            col: e.span.start.col,
+            message: e.code.to_string(),
+        })
+}
+
+/// The scale an experiment runs at (DESIGN §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Profile {
+    /// A cut of `mini` that runs the whole pipeline in about a minute; used by tests and CI.
+    Smoke,
+    /// CPU scale: small policy trained from scratch, 19 stand-in tasks.
+    Mini,
+    /// GPU scale: Qwen2.5-7B and the paper's own tasks.
+    Paper,
+}
+
+/// One experiment: which tasks, which seed, which backend, and each stage's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub name: String,
+    pub profile: Profile,
+    /// Root of every random stream of the experiment.
+    pub seed: u64,
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// Held-in tasks: the fine-tuning and RL tasks (the paper's 9).
+    pub train_tasks: Vec<String>,
+    /// Evaluation tasks (the paper's 3 held-in + 10 held-out).
+    pub eval_tasks: Vec<String>,
+}
+
+impl Experiment {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let exp: Experiment = load_ron(path)?;
+        exp.validate(path)?;
+        Ok(exp)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: &str| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field: field.to_string(),
+            message: message.to_string(),
+        };
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "expected a non-empty name"));
+        }
+        if self.train_tasks.is_empty() {
+            return Err(invalid("train_tasks", "expected at least one task id"));
+        }
+        if self.eval_tasks.is_empty() {
+            return Err(invalid("eval_tasks", "expected at least one task id"));
+        }
+        digest_of(self).map_err(|e| invalid("(numbers)", &e.to_string()))?;
+        Ok(())
+    }
+
+    /// The digest of the config's canonical encoding.
+    pub fn digest(&self) -> Digest {
+        digest_of(self).expect("an experiment config holds only finite numbers once parsed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_is_named_with_position() {
+        let text = "Experiment(name: \"x\", profile: Smoke, seed: 1, train_tasks: [\"a\"], eval_tasks: [\"a\"], bogus: 3)";
+        let err = parse_ron::<Experiment>(text, Path::new("x.ron")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("x.ron:1:"), "{msg}");
+        assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let text = "Experiment(name: \"x\", profile: Smoke, train_tasks: [], eval_tasks: [])";
+        let msg = parse_ron::<Experiment>(text, Path::new("y.ron"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("seed"), "{msg}");
+    }
+}

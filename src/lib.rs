@@ -1,0 +1,14 @@
+//! mlagent: a Rust re-implementation of ML-Agent (Liu et al. 2025, arXiv 2505.23723) inside a
+//! reproducibility harness. See ARCHITECTURE.md for the modules, the data flow and the
+//! invariants.
+
+pub mod backend;
+pub mod bench;
+pub mod config;
+pub mod env;
+pub mod lm;
+pub mod metrics;
+pub mod provenance;
+pub mod reward;
+pub mod seed;
+pub mod tasks;

@@ -1,0 +1,67 @@
+//! The `mlagent` command line.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mlagent",
+    version,
+    about = "ML-Agent re-implementation and reproducibility harness"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: commands::Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Re-hash every file of a store, or of one run's whole lineage, against its manifests
+    Verify(commands::verify::Args),
+    /// Experiment configs
+    #[command(subcommand)]
+    Config(commands::config::Args),
+    /// Metrics: list, evaluate, check against reference vectors
+    Metric(commands::metric::Args),
+    /// The stand-in tasks
+    Tasks(commands::tasks::Args),
+    /// The ML workbench: take one agent step, or play the agent yourself
+    Env(commands::env::Args),
+    /// The Qwen2 policy model
+    Lm(commands::lm::Args),
+    /// Run the benchmarks (use `cargo xtask bench` for a release build)
+    #[command(hide = true)]
+    Bench(commands::bench::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Verify(a) => commands::verify::run(a, &cli.global),
+        Command::Config(a) => commands::config::run(a, &cli.global),
+        Command::Metric(a) => commands::metric::run(a, &cli.global),
+        Command::Tasks(a) => commands::tasks::run(a, &cli.global),
+        Command::Env(a) => commands::env::run(a, &cli.global),
+        Command::Lm(a) => commands::lm::run(a, &cli.global),
+        Command::Bench(a) => commands::bench::run(a, &cli.global),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Reproducibility core: digests, canonical hashing, atomic writes, manifests and the store.
+
+pub mod atomic;
+pub mod canonical;
+mod code_version;
+mod digest;
+pub mod files;
+pub mod manifest;
+pub mod store;
+pub mod verify;
+
+pub use canonical::{CanonicalError, digest_of};
+pub use code_version::CodeVersion;
+pub use digest::{Digest, Hasher, ParseDigestError};
+pub use manifest::{Manifest, Mismatch, OutputFile, OutputRole, Parent};
+pub use store::{LockWait, RunBuilder, RunKey, Store, StoreError};

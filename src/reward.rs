@@ -1,0 +1,1 @@
+//! The agentic ML-specific reward (issue 3): not built yet.

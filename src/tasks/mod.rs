@@ -1,0 +1,1 @@
+//! The 19 stand-in tasks and their bundled data (issue 4): not built yet.
