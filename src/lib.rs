@@ -2,12 +2,14 @@
 //! reproducibility harness. See ARCHITECTURE.md for the modules, the data flow and the
 //! invariants.
 
+pub mod agent;
 pub mod backend;
 pub mod bench;
 pub mod config;
 pub mod env;
 pub mod lm;
 pub mod metrics;
+pub mod pipeline;
 pub mod provenance;
 pub mod reward;
 pub mod seed;

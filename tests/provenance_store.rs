@@ -47,7 +47,10 @@ fn child_role() -> Option<(String, PathBuf)> {
 fn wait_for(cond: impl Fn() -> bool) {
     let t = Instant::now();
     while !cond() {
-        assert!(t.elapsed() < Duration::from_secs(30), "child never got there");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "child never got there"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -115,9 +118,15 @@ fn killed_stage_run_is_redone_not_reused() {
     // The lock died with the process.
     let store = Store::open(dir.path(), LockWait::Fail).unwrap();
     let k = key("sft", vec![]);
-    assert!(store.find(&k).unwrap().is_none(), "an incomplete run is never reused");
+    assert!(
+        store.find(&k).unwrap().is_none(),
+        "an incomplete run is never reused"
+    );
     let run = store.begin(&k, true).unwrap();
-    assert!(!run.dir().join("weights.safetensors").exists(), "partial output cleared");
+    assert!(
+        !run.dir().join("weights.safetensors").exists(),
+        "partial output cleared"
+    );
     assert_eq!(
         fs::read(run.resume_dir().join("step-3.ckpt")).unwrap(),
         b"resume state",
@@ -188,8 +197,7 @@ fn mlagent(args: &[&str]) -> (i32, String) {
         .unwrap();
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
 }
 

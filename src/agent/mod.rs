@@ -1,0 +1,3 @@
+//! Agents that act in the workbench: the policy interface and the teachers.
+
+pub mod ideas;
