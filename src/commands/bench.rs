@@ -19,10 +19,10 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
     }
     let mut ran = 0;
     for b in mlagent::bench::all() {
-        if let Some(f) = &args.filter {
-            if !b.name.contains(f.as_str()) {
-                continue;
-            }
+        if let Some(f) = &args.filter
+            && !b.name.contains(f.as_str())
+        {
+            continue;
         }
         ran += 1;
         for fig in (b.run)() {
