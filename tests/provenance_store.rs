@@ -93,8 +93,6 @@ fn killed_writer_leaves_previous_file_intact() {
     );
 }
 
-use std::io::Write as _;
-
 #[test]
 fn killed_stage_run_is_redone_not_reused() {
     if let Some((role, dir)) = child_role() {
