@@ -1,3 +1,4 @@
 //! Agents that act in the workbench: the policy interface and the teachers.
 
+pub mod conversation;
 pub mod ideas;
