@@ -71,7 +71,7 @@ impl Conversation {
             return Err("expected at least one human and one gpt turn, found none".into());
         }
         for (i, turn) in t.iter().enumerate() {
-            let want = if i % 2 == 0 { Role::Human } else { Role::Gpt };
+            let want = if i.is_multiple_of(2) { Role::Human } else { Role::Gpt };
             if turn.from != want {
                 return Err(format!(
                     "turn {i}: expected a {want:?} turn, found {:?} (turns must alternate, starting with human)",
@@ -79,7 +79,7 @@ impl Conversation {
                 ));
             }
         }
-        if t.len() % 2 != 0 {
+        if !t.len().is_multiple_of(2) {
             return Err("expected the last turn to be a gpt turn (an even number of turns)".into());
         }
         Ok(())
