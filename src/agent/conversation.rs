@@ -71,7 +71,11 @@ impl Conversation {
             return Err("expected at least one human and one gpt turn, found none".into());
         }
         for (i, turn) in t.iter().enumerate() {
-            let want = if i.is_multiple_of(2) { Role::Human } else { Role::Gpt };
+            let want = if i.is_multiple_of(2) {
+                Role::Human
+            } else {
+                Role::Gpt
+            };
             if turn.from != want {
                 return Err(format!(
                     "turn {i}: expected a {want:?} turn, found {:?} (turns must alternate, starting with human)",

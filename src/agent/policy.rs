@@ -1,0 +1,128 @@
+//! The policy interface (state → action text) and the random baseline policy.
+//!
+//! A state is a task's conversation so far: the task turn, then (action, feedback) pairs. A
+//! policy answers with action text in the MLAgentBench format; the workbench parses it, so a
+//! policy may well produce malformed text (that is scored, not an error of the policy).
+
+use rand::Rng as _;
+
+use super::conversation::Turn;
+use super::ideas::Knob;
+use crate::seed::SeedPath;
+
+/// What a policy sees at one step.
+#[derive(Clone, Debug)]
+pub struct PolicyInput<'a> {
+    pub task_id: &'a str,
+    /// Task turn, then alternating action (gpt) and feedback (human) turns; ends with a human turn.
+    pub history: &'a [Turn],
+    /// The task's editable keys (for policies that act on the schema rather than on text).
+    pub knobs: &'a [Knob],
+}
+
+/// One generated action.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyOutput {
+    pub text: String,
+    /// Log-probabilities of the generated tokens, for policies that are language models.
+    pub token_logprobs: Option<Vec<f32>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy {policy}: {message}")]
+    Failed { policy: String, message: String },
+}
+
+/// Maps a state to action text. `seed` names the random stream of this one decision, so a
+/// decision never depends on what other decisions were made before it.
+pub trait Policy {
+    fn name(&self) -> &str;
+    fn act(
+        &mut self,
+        input: &PolicyInput<'_>,
+        seed: &SeedPath,
+    ) -> Result<PolicyOutput, PolicyError>;
+}
+
+/// Uniformly random actions over the action space, with some malformed text: the floor every
+/// learned agent must beat.
+#[derive(Clone, Debug, Default)]
+pub struct RandomPolicy;
+
+/// Renders an action in the MLAgentBench format the workbench parses.
+pub fn render_action(thought: &str, action: &str, input: &str) -> String {
+    format!("Thought: {thought}\nAction: {action}\nAction Input: {input}")
+}
+
+impl Policy for RandomPolicy {
+    fn name(&self) -> &str {
+        "random"
+    }
+
+    fn act(
+        &mut self,
+        input: &PolicyInput<'_>,
+        seed: &SeedPath,
+    ) -> Result<PolicyOutput, PolicyError> {
+        let mut rng = seed.rng();
+        let roll: f64 = rng.random();
+        let text = if roll < 0.1 || input.knobs.is_empty() {
+            // Free text that does not follow the format.
+            "I will try something different this time.".to_string()
+        } else if roll < 0.2 {
+            render_action("look at the script", "Inspect Script", "")
+        } else if roll < 0.3 {
+            render_action("look at the data", "Understand Data", "")
+        } else if roll < 0.35 {
+            render_action("stop here", "Final Answer", "")
+        } else {
+            let n = rng.random_range(1..=2usize.min(input.knobs.len()));
+            let mut edits = Vec::new();
+            for _ in 0..n {
+                let k = &input.knobs[rng.random_range(0..input.knobs.len())];
+                let v = if k.candidates.is_empty() {
+                    k.current.clone()
+                } else {
+                    k.candidates[rng.random_range(0..k.candidates.len())].clone()
+                };
+                edits.push(format!("{} = {v}", k.key));
+            }
+            render_action("try a random change", "Edit Script", &edits.join("; "))
+        };
+        Ok(PolicyOutput {
+            text,
+            token_logprobs: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_policy_is_a_function_of_its_seed() {
+        let knobs = vec![Knob {
+            key: "epochs".into(),
+            current: "3".into(),
+            candidates: vec!["1".into(), "10".into()],
+        }];
+        let history = [Turn::human("task")];
+        let input = PolicyInput {
+            task_id: "t",
+            history: &history,
+            knobs: &knobs,
+        };
+        let mut p = RandomPolicy;
+        let s = SeedPath::root(5).child("step");
+        let a = p.act(&input, &s).unwrap();
+        let b = p.act(&input, &s).unwrap();
+        assert_eq!(a, b);
+        let texts: std::collections::BTreeSet<String> = (0..200)
+            .map(|i| p.act(&input, &s.child(i)).unwrap().text)
+            .collect();
+        assert!(texts.len() >= 4, "{texts:?}");
+        assert!(texts.iter().any(|t| t.contains("Action: Edit Script")));
+    }
+}
