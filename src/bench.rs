@@ -59,7 +59,10 @@ const METRIC_ROWS: usize = 1_000_000;
 /// Seeded synthetic labels and noisy scores for the metric benchmarks.
 fn metric_data(name: &str) -> (Vec<f64>, Vec<f64>) {
     use rand::Rng as _;
-    let mut rng = crate::seed::SeedPath::root(0).child("bench").child(name).rng();
+    let mut rng = crate::seed::SeedPath::root(0)
+        .child("bench")
+        .child(name)
+        .rng();
     (0..METRIC_ROWS)
         .map(|_| {
             let y = if rng.random::<f64>() < 0.3 { 1.0 } else { 0.0 };
@@ -104,7 +107,10 @@ fn bench_log_loss() -> Vec<Figure> {
 
 fn bench_qwk() -> Vec<Figure> {
     use rand::Rng as _;
-    let mut rng = crate::seed::SeedPath::root(0).child("bench").child("qwk").rng();
+    let mut rng = crate::seed::SeedPath::root(0)
+        .child("bench")
+        .child("qwk")
+        .rng();
     let (t, p): (Vec<f64>, Vec<f64>) = (0..METRIC_ROWS)
         .map(|_| {
             let t = rng.random_range(1..=6) as f64;

@@ -95,7 +95,9 @@ pub enum RewardError {
     NonFiniteMetric { what: &'static str, value: f64 },
     #[error("the reward scale α must be finite and positive, got {0}")]
     InvalidScale(f64),
-    #[error("m_init = m_best = {0}: the metric range is empty, so α = 100/|m_best − m_init| is undefined")]
+    #[error(
+        "m_init = m_best = {0}: the metric range is empty, so α = 100/|m_best − m_init| is undefined"
+    )]
     EmptyRange(f64),
     #[error("α = 100/|m_best − m_init| overflows for the range [{m_init}, {m_best}]")]
     RangeTooSmall { m_init: f64, m_best: f64 },
@@ -207,9 +209,26 @@ mod tests {
         let ok = StepOutcome::Success { metric: 1.0 };
         assert!(reward(&ok, f64::NAN, UP, 1.0, &c).is_err());
         assert!(reward(&ok, 0.0, UP, 0.0, &c).is_err());
-        assert!(reward(&StepOutcome::Success { metric: f64::INFINITY }, 0.0, UP, 1.0, &c).is_err());
-        assert_eq!(alpha_from_range(0.5, 0.5), Err(RewardError::EmptyRange(0.5)));
-        assert_eq!(alpha_from_range(0.9, 0.8).map(|a| (a * 1e6).round()), Ok(1e9));
+        assert!(
+            reward(
+                &StepOutcome::Success {
+                    metric: f64::INFINITY
+                },
+                0.0,
+                UP,
+                1.0,
+                &c
+            )
+            .is_err()
+        );
+        assert_eq!(
+            alpha_from_range(0.5, 0.5),
+            Err(RewardError::EmptyRange(0.5))
+        );
+        assert_eq!(
+            alpha_from_range(0.9, 0.8).map(|a| (a * 1e6).round()),
+            Ok(1e9)
+        );
         assert!(alpha_from_range(0.0, 1e-320).is_err());
     }
 

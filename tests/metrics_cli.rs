@@ -24,10 +24,13 @@ fn list_prints_every_metric_with_its_direction() {
     assert!(o.status.success());
     let out = stdout(&o);
     assert_eq!(out.lines().count(), 18);
-    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
-        == ["log_loss_binary", "lower_is_better"]));
-    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
-        == ["qwk", "higher_is_better"]));
+    assert!(out.lines().any(
+        |l| l.split_whitespace().collect::<Vec<_>>() == ["log_loss_binary", "lower_is_better"]
+    ));
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["qwk", "higher_is_better"])
+    );
 }
 
 #[test]
@@ -58,7 +61,11 @@ fn check_reports_failing_and_unknown_cases() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 5, "{out}");
     assert_eq!(*lines.last().unwrap(), "1 passed, 4 failed");
-    assert!(lines[0].contains("rmse/wrong_value") && lines[0].contains("1.5") && lines[0].contains("1.0"));
+    assert!(
+        lines[0].contains("rmse/wrong_value")
+            && lines[0].contains("1.5")
+            && lines[0].contains("1.0")
+    );
     assert!(lines[1].contains("pearson/should_error") && lines[1].contains("expected an error"));
     assert!(lines[2].contains("qwk/should_value") && lines[2].contains("error:"));
     assert!(lines[3].contains("unknown metric name `f1_score`"));
@@ -68,19 +75,44 @@ fn check_reports_failing_and_unknown_cases() {
 fn eval_prints_the_value_or_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let ok = dir.path().join("ok.json");
-    std::fs::write(&ok, r#"{"y_true": [0, 0, 1, 1], "y_score": [0.1, 0.4, 0.35, 0.8]}"#).unwrap();
-    let o = mlagent(&["metric", "eval", "--name", "roc_auc", "--inputs", ok.to_str().unwrap()]);
+    std::fs::write(
+        &ok,
+        r#"{"y_true": [0, 0, 1, 1], "y_score": [0.1, 0.4, 0.35, 0.8]}"#,
+    )
+    .unwrap();
+    let o = mlagent(&[
+        "metric",
+        "eval",
+        "--name",
+        "roc_auc",
+        "--inputs",
+        ok.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stdout(&o).trim(), "0.75");
 
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"y_true": [1, 1], "y_score": [0.1, 0.4]}"#).unwrap();
-    let o = mlagent(&["metric", "eval", "--name", "roc_auc", "--inputs", bad.to_str().unwrap()]);
+    let o = mlagent(&[
+        "metric",
+        "eval",
+        "--name",
+        "roc_auc",
+        "--inputs",
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stdout(&o).is_empty());
     assert!(String::from_utf8_lossy(&o.stderr).contains("only one class"));
 
-    let o = mlagent(&["metric", "eval", "--name", "auc", "--inputs", ok.to_str().unwrap()]);
+    let o = mlagent(&[
+        "metric",
+        "eval",
+        "--name",
+        "auc",
+        "--inputs",
+        ok.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown metric name `auc`"));
 }

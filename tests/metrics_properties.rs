@@ -19,7 +19,8 @@ fn binary_labels(max: usize) -> impl Strategy<Value = Vec<f64>> {
 /// Scores on a coarse grid in [0, 1] (ties likely), so every transform below is strictly
 /// increasing on them in floating point too.
 fn grid_scores(n: usize) -> impl Strategy<Value = Vec<f64>> {
-    prop::collection::vec(0u32..=200, n).prop_map(|v| v.into_iter().map(|k| k as f64 / 200.0).collect())
+    prop::collection::vec(0u32..=200, n)
+        .prop_map(|v| v.into_iter().map(|k| k as f64 / 200.0).collect())
 }
 
 fn auc_case() -> impl Strategy<Value = (Vec<f64>, Vec<f64>)> {

@@ -23,7 +23,9 @@ fn all_186_reference_cases_pass() {
         let name = c["metric"].as_str().expect("every case names its metric");
         let label = format!("{name}/{}", c["case"].as_str().unwrap_or("?"));
         let metric = Metric::from_name(name).unwrap_or_else(|| panic!("unknown metric {name}"));
-        let hib = c["higher_is_better"].as_bool().expect("every case has a direction");
+        let hib = c["higher_is_better"]
+            .as_bool()
+            .expect("every case has a direction");
         let want_dir = if hib {
             Direction::HigherIsBetter
         } else {
@@ -46,7 +48,12 @@ fn all_186_reference_cases_pass() {
             (e, Err(err)) => failures.push(format!("{label}: expected {e}, got error {err}")),
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -5,7 +5,10 @@ use mlagent::reward::*;
 use proptest::prelude::*;
 
 fn direction() -> impl Strategy<Value = Direction> {
-    prop_oneof![Just(Direction::HigherIsBetter), Just(Direction::LowerIsBetter)]
+    prop_oneof![
+        Just(Direction::HigherIsBetter),
+        Just(Direction::LowerIsBetter)
+    ]
 }
 
 fn config() -> impl Strategy<Value = RewardConfig> {
@@ -146,6 +149,13 @@ fn v1_matches_the_paper_at_known_points() {
     let r = reward(&StepOutcome::Success { metric: 0.851 }, 0.85, up, alpha, &c).unwrap();
     assert!((r - 1.0 / (1.0 + (-1.0f64).exp())).abs() < 1e-9, "{r}");
     // a log loss that rises by 0.01 on a range of 1.0 ⇒ σ(−1)
-    let r = reward(&StepOutcome::Success { metric: 0.51 }, 0.5, Direction::LowerIsBetter, 100.0, &c).unwrap();
+    let r = reward(
+        &StepOutcome::Success { metric: 0.51 },
+        0.5,
+        Direction::LowerIsBetter,
+        100.0,
+        &c,
+    )
+    .unwrap();
     assert!((r - 1.0 / (1.0 + 1.0f64.exp())).abs() < 1e-9, "{r}");
 }

@@ -63,7 +63,11 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
             for c in &failed {
                 println!("{c}");
             }
-            println!("{} passed, {} failed", checks.len() - failed.len(), failed.len());
+            println!(
+                "{} passed, {} failed",
+                checks.len() - failed.len(),
+                failed.len()
+            );
             Ok(if failed.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -80,8 +84,8 @@ fn eval(name: &str, inputs: &std::path::Path) -> anyhow::Result<f64> {
             Metric::ALL.map(Metric::name).join(", ")
         )
     })?;
-    let text = std::fs::read_to_string(inputs)
-        .with_context(|| format!("reading {}", inputs.display()))?;
+    let text =
+        std::fs::read_to_string(inputs).with_context(|| format!("reading {}", inputs.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{}: not valid JSON", inputs.display()))?;
     metric

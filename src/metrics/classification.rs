@@ -42,7 +42,10 @@ mod tests {
     #[test]
     fn accuracy_counts_matches() {
         assert_eq!(accuracy(&[1, 2, 3, 4], &[1, 2, 0, 0]), Ok(0.5));
-        assert_eq!(accuracy::<u8>(&[], &[]), Err(MetricError::Empty { what: "y_true" }));
+        assert_eq!(
+            accuracy::<u8>(&[], &[]),
+            Err(MetricError::Empty { what: "y_true" })
+        );
         assert!(matches!(
             accuracy(&[1], &[1, 2]),
             Err(MetricError::LengthMismatch { .. })

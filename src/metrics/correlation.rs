@@ -77,7 +77,10 @@ mod tests {
 
     #[test]
     fn undefined_cases() {
-        assert!(matches!(pearson(&[0.5], &[0.5]), Err(MetricError::TooSmall { .. })));
+        assert!(matches!(
+            pearson(&[0.5], &[0.5]),
+            Err(MetricError::TooSmall { .. })
+        ));
         assert!(matches!(
             pearson(&[0.0, 0.5, 1.0], &[0.5; 3]),
             Err(MetricError::ConstantInput { what: "y_pred" })

@@ -12,9 +12,7 @@ pub enum MetricError {
     },
     #[error("empty input: {what} has no values")]
     Empty { what: &'static str },
-    #[error(
-        "ragged matrix: row {row} of {what} has {got} columns, expected {expected} (as row 0)"
-    )]
+    #[error("ragged matrix: row {row} of {what} has {got} columns, expected {expected} (as row 0)")]
     Ragged {
         what: &'static str,
         row: usize,

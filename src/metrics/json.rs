@@ -33,15 +33,15 @@ pub(crate) fn evaluate(metric: Metric, inputs: &Value) -> Result<f64, MetricErro
         Metric::LogLossMulticlass => {
             let p = i.matrix("y_pred")?;
             let n_classes = i.optional_count("n_classes")?;
-            if let (Some(k), Some(row)) = (n_classes, p.first()) {
-                if row.len() != k {
-                    return Err(MetricError::LengthMismatch {
-                        left: "y_pred columns",
-                        left_len: row.len(),
-                        right: "n_classes",
-                        right_len: k,
-                    });
-                }
+            if let (Some(k), Some(row)) = (n_classes, p.first())
+                && row.len() != k
+            {
+                return Err(MetricError::LengthMismatch {
+                    left: "y_pred columns",
+                    left_len: row.len(),
+                    right: "n_classes",
+                    right_len: k,
+                });
             }
             super::log_loss_multiclass(&i.indices("y_true")?, &p)
         }
@@ -171,11 +171,17 @@ impl Inputs<'_> {
             .map(|(i, v)| match v {
                 Value::String(s) => Ok(Label::Text(s.clone())),
                 other => number(other).map(Label::Number).ok_or_else(|| {
-                    bad(&format!("{key}[{i}]"), "a label (number, boolean or string)")
+                    bad(
+                        &format!("{key}[{i}]"),
+                        "a label (number, boolean or string)",
+                    )
                 }),
             })
             .collect::<Result<_, _>>()?;
-        let texts = labels.iter().filter(|l| matches!(l, Label::Text(_))).count();
+        let texts = labels
+            .iter()
+            .filter(|l| matches!(l, Label::Text(_)))
+            .count();
         if texts != 0 && texts != labels.len() {
             return Err(MetricError::MixedLabelTypes(format!(
                 "{key} mixes strings and numbers"

@@ -122,7 +122,10 @@ mod tests {
     #[test]
     fn ties_count_half() {
         assert_eq!(roc_auc(&[0.0, 1.0, 0.0, 1.0], &[0.5; 4]), Ok(0.5));
-        assert_eq!(roc_auc(&[0.0, 0.0, 1.0, 1.0], &[0.1, 0.2, 0.8, 0.9]), Ok(1.0));
+        assert_eq!(
+            roc_auc(&[0.0, 0.0, 1.0, 1.0], &[0.1, 0.2, 0.8, 0.9]),
+            Ok(1.0)
+        );
         // one positive at 0.5 among negatives {0.1, 0.3, 0.35, 0.6, 0.2}: beats 4 of 5
         let t = [0.0, 0.0, 0.0, 0.0, 1.0, 0.0];
         let s = [0.1, 0.3, 0.35, 0.6, 0.5, 0.2];

@@ -125,20 +125,20 @@ pub fn check_case(index: usize, case: &Value) -> CaseCheck {
         (Err(_), Some(_)) => Some("expected a value".into()),
     };
     check.got = Some(got);
-    if check.failure.is_none() {
-        if let Some(hib) = case.get("higher_is_better").and_then(Value::as_bool) {
-            let declared = if hib {
-                Direction::HigherIsBetter
-            } else {
-                Direction::LowerIsBetter
-            };
-            if declared != metric.direction() {
-                check.failure = Some(format!(
-                    "the case says {declared}, but {} is {}",
-                    metric.name(),
-                    metric.direction()
-                ));
-            }
+    if check.failure.is_none()
+        && let Some(hib) = case.get("higher_is_better").and_then(Value::as_bool)
+    {
+        let declared = if hib {
+            Direction::HigherIsBetter
+        } else {
+            Direction::LowerIsBetter
+        };
+        if declared != metric.direction() {
+            check.failure = Some(format!(
+                "the case says {declared}, but {} is {}",
+                metric.name(),
+                metric.direction()
+            ));
         }
     }
     check

@@ -56,7 +56,10 @@ mod tests {
         let a = vec![v(&["w_1"])];
         assert_eq!(map_at_k(&a, &[v(&["a", "a", "w_1"])], 5), Ok(1.0 / 3.0));
         assert_eq!(map_at_k(&a, &[v(&["w_1", "w_1"])], 5), Ok(1.0));
-        assert_eq!(map_at_k(&a, &[v(&["a", "b", "c", "d", "e", "w_1"])], 5), Ok(0.0));
+        assert_eq!(
+            map_at_k(&a, &[v(&["a", "b", "c", "d", "e", "w_1"])], 5),
+            Ok(0.0)
+        );
     }
 
     #[test]
