@@ -2,7 +2,7 @@
 //! class probabilities (MLAgentBench cifar-10).
 
 use super::MetricError;
-use super::sum::{all_finite, same_len_nonempty};
+use super::sum::{finite_row, same_len_nonempty};
 
 /// Fraction of positions where the labels are equal (`sklearn.metrics.accuracy_score`).
 /// Errors: empty input, length mismatch.
@@ -20,8 +20,8 @@ pub fn accuracy_argmax(probs: &[Vec<f64>], y_true: &[usize]) -> Result<f64, Metr
     same_len_nonempty("probs", probs, "y_true", y_true)?;
     super::sum::rectangular("probs", probs)?;
     let mut correct = 0usize;
-    for (row, &label) in probs.iter().zip(y_true) {
-        all_finite("probs row", row)?;
+    for (i, (row, &label)) in probs.iter().zip(y_true).enumerate() {
+        finite_row("probs", i, row)?;
         let mut best = 0;
         for (j, &p) in row.iter().enumerate() {
             if p > row[best] {
@@ -58,7 +58,11 @@ mod tests {
         assert_eq!(accuracy_argmax(&probs, &[0, 1, 1]), Ok(2.0 / 3.0));
         assert!(matches!(
             accuracy_argmax(&[vec![0.1, f64::NAN]], &[0]),
-            Err(MetricError::NonFinite { .. })
+            Err(MetricError::NonFiniteCell {
+                row: 0,
+                column: 1,
+                ..
+            })
         ));
         assert!(matches!(
             accuracy_argmax(&[vec![0.1, 0.2], vec![0.3]], &[0, 0]),

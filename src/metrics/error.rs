@@ -64,6 +64,25 @@ pub enum MetricError {
         index: usize,
         value: f64,
     },
+    #[error("{what}[{row}][{column}] = {value} is not a finite number")]
+    NonFiniteCell {
+        what: &'static str,
+        row: usize,
+        column: usize,
+        value: f64,
+    },
+    #[error("{what}[{row}][{column}] = {value} is not a probability in [0, 1]")]
+    ProbabilityCellOutOfRange {
+        what: &'static str,
+        row: usize,
+        column: usize,
+        value: f64,
+    },
+    #[error("column {column}: {error}")]
+    InColumn {
+        column: usize,
+        error: Box<MetricError>,
+    },
     #[error("{what}[{index}] = {value} is not a binary label (expected 0 or 1)")]
     NonBinaryLabel {
         what: &'static str,

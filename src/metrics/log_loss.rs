@@ -9,7 +9,9 @@
 //! row by its sum; no two-class or row-sum requirement.
 
 use super::MetricError;
-use super::sum::{all_binary, all_probabilities, rectangular, same_len_nonempty, sum};
+use super::sum::{
+    all_binary, all_probabilities, probability_row, rectangular, same_len_nonempty, sum,
+};
 
 /// The clipping epsilon of sklearn ≥ 1.2: `np.finfo(np.float64).eps`.
 pub const LOG_LOSS_EPS: f64 = f64::EPSILON;
@@ -47,7 +49,7 @@ pub fn log_loss_multiclass(y_true: &[usize], p: &[Vec<f64>]) -> Result<f64, Metr
     let n = same_len_nonempty("y_true", y_true, "y_pred", p)?;
     classes(y_true, p)?;
     for (row, r) in p.iter().enumerate() {
-        super::sum::all_finite("y_pred row", r)?;
+        super::sum::finite_row("y_pred", row, r)?;
         let s = sum(r.iter().copied());
         if (s - 1.0).abs() > ROW_SUM_ATOL + ROW_SUM_RTOL {
             return Err(MetricError::RowSumNotOne {
@@ -56,7 +58,7 @@ pub fn log_loss_multiclass(y_true: &[usize], p: &[Vec<f64>]) -> Result<f64, Metr
                 sum: s,
             });
         }
-        all_probabilities("y_pred row", r)?;
+        probability_row("y_pred", row, r)?;
     }
     let hi = 1.0 - LOG_LOSS_EPS;
     let loss = sum(y_true
@@ -101,8 +103,8 @@ pub fn log_loss_multiclass_legacy(
     }
     let hi = 1.0 - LOG_LOSS_LEGACY_EPS;
     let mut total = super::sum::Sum::default();
-    for (&y, r) in y_true.iter().zip(p) {
-        all_probabilities("y_pred row", r)?;
+    for (i, (&y, r)) in y_true.iter().zip(p).enumerate() {
+        probability_row("y_pred", i, r)?;
         let row_sum = sum(r.iter().map(|x| x.clamp(LOG_LOSS_LEGACY_EPS, hi)));
         total.add(-(r[y].clamp(LOG_LOSS_LEGACY_EPS, hi) / row_sum).ln());
     }

@@ -7,7 +7,10 @@
 //! trapezoidal area over distinct thresholds. O(n log n) for the sort.
 
 use super::MetricError;
-use super::sum::{all_binary, all_finite, all_probabilities, rectangular, same_len_nonempty, sum};
+use super::sum::{
+    all_binary, all_finite, all_probabilities, finite_row, in_column, rectangular,
+    same_len_nonempty, sum,
+};
 
 /// Binary ROC AUC as MLE-bench grades it (`prepare_for_auroc_metric` + `roc_auc_score`):
 /// `y_true` in {0, 1} with both classes present, `y_score` probabilities in [0, 1].
@@ -43,7 +46,7 @@ pub fn mean_columnwise_roc_auc(
             t[i] = tr[c];
             s[i] = sr[c];
         }
-        aucs.push(auc(&t, &s, "y_true", Some(c))?);
+        aucs.push(auc(&t, &s, "y_true", None).map_err(in_column(c))?);
     }
     Ok(sum(aucs.iter().copied()) / cols as f64)
 }
@@ -56,8 +59,8 @@ pub fn mean_columnwise_roc_auc_jigsaw(
 ) -> Result<f64, MetricError> {
     same_len_nonempty("y_true", y_true, "y_score", y_score)?;
     rectangular("y_true", y_true)?;
-    for row in y_true {
-        all_finite("y_true row", row)?;
+    for (i, row) in y_true.iter().enumerate() {
+        finite_row("y_true", i, row)?;
     }
     let (kept_true, kept_score): (Vec<Vec<f64>>, Vec<Vec<f64>>) = y_true
         .iter()
@@ -154,12 +157,16 @@ mod tests {
         ));
         let t = vec![vec![1.0, 0.0], vec![0.0, 0.0]];
         let s = vec![vec![0.9, 0.1], vec![0.2, 0.3]];
+        let err = mean_columnwise_roc_auc(&t, &s).unwrap_err();
         assert_eq!(
-            mean_columnwise_roc_auc(&t, &s),
-            Err(MetricError::OneClass {
-                what: "y_true",
-                column: Some(1)
-            })
+            err,
+            MetricError::InColumn {
+                column: 1,
+                error: Box::new(MetricError::OneClass {
+                    what: "y_true",
+                    column: None
+                })
+            }
         );
     }
 

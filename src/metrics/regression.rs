@@ -111,7 +111,7 @@ fn columnwise_mean(
             t[i] = tr[c];
             p[i] = pr[c];
         }
-        per.push(per_column(&t, &p)?);
+        per.push(per_column(&t, &p).map_err(super::sum::in_column(c))?);
     }
     finite_result(sum(per.iter().copied()) / cols as f64)
 }

@@ -124,6 +124,45 @@ pub(crate) fn rectangular(what: &'static str, rows: &[Vec<f64>]) -> Result<usize
     Ok(cols)
 }
 
+/// Every cell of row `row` finite.
+pub(crate) fn finite_row(what: &'static str, row: usize, xs: &[f64]) -> Result<(), MetricError> {
+    match xs.iter().position(|x| !x.is_finite()) {
+        Some(column) => Err(MetricError::NonFiniteCell {
+            what,
+            row,
+            column,
+            value: xs[column],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Every cell of row `row` a probability: finite and in [0, 1].
+pub(crate) fn probability_row(
+    what: &'static str,
+    row: usize,
+    xs: &[f64],
+) -> Result<(), MetricError> {
+    finite_row(what, row, xs)?;
+    match xs.iter().position(|x| !(0.0..=1.0).contains(x)) {
+        Some(column) => Err(MetricError::ProbabilityCellOutOfRange {
+            what,
+            row,
+            column,
+            value: xs[column],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Labels an error from a per-column computation with its column.
+pub(crate) fn in_column(column: usize) -> impl Fn(MetricError) -> MetricError {
+    move |e| MetricError::InColumn {
+        column,
+        error: Box::new(e),
+    }
+}
+
 /// A finite result, or [`MetricError::Overflow`].
 pub(crate) fn finite_result(x: f64) -> Result<f64, MetricError> {
     if x.is_finite() {
