@@ -76,14 +76,19 @@ impl RewardConfig {
 
     /// The constant reward of a non-success outcome; `None` for [`StepOutcome::Success`].
     pub fn constant(&self, outcome: &StepOutcome) -> Option<f64> {
-        let (failure, neutral) = match self.version {
-            RewardVersion::V1 => (0.0, 0.5),
-            RewardVersion::V2 => (-1.0, 0.0),
-        };
+        let (failure, neutral) = self.constants();
         match outcome {
             StepOutcome::InvalidAction | StepOutcome::ExecutionError => Some(failure),
             StepOutcome::NonEdit | StepOutcome::BudgetExceeded => Some(neutral),
             StepOutcome::Success { .. } => None,
+        }
+    }
+
+    /// (reward of a failed step, reward of a neutral step).
+    fn constants(&self) -> (f64, f64) {
+        match self.version {
+            RewardVersion::V1 => (0.0, 0.5),
+            RewardVersion::V2 => (-1.0, 0.0),
         }
     }
 }
@@ -122,11 +127,11 @@ pub fn reward(
     if !(scale.is_finite() && scale > 0.0) {
         return Err(RewardError::InvalidScale(scale));
     }
-    if let Some(c) = cfg.constant(outcome) {
-        return Ok(c);
-    }
-    let StepOutcome::Success { metric } = *outcome else {
-        unreachable!("every outcome but Success has a constant reward");
+    let (failure, neutral) = cfg.constants();
+    let metric = match *outcome {
+        StepOutcome::InvalidAction | StepOutcome::ExecutionError => return Ok(failure),
+        StepOutcome::NonEdit | StepOutcome::BudgetExceeded => return Ok(neutral),
+        StepOutcome::Success { metric } => metric,
     };
     if !metric.is_finite() {
         return Err(RewardError::NonFiniteMetric {
@@ -134,9 +139,9 @@ pub fn reward(
             value: metric,
         });
     }
-    // Halves keep the difference finite for any finite metrics; α·Δ may still be ±∞, where
-    // σ and tanh saturate to their bounds (no NaN: α > 0 and Δ is never NaN).
-    let delta = ((metric / 2.0 - previous / 2.0) * direction.sign()) * 2.0;
+    // Δ and α·Δ may overflow to ±∞ for extreme metrics, where σ and tanh saturate to their
+    // bounds; never NaN, as both metrics are finite and α is finite and positive.
+    let delta = (metric - previous) * direction.sign();
     let x = scale * delta;
     Ok(match cfg.version {
         RewardVersion::V1 => sigmoid(x),
@@ -153,11 +158,13 @@ pub fn alpha_from_range(m_init: f64, m_best: f64) -> Result<f64, RewardError> {
             return Err(RewardError::NonFiniteMetric { what, value });
         }
     }
-    let width = (m_best / 2.0 - m_init / 2.0).abs() * 2.0;
-    if width == 0.0 {
+    if m_best == m_init {
         return Err(RewardError::EmptyRange(m_init));
     }
-    let alpha = 100.0 / width;
+    // 100/|m_best − m_init| as 50/|m_best/2 − m_init/2|: the halved width cannot overflow, so
+    // α > 0 for any finite range.
+    let half_width = (m_best / 2.0 - m_init / 2.0).abs();
+    let alpha = 50.0 / half_width;
     if !alpha.is_finite() {
         return Err(RewardError::RangeTooSmall { m_init, m_best });
     }
@@ -230,6 +237,8 @@ mod tests {
             Ok(1e9)
         );
         assert!(alpha_from_range(0.0, 1e-320).is_err());
+        let wide = alpha_from_range(-f64::MAX, f64::MAX).unwrap();
+        assert!(wide > 0.0 && wide.is_finite());
     }
 
     #[test]
