@@ -28,7 +28,7 @@ pub enum MetricError {
     ConstantInput { what: &'static str },
     #[error("only one distinct rating in y_true and y_pred together: kappa is 0/0, undefined")]
     NoRatingSpread,
-    #[error("{what}[{index}] = {value} is not an integer rating (round predictions first)")]
+    #[error("{what}[{index}] = {value} is not an integer label/rating (round predictions first)")]
     NonIntegerRating {
         what: &'static str,
         index: usize,

@@ -13,7 +13,33 @@ pub(crate) fn evaluate(metric: Metric, inputs: &Value) -> Result<f64, MetricErro
     }
     let i = Inputs(inputs);
     match metric {
-        Metric::Accuracy => super::accuracy(&i.labels("y_true")?, &i.labels("y_pred")?),
+        Metric::Accuracy => {
+            let (t, p) = (i.labels("y_true")?, i.labels("y_pred")?);
+            let text = |v: &[Label]| v.iter().any(|l| matches!(l, Label::Text(_)));
+            let number = |v: &[Label]| v.iter().any(|l| matches!(l, Label::Number(_)));
+            // sklearn's unique_labels: "Mix of label input types (string and number)"
+            if (text(&t) && number(&p)) || (number(&t) && text(&p)) {
+                return Err(MetricError::MixedLabelTypes(
+                    "y_true and y_pred mix strings and numbers".into(),
+                ));
+            }
+            // sklearn's type_of_target: non-integral numbers are a continuous target, which
+            // accuracy_score rejects.
+            for (what, v) in [("y_true", &t), ("y_pred", &p)] {
+                for (index, l) in v.iter().enumerate() {
+                    if let Label::Number(x) = l
+                        && x.fract() != 0.0
+                    {
+                        return Err(MetricError::NonIntegerRating {
+                            what,
+                            index,
+                            value: *x,
+                        });
+                    }
+                }
+            }
+            super::accuracy(&t, &p)
+        }
         Metric::AccuracyArgmax => {
             super::accuracy_argmax(&i.matrix("probs")?, &i.indices("y_true")?)
         }
@@ -233,13 +259,25 @@ mod tests {
 
     #[test]
     fn accuracy_compares_numbers_by_value() {
-        let v = json!({"y_true": [1, 2, true], "y_pred": [1.0, 2.5, 1]});
+        let v = json!({"y_true": [1, 2, true], "y_pred": [1.0, 3.0, 1]});
         assert!((evaluate(Metric::Accuracy, &v).unwrap() - 2.0 / 3.0).abs() < 1e-15);
+        let continuous = json!({"y_true": [1, 2], "y_pred": [1.0, 2.5]});
+        assert!(matches!(
+            evaluate(Metric::Accuracy, &continuous),
+            Err(MetricError::NonIntegerRating { .. })
+        ));
         let mixed = json!({"y_true": ["a", 1], "y_pred": ["a", 1]});
         assert!(matches!(
             evaluate(Metric::Accuracy, &mixed),
             Err(MetricError::MixedLabelTypes(_))
         ));
+        let across = json!({"y_true": [1, 2], "y_pred": ["1", "2"]});
+        assert!(matches!(
+            evaluate(Metric::Accuracy, &across),
+            Err(MetricError::MixedLabelTypes(_))
+        ));
+        let words = json!({"y_true": ["cat", "dog"], "y_pred": ["cat", "cat"]});
+        assert_eq!(evaluate(Metric::Accuracy, &words), Ok(0.5));
     }
 
     #[test]
