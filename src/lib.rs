@@ -9,6 +9,7 @@ pub mod env;
 pub mod lm;
 pub mod metrics;
 pub mod provenance;
+pub mod report;
 pub mod reward;
 pub mod seed;
 pub mod tasks;
