@@ -12,7 +12,11 @@ fn every_paper_claim_holds_on_the_paper() {
     let (t1, f4, claims) = paper();
     assert_eq!(claims.claims.len(), 6);
     for o in evaluate(&claims, &t1, &f4, None, None) {
-        assert!(o.paper.holds, "{} does not hold on the paper: {}", o.id, o.paper.detail);
+        assert!(
+            o.paper.holds,
+            "{} does not hold on the paper: {}",
+            o.id, o.paper.detail
+        );
         assert!(o.reproduction.is_none());
     }
 }
@@ -20,7 +24,11 @@ fn every_paper_claim_holds_on_the_paper() {
 #[test]
 fn ml_agent_best_in_all_26_cells_of_the_paper() {
     let (t1, f4, claims) = paper();
-    let c = claims.claims.iter().find(|c| c.id == "best-in-all-cells").unwrap();
+    let c = claims
+        .claims
+        .iter()
+        .find(|c| c.id == "best-in-all-cells")
+        .unwrap();
     let o = check_paper(&c.check, &t1, &f4);
     assert!(o.holds);
     assert!(o.detail.contains("26/26"), "{}", o.detail);
@@ -39,11 +47,19 @@ fn paper_check_fails_when_a_cell_is_changed() {
     let by_id = |id: &str| &claims.claims.iter().find(|c| c.id == id).unwrap().check;
     let o = check_paper(by_id("best-in-all-cells"), &t1, &f4);
     assert!(!o.holds);
-    assert!(o.detail.contains("feedback best vs deepseek-r1"), "{}", o.detail);
+    assert!(
+        o.detail.contains("feedback best vs deepseek-r1"),
+        "{}",
+        o.detail
+    );
     // The Avg-only claim does not look at Best cells.
     assert!(check_paper(by_id("best-in-all-avg-cells"), &t1, &f4).holds);
     // A tie is not "best".
-    let row = t1.rows.iter_mut().find(|r| r.task.id() == "cifar-10" && r.level == Level::Avg).unwrap();
+    let row = t1
+        .rows
+        .iter_mut()
+        .find(|r| r.task.id() == "cifar-10" && r.level == Level::Avg)
+        .unwrap();
     row.scores.gpt_4o = row.scores.get(PaperModel::MlAgent);
     assert!(!check_paper(by_id("best-in-all-avg-cells"), &t1, &f4).holds);
 }
@@ -51,12 +67,23 @@ fn paper_check_fails_when_a_cell_is_changed() {
 #[test]
 fn paper_trend_and_efficiency_checks_can_fail() {
     let (t1, mut f4, claims) = paper();
-    let by_id = |id: &str| claims.claims.iter().find(|c| c.id == id).unwrap().check.clone();
+    let by_id = |id: &str| {
+        claims
+            .claims
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap()
+            .check
+            .clone()
+    };
     // Reverse the held-out step-wise curve: no longer improving, no longer generalising.
     let s = f4
         .series
         .iter_mut()
-        .find(|s| s.panel == mlagent::report::Split::HeldOut && s.method == mlagent::report::RlMethod::StepWise)
+        .find(|s| {
+            s.panel == mlagent::report::Split::HeldOut
+                && s.method == mlagent::report::RlMethod::StepWise
+        })
         .unwrap();
     let ys: Vec<f64> = s.points.iter().rev().map(|p| p.gain_percent).collect();
     for (p, y) in s.points.iter_mut().zip(ys) {
@@ -122,7 +149,10 @@ fn too_little_evidence_is_inconclusive() {
     assert_eq!(verdict("beats-larger-baselines"), Verdict::Inconclusive);
     // No curves at all: the curve claims cannot be decided.
     assert_eq!(verdict("improves-with-rl-steps"), Verdict::Inconclusive);
-    assert_eq!(verdict("step-wise-beats-episode-wise"), Verdict::Inconclusive);
+    assert_eq!(
+        verdict("step-wise-beats-episode-wise"),
+        Verdict::Inconclusive
+    );
     // No held-out task was evaluated.
     assert_eq!(verdict("generalises-held-out"), Verdict::Inconclusive);
 }
@@ -142,7 +172,11 @@ fn a_significant_cell_reversal_is_a_counterexample() {
             }
         }
     }
-    let c = claims.claims.iter().find(|c| c.id == "best-in-all-avg-cells").unwrap();
+    let c = claims
+        .claims
+        .iter()
+        .find(|c| c.id == "best-in-all-avg-cells")
+        .unwrap();
     assert!(matches!(c.check, Check::BestInAllCells { .. }));
     let r = mlagent::report::claims::check_reproduction(&c.check, &res, Some(&curves));
     assert_eq!(r.verdict, Verdict::NotReproduced, "{}", r.detail);

@@ -28,7 +28,9 @@ fn table1_provenance() -> Provenance {
             .unwrap(),
         source_csv: "golden/paper/table1.csv".into(),
         fidelity: Fidelity::Exact,
-        method: "transcribed cell by cell from the image and checked twice; every number as printed".into(),
+        method:
+            "transcribed cell by cell from the image and checked twice; every number as printed"
+                .into(),
     }
 }
 
@@ -53,8 +55,8 @@ fn check_or_bless(ron_path: &Path, expected_text: &str) {
     if std::env::var_os("MLAGENT_BLESS_PAPER").is_some() {
         mlagent::provenance::atomic::write(ron_path, expected_text.as_bytes()).unwrap();
     }
-    let committed = std::fs::read_to_string(ron_path)
-        .unwrap_or_else(|e| panic!("{}: {e}", ron_path.display()));
+    let committed =
+        std::fs::read_to_string(ron_path).unwrap_or_else(|e| panic!("{}: {e}", ron_path.display()));
     assert!(
         committed == expected_text,
         "{} differs from what its CSV generates; regenerate deliberately with MLAGENT_BLESS_PAPER=1",
@@ -84,7 +86,11 @@ fn table1_prints_every_cell_as_the_csv() {
     for rec in rdr.records() {
         let rec = rec.unwrap();
         let task = EvalTask::from_paper_name(&rec[0]).unwrap();
-        let level = if &rec[6] == "avg" { Level::Avg } else { Level::Best };
+        let level = if &rec[6] == "avg" {
+            Level::Avg
+        } else {
+            Level::Best
+        };
         let row = t.row(task, level);
         for m in PaperModel::ALL {
             let i = headers.iter().position(|h| h == m.id()).unwrap();
@@ -129,7 +135,11 @@ fn malformed_ron_errors_name_the_file_and_field() {
 
     // A wrong direction passes the parser but not validation: file and field path named.
     let bad = dir.path().join("bad_direction.ron");
-    std::fs::write(&bad, text.replacen("direction: Higher", "direction: Lower", 1)).unwrap();
+    std::fs::write(
+        &bad,
+        text.replacen("direction: Higher", "direction: Lower", 1),
+    )
+    .unwrap();
     let msg = PaperTable1::load(&bad).unwrap_err().to_string();
     assert!(msg.contains("bad_direction.ron"), "{msg}");
     assert!(msg.contains("rows[0].direction"), "{msg}");

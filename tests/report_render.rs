@@ -60,10 +60,15 @@ fn results_round_trip_through_ron_and_malformed_names_the_file() {
     let p = dir.path().join("results.ron");
     std::fs::write(&p, mlagent::report::golden::to_ron_text(&res).unwrap()).unwrap();
     assert_eq!(ResultsTable::load(&p).unwrap(), res);
-    let text = std::fs::read_to_string(&p).unwrap().replacen("starter", "startr", 1);
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replacen("starter", "startr", 1);
     std::fs::write(&p, text).unwrap();
     let msg = ResultsTable::load(&p).unwrap_err().to_string();
-    assert!(msg.contains("results.ron:") && msg.contains("startr"), "{msg}");
+    assert!(
+        msg.contains("results.ron:") && msg.contains("startr"),
+        "{msg}"
+    );
 }
 
 fn render_all() -> (String, String, String) {
@@ -72,7 +77,10 @@ fn render_all() -> (String, String, String) {
     let outcomes = evaluate(&claims, &t1, &f4, Some(&res), Some(&curves));
     let digests = vec![
         ("config".to_string(), Digest::of_bytes(b"config")),
-        ("table1.ron".to_string(), Digest::of_bytes(&std::fs::read(root().join("golden/paper/table1.ron")).unwrap())),
+        (
+            "table1.ron".to_string(),
+            Digest::of_bytes(&std::fs::read(root().join("golden/paper/table1.ron")).unwrap()),
+        ),
     ];
     let input = ReportInput {
         title: "mlagent report",
@@ -97,7 +105,14 @@ fn rendering_is_deterministic_and_complete() {
     assert!(md.contains("ml-agent-episode (run)"));
     assert!(md.contains("**reproduced**"));
     assert!(md.contains(&Digest::of_bytes(b"config").to_hex()));
-    for id in ["best-in-all-avg-cells", "best-in-all-cells", "beats-larger-baselines", "improves-with-rl-steps", "step-wise-beats-episode-wise", "generalises-held-out"] {
+    for id in [
+        "best-in-all-avg-cells",
+        "best-in-all-cells",
+        "beats-larger-baselines",
+        "improves-with-rl-steps",
+        "step-wise-beats-episode-wise",
+        "generalises-held-out",
+    ] {
         assert!(md.contains(&format!("### {id}")), "{id}");
         assert!(page.contains(&format!("<h3>{id}</h3>")), "{id}");
         assert!(text.contains(id), "{id}");

@@ -198,7 +198,10 @@ impl PaperTable1 {
                     return Err(invalid(
                         path,
                         "rows".into(),
-                        format!("expected exactly one {} row for task {t}, found {n}", l.label()),
+                        format!(
+                            "expected exactly one {} row for task {t}, found {n}",
+                            l.label()
+                        ),
                     ));
                 }
             }
@@ -253,7 +256,12 @@ impl PaperTable1 {
             let split = match get("split")? {
                 "held-in" => Split::HeldIn,
                 "held-out" => Split::HeldOut,
-                s => return Err(err("split", format!("expected held-in|held-out, got `{s}`"))),
+                s => {
+                    return Err(err(
+                        "split",
+                        format!("expected held-in|held-out, got `{s}`"),
+                    ));
+                }
             };
             let data_type = match get("data_type")? {
                 "image" => DataType::Image,
@@ -264,7 +272,12 @@ impl PaperTable1 {
             let direction = match get("direction")? {
                 "higher" => Direction::Higher,
                 "lower" => Direction::Lower,
-                s => return Err(err("direction", format!("expected higher|lower, got `{s}`"))),
+                s => {
+                    return Err(err(
+                        "direction",
+                        format!("expected higher|lower, got `{s}`"),
+                    ));
+                }
             };
             let level = match get("level")? {
                 "avg" => Level::Avg,
@@ -369,7 +382,11 @@ impl PaperFigure4 {
         }
         for (i, s) in self.series.iter().enumerate() {
             if s.points.is_empty() {
-                return Err(invalid(path, format!("series[{i}].points"), "expected points"));
+                return Err(invalid(
+                    path,
+                    format!("series[{i}].points"),
+                    "expected points",
+                ));
             }
             for (j, w) in s.points.windows(2).enumerate() {
                 if w[1].gpu_hours <= w[0].gpu_hours {
@@ -380,8 +397,15 @@ impl PaperFigure4 {
                     ));
                 }
             }
-            if s.points.iter().any(|p| !p.gpu_hours.is_finite() || !p.gain_percent.is_finite()) {
-                return Err(invalid(path, format!("series[{i}].points"), "expected finite numbers"));
+            if s.points
+                .iter()
+                .any(|p| !p.gpu_hours.is_finite() || !p.gain_percent.is_finite())
+            {
+                return Err(invalid(
+                    path,
+                    format!("series[{i}].points"),
+                    "expected finite numbers",
+                ));
             }
         }
         for (i, a) in self.series.iter().enumerate() {
@@ -430,14 +454,17 @@ impl PaperFigure4 {
                 field: field.to_string(),
                 message,
             };
-            let field = |i: usize, name: &str| {
-                rec.get(i)
-                    .ok_or_else(|| err(name, "missing column".into()))
-            };
+            let field =
+                |i: usize, name: &str| rec.get(i).ok_or_else(|| err(name, "missing column".into()));
             let panel = match field(0, "panel")? {
                 "held-in" => Split::HeldIn,
                 "held-out" => Split::HeldOut,
-                s => return Err(err("panel", format!("expected held-in|held-out, got `{s}`"))),
+                s => {
+                    return Err(err(
+                        "panel",
+                        format!("expected held-in|held-out, got `{s}`"),
+                    ));
+                }
             };
             let curve = field(1, "curve")?;
             let gain: f64 = field(3, "avg_relative_gain_percent")?

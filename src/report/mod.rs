@@ -14,7 +14,6 @@ pub use claims::{Check, Claim, ClaimOutcome, ClaimSet, PaperCheck, ReproCheck, V
 pub use golden::{Fidelity, PaperFigure4, PaperTable1, Provenance};
 pub use render::{ReportInput, html, markdown, text_table};
 pub use results::{
-    AgentScores, Curve, CurvePoint, Figure4Run, ResultsTable, TaskGain, TaskResults,
-    relative_gain,
+    AgentScores, Curve, CurvePoint, Figure4Run, ResultsTable, TaskGain, TaskResults, relative_gain,
 };
 pub use task::{Agent, DataType, Direction, EvalTask, Level, PaperModel, RlMethod, Split};

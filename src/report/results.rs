@@ -128,7 +128,10 @@ impl ResultsTable {
         }
         for (i, t) in self.tasks.iter().enumerate() {
             if !t.starter.is_finite() {
-                return Err(rerr(format!("tasks[{i}].starter"), "expected a finite number"));
+                return Err(rerr(
+                    format!("tasks[{i}].starter"),
+                    "expected a finite number",
+                ));
             }
             for (j, a) in t.agents.iter().enumerate() {
                 let f = format!("tasks[{i}].agents[{j}]");
@@ -288,8 +291,14 @@ mod tests {
     #[test]
     fn relative_gain_is_sign_corrected() {
         assert_eq!(relative_gain(Direction::Higher, 50.0, 55.0), Some(10.0));
-        assert_eq!(relative_gain(Direction::Lower, 0.5, 0.4).map(|g| (g * 1e9).round()), Some(20.0e9));
-        assert_eq!(relative_gain(Direction::Lower, 0.5, 0.6).map(|g| (g * 1e9).round()), Some(-20.0e9));
+        assert_eq!(
+            relative_gain(Direction::Lower, 0.5, 0.4).map(|g| (g * 1e9).round()),
+            Some(20.0e9)
+        );
+        assert_eq!(
+            relative_gain(Direction::Lower, 0.5, 0.6).map(|g| (g * 1e9).round()),
+            Some(-20.0e9)
+        );
         // A negative starter (e.g. a Pearson correlation): improvement is still positive.
         assert_eq!(relative_gain(Direction::Higher, -0.5, -0.25), Some(50.0));
         assert_eq!(relative_gain(Direction::Higher, 0.0, 1.0), None);

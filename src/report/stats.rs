@@ -183,15 +183,16 @@ fn normal_upper_tail(z: f64) -> f64 {
 fn erfc(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.26551223
-        + t * (1.00002368
-            + t * (0.37409196
-                + t * (0.09678418
-                    + t * (-0.18628806
-                        + t * (0.27886807
-                            + t * (-1.13520398
-                                + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398
+                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
@@ -269,14 +270,21 @@ mod tests {
         let flat = trend_test(&[1.0, 1.0, 1.3], 0.5);
         assert_eq!(flat.concordant, 0);
         // The normal approximation agrees with the exact tail near the switch-over.
-        let xs: Vec<f64> = (0..TREND_EXACT_MAX_N).map(|i| ((i * 37) % 101) as f64 + i as f64).collect();
+        let xs: Vec<f64> = (0..TREND_EXACT_MAX_N)
+            .map(|i| ((i * 37) % 101) as f64 + 0.05 * i as f64)
+            .collect();
         let exact = trend_test(&xs, 0.0);
         let nf = xs.len() as f64;
         let z = (exact.concordant as f64 - exact.not_concordant as f64 - 1.0)
             / (nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0).sqrt();
         let approx = normal_upper_tail(z);
         assert!(exact.exact);
-        assert!((exact.p_increasing.ln() - approx.ln()).abs() < 0.1, "{} vs {}", exact.p_increasing, approx);
+        assert!(
+            exact.p_increasing > 0.01 && (exact.p_increasing / approx - 1.0).abs() < 0.05,
+            "{} vs {}",
+            exact.p_increasing,
+            approx
+        );
     }
 
     #[test]

@@ -220,7 +220,10 @@ impl EvalTask {
     }
 
     pub fn in_split(split: Split) -> impl Iterator<Item = EvalTask> {
-        Self::ALL.iter().copied().filter(move |t| t.split() == split)
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(move |t| t.split() == split)
     }
 }
 

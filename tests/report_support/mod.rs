@@ -61,8 +61,19 @@ pub fn table(quality: &[(Agent, f64)], noise: f64, trajectories: usize, seed: u6
 }
 
 /// A curve with `n` checkpoints `cost` work units apart and gain `g0 + slope·step ± noise`.
-pub fn curve(method: RlMethod, n: u32, cost: u64, g0: f64, slope: f64, noise: f64, seed: u64) -> Curve {
-    let mut rng = SeedPath::root(seed).child("synthetic-curve").child(format!("{method:?}")).rng();
+pub fn curve(
+    method: RlMethod,
+    n: u32,
+    cost: u64,
+    g0: f64,
+    slope: f64,
+    noise: f64,
+    seed: u64,
+) -> Curve {
+    let mut rng = SeedPath::root(seed)
+        .child("synthetic-curve")
+        .child(format!("{method:?}"))
+        .rng();
     Curve {
         method,
         points: (0..n)
@@ -74,7 +85,9 @@ pub fn curve(method: RlMethod, n: u32, cost: u64, g0: f64, slope: f64, noise: f6
                     .iter()
                     .map(|t| TaskGain {
                         task: *t,
-                        gain_percent: g0 + slope * k as f64 + noise * (2.0 * rng.random::<f64>() - 1.0),
+                        gain_percent: g0
+                            + slope * k as f64
+                            + noise * (2.0 * rng.random::<f64>() - 1.0),
                     })
                     .collect(),
             })

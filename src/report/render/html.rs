@@ -22,14 +22,20 @@ fn esc(s: &str) -> String {
 }
 
 fn agent_colour(a: Agent) -> usize {
-    Agent::ALL.iter().position(|b| *b == a).expect("agent in ALL")
+    Agent::ALL
+        .iter()
+        .position(|b| *b == a)
+        .expect("agent in ALL")
 }
 
 /// Renders the standalone HTML page.
 pub fn html(input: &ReportInput) -> Result<String, RenderError> {
     let mut s = String::new();
     let w = &mut s;
-    let _ = writeln!(w, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">");
+    let _ = writeln!(
+        w,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
+    );
     let _ = writeln!(w, "<title>{}</title>", esc(input.title));
     let _ = writeln!(
         w,
@@ -56,8 +62,14 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
     // ---- Table 1
     let (rows, agents) = side_rows(input);
     let _ = writeln!(w, "<h2>Table 1: the paper beside this run</h2>");
-    let _ = writeln!(w, "<p>Paper columns: the paper's agents; run columns: this code's agents on the stand-in tasks. Only orderings are comparable. Bold: best of each group.</p>");
-    let _ = write!(w, "<table>\n<tr><th class=\"l\">task</th><th class=\"l\">split</th><th class=\"l\">metric</th><th class=\"l\">level</th>");
+    let _ = writeln!(
+        w,
+        "<p>Paper columns: the paper's agents; run columns: this code's agents on the stand-in tasks. Only orderings are comparable. Bold: best of each group.</p>"
+    );
+    let _ = write!(
+        w,
+        "<table>\n<tr><th class=\"l\">task</th><th class=\"l\">split</th><th class=\"l\">metric</th><th class=\"l\">level</th>"
+    );
     for (i, m) in PaperModel::ALL.iter().enumerate() {
         let cls = if i == 0 { " class=\"sep\"" } else { "" };
         let _ = write!(w, "<th{cls}>{}</th>", paper_header(*m));
@@ -68,7 +80,11 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
     }
     let _ = writeln!(w, "</tr>");
     for r in &rows {
-        let arrow = if r.row.direction == crate::report::task::Direction::Higher { "↑" } else { "↓" };
+        let arrow = if r.row.direction == crate::report::task::Direction::Higher {
+            "↑"
+        } else {
+            "↓"
+        };
         let _ = write!(
             w,
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{} {arrow}</td><td class=\"l\">{}</td>",
@@ -87,17 +103,29 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
             }
             let _ = write!(w, "<td class=\"{}\">{c}</td>", cls.join(" "));
         }
-        let _ = write!(w, "<td class=\"sep\">{}</td>", r.starter.as_deref().unwrap_or("–"));
+        let _ = write!(
+            w,
+            "<td class=\"sep\">{}</td>",
+            r.starter.as_deref().unwrap_or("–")
+        );
         for (i, c) in r.ours.iter().enumerate() {
             let cls = if r.ours_best == Some(i) { "best" } else { "" };
-            let _ = write!(w, "<td class=\"{cls}\">{}</td>", c.as_deref().unwrap_or("–"));
+            let _ = write!(
+                w,
+                "<td class=\"{cls}\">{}</td>",
+                c.as_deref().unwrap_or("–")
+            );
         }
         let _ = writeln!(w, "</tr>");
     }
     let _ = writeln!(w, "</table>");
 
     // ---- plots: the paper's Figure 4
-    let _ = writeln!(w, "<h2>Figure 4</h2>\n<p>The paper's curves (digitised, ±{} pp) and this run's analogue (compute in environment work units).</p>", input.figure.tolerance());
+    let _ = writeln!(
+        w,
+        "<h2>Figure 4</h2>\n<p>The paper's curves (digitised, ±{} pp) and this run's analogue (compute in environment work units).</p>",
+        input.figure.tolerance()
+    );
     for split in Split::ALL {
         let lines: Vec<Line> = [RlMethod::StepWise, RlMethod::EpisodeWise]
             .iter()
@@ -106,8 +134,16 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
                 let s = input.figure.series(split, *m)?;
                 Some(Line {
                     label: m.label().to_string(),
-                    colour: if i == 0 { agent_colour(Agent::MlAgent) } else { agent_colour(Agent::MlAgentEpisode) },
-                    points: s.points.iter().map(|p| (p.gpu_hours, p.gain_percent)).collect(),
+                    colour: if i == 0 {
+                        agent_colour(Agent::MlAgent)
+                    } else {
+                        agent_colour(Agent::MlAgentEpisode)
+                    },
+                    points: s
+                        .points
+                        .iter()
+                        .map(|p| (p.gpu_hours, p.gain_percent))
+                        .collect(),
                 })
             })
             .collect();
@@ -118,7 +154,11 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
             .filter(|b| b.panel == split)
             .map(|b| Hline {
                 label: paper_header(b.model).to_string(),
-                colour: 6 + PaperModel::ALL.iter().position(|m| *m == b.model).unwrap_or(0) % 2,
+                colour: 6 + PaperModel::ALL
+                    .iter()
+                    .position(|m| *m == b.model)
+                    .unwrap_or(0)
+                    % 2,
                 y: b.gain_percent,
             })
             .collect();
@@ -152,16 +192,21 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
             let hlines: Vec<Hline> = input
                 .results
                 .map(|r| {
-                    [Agent::Random, Agent::NonEnrichedExpert, Agent::Expert, Agent::Sft]
-                        .iter()
-                        .filter_map(|a| {
-                            Some(Hline {
-                                label: a.to_string(),
-                                colour: agent_colour(*a),
-                                y: r.avg_gain(*a, split, Level::Avg)?,
-                            })
+                    [
+                        Agent::Random,
+                        Agent::NonEnrichedExpert,
+                        Agent::Expert,
+                        Agent::Sft,
+                    ]
+                    .iter()
+                    .filter_map(|a| {
+                        Some(Hline {
+                            label: a.to_string(),
+                            colour: agent_colour(*a),
+                            y: r.avg_gain(*a, split, Level::Avg)?,
                         })
-                        .collect()
+                    })
+                    .collect()
                 })
                 .unwrap_or_default();
             let svg = curve_chart(
@@ -177,16 +222,31 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
 
     // ---- relative gains
     if let Some(res) = input.results {
-        let _ = writeln!(w, "<h2>Relative gain over the starter script (Avg level)</h2>");
-        let _ = writeln!(w, "<p>sign · (score − starter) / |starter| · 100; positive = improvement in the metric's direction.</p>");
+        let _ = writeln!(
+            w,
+            "<h2>Relative gain over the starter script (Avg level)</h2>"
+        );
+        let _ = writeln!(
+            w,
+            "<p>sign · (score − starter) / |starter| · 100; positive = improvement in the metric's direction.</p>"
+        );
         let cats: Vec<String> = res.tasks.iter().map(|t| t.task.to_string()).collect();
-        let series: Vec<(String, usize)> = agents.iter().map(|a| (a.to_string(), agent_colour(*a))).collect();
+        let series: Vec<(String, usize)> = agents
+            .iter()
+            .map(|a| (a.to_string(), agent_colour(*a)))
+            .collect();
         let values: Vec<Vec<Option<f64>>> = res
             .tasks
             .iter()
             .map(|t| agents.iter().map(|a| t.gain(*a, Level::Avg)).collect())
             .collect();
-        let svg = grouped_bars("Relative gain per task", "relative gain (%)", &cats, &series, &values)?;
+        let svg = grouped_bars(
+            "Relative gain per task",
+            "relative gain (%)",
+            &cats,
+            &series,
+            &values,
+        )?;
         let _ = writeln!(w, "<figure>{svg}</figure>");
         let _ = write!(w, "<table>\n<tr><th class=\"l\">task</th>");
         for a in &agents {
@@ -206,11 +266,21 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
     // ---- claims
     let _ = writeln!(w, "<h2>Claims</h2>");
     for c in input.claims {
-        let _ = writeln!(w, "<h3>{}</h3>\n<p>{} <i>({})</i></p>\n<ul>", esc(&c.id), esc(&c.statement), esc(&c.source));
+        let _ = writeln!(
+            w,
+            "<h3>{}</h3>\n<p>{} <i>({})</i></p>\n<ul>",
+            esc(&c.id),
+            esc(&c.statement),
+            esc(&c.source)
+        );
         let _ = writeln!(
             w,
             "<li>On the paper's numbers: <b>{}</b>: {}</li>",
-            if c.paper.holds { "holds" } else { "does not hold" },
+            if c.paper.holds {
+                "holds"
+            } else {
+                "does not hold"
+            },
             esc(&c.paper.detail)
         );
         match &c.reproduction {
@@ -232,9 +302,16 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
     }
 
     // ---- digests
-    let _ = writeln!(w, "<h2>Digests</h2>\n<table>\n<tr><th class=\"l\">name</th><th class=\"l\">sha256</th></tr>");
+    let _ = writeln!(
+        w,
+        "<h2>Digests</h2>\n<table>\n<tr><th class=\"l\">name</th><th class=\"l\">sha256</th></tr>"
+    );
     for (name, d) in input.digests {
-        let _ = writeln!(w, "<tr><td class=\"l\">{}</td><td class=\"l\"><code>{d}</code></td></tr>", esc(name));
+        let _ = writeln!(
+            w,
+            "<tr><td class=\"l\">{}</td><td class=\"l\"><code>{d}</code></td></tr>",
+            esc(name)
+        );
     }
     let _ = writeln!(w, "</table>\n</body>\n</html>");
     Ok(s)

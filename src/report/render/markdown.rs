@@ -47,11 +47,23 @@ pub fn markdown(input: &ReportInput) -> String {
         let mut cells = vec![
             r.task.to_string(),
             r.task.split().label().to_string(),
-            format!("{} ({})", r.row.metric, if r.row.direction == crate::report::task::Direction::Higher { "↑" } else { "↓" }),
+            format!(
+                "{} ({})",
+                r.row.metric,
+                if r.row.direction == crate::report::task::Direction::Higher {
+                    "↑"
+                } else {
+                    "↓"
+                }
+            ),
             r.level.label().to_string(),
         ];
         for (i, c) in r.paper.iter().enumerate() {
-            cells.push(if i == r.paper_best { format!("**{c}**") } else { c.clone() });
+            cells.push(if i == r.paper_best {
+                format!("**{c}**")
+            } else {
+                c.clone()
+            });
         }
         cells.push(r.starter.clone().unwrap_or_else(|| "–".into()));
         for (i, c) in r.ours.iter().enumerate() {
@@ -83,7 +95,11 @@ pub fn markdown(input: &ReportInput) -> String {
         }
         for split in Split::ALL {
             let mut cells = vec![format!("mean {}", split.label())];
-            cells.extend(agents.iter().map(|a| fmt_gain(res.avg_gain(*a, split, Level::Avg))));
+            cells.extend(
+                agents
+                    .iter()
+                    .map(|a| fmt_gain(res.avg_gain(*a, split, Level::Avg))),
+            );
             let _ = writeln!(w, "| {} |", cells.join(" | "));
         }
         let _ = writeln!(w);
@@ -91,9 +107,18 @@ pub fn markdown(input: &ReportInput) -> String {
 
     // ---- curves
     if let Some(curves) = input.curves {
-        let _ = writeln!(w, "## Figure 4 analogue: average relative gain vs RL compute\n");
-        let _ = writeln!(w, "Compute is counted in environment work units (deterministic); the paper's axis is GPU hours.\n");
-        let _ = writeln!(w, "| method | RL step | work units | held-in gain | held-out gain |");
+        let _ = writeln!(
+            w,
+            "## Figure 4 analogue: average relative gain vs RL compute\n"
+        );
+        let _ = writeln!(
+            w,
+            "Compute is counted in environment work units (deterministic); the paper's axis is GPU hours.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| method | RL step | work units | held-in gain | held-out gain |"
+        );
         let _ = writeln!(w, "|---|---|---|---|---|");
         for c in &curves.curves {
             for p in &c.points {
@@ -119,12 +144,21 @@ pub fn markdown(input: &ReportInput) -> String {
         let _ = writeln!(
             w,
             "- On the paper's numbers: **{}**: {}",
-            if c.paper.holds { "holds" } else { "does not hold" },
+            if c.paper.holds {
+                "holds"
+            } else {
+                "does not hold"
+            },
             c.paper.detail
         );
         match &c.reproduction {
             Some(r) => {
-                let _ = writeln!(w, "- On this run: **{}**: {}", verdict_text(r.verdict), r.detail);
+                let _ = writeln!(
+                    w,
+                    "- On this run: **{}**: {}",
+                    verdict_text(r.verdict),
+                    r.detail
+                );
                 let _ = writeln!(w, "- Statistic: {}", r.statistic);
             }
             None => {

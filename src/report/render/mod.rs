@@ -77,8 +77,11 @@ pub(crate) fn side_rows<'a>(input: &ReportInput<'a>) -> (Vec<SideRow<'a>>, Vec<A
         for level in Level::ALL {
             let row = input.table.row(*task, level);
             let vals: Vec<f64> = PaperModel::ALL.iter().map(|m| row.scores.get(*m)).collect();
-            let paper_best = best_index(row.direction, &vals.iter().map(|v| Some(*v)).collect::<Vec<_>>())
-                .expect("six paper columns");
+            let paper_best = best_index(
+                row.direction,
+                &vals.iter().map(|v| Some(*v)).collect::<Vec<_>>(),
+            )
+            .expect("six paper columns");
             let tr = input.results.and_then(|r| r.task(*task));
             let our_vals: Vec<Option<f64>> = agents
                 .iter()
@@ -88,10 +91,16 @@ pub(crate) fn side_rows<'a>(input: &ReportInput<'a>) -> (Vec<SideRow<'a>>, Vec<A
                 task: *task,
                 level,
                 row,
-                paper: PaperModel::ALL.iter().map(|m| paper_cell(row, *m)).collect(),
+                paper: PaperModel::ALL
+                    .iter()
+                    .map(|m| paper_cell(row, *m))
+                    .collect(),
                 paper_best,
                 starter: tr.map(|t| our_cell(row, t.starter)),
-                ours: our_vals.iter().map(|v| v.map(|v| our_cell(row, v))).collect(),
+                ours: our_vals
+                    .iter()
+                    .map(|v| v.map(|v| our_cell(row, v)))
+                    .collect(),
                 ours_best: best_index(row.direction, &our_vals),
             });
         }
@@ -103,10 +112,10 @@ pub(crate) fn side_rows<'a>(input: &ReportInput<'a>) -> (Vec<SideRow<'a>>, Vec<A
 fn best_index(d: super::task::Direction, vals: &[Option<f64>]) -> Option<usize> {
     let mut best: Option<(usize, f64)> = None;
     for (i, v) in vals.iter().enumerate() {
-        if let Some(v) = v {
-            if best.is_none_or(|(_, b)| d.better(*v, b)) {
-                best = Some((i, *v));
-            }
+        if let Some(v) = v
+            && best.is_none_or(|(_, b)| d.better(*v, b))
+        {
+            best = Some((i, *v));
         }
     }
     best.map(|(i, _)| i)

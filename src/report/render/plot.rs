@@ -40,7 +40,11 @@ pub(crate) struct Hline {
 }
 
 fn padded(lo: f64, hi: f64) -> (f64, f64) {
-    let (lo, hi) = if lo.is_finite() && hi.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() {
+        (lo, hi)
+    } else {
+        (0.0, 1.0)
+    };
     let span = (hi - lo).abs().max(1e-9);
     (lo - 0.08 * span, hi + 0.08 * span)
 }
@@ -54,12 +58,16 @@ pub(crate) fn curve_chart(
     hlines: &[Hline],
 ) -> Result<String, RenderError> {
     let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
-    let (x_lo, x_hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    let (x_lo, x_hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
     let ys = lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.1))
         .chain(hlines.iter().map(|h| h.y));
-    let (y_lo, y_hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+    let (y_lo, y_hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+        (a.min(y), b.max(y))
+    });
     let (x_lo, x_hi) = padded(x_lo, x_hi);
     let (y_lo, y_hi) = padded(y_lo, y_hi);
     let mut svg = String::new();
@@ -191,13 +199,12 @@ pub(crate) fn grouped_bars(
                 .label(label.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 10, y + 4)], c.filled()));
         }
-        let label_style = ("sans-serif", 10)
-            .into_font()
-            .color(&BLACK)
-            .pos(plotters::style::text_anchor::Pos::new(
+        let label_style = ("sans-serif", 10).into_font().color(&BLACK).pos(
+            plotters::style::text_anchor::Pos::new(
                 plotters::style::text_anchor::HPos::Center,
                 plotters::style::text_anchor::VPos::Top,
-            ));
+            ),
+        );
         chart
             .draw_series(categories.iter().enumerate().map(|(i, name)| {
                 Text::new(name.clone(), (i as f64 + 0.5, y_lo), label_style.clone())

@@ -18,7 +18,11 @@ pub fn text_table(input: &ReportInput) -> String {
     for r in &rows {
         let mut line = vec![r.task.to_string(), r.level.label().to_string()];
         for (i, c) in r.paper.iter().enumerate() {
-            line.push(if i == r.paper_best { format!("{c}*") } else { c.clone() });
+            line.push(if i == r.paper_best {
+                format!("{c}*")
+            } else {
+                c.clone()
+            });
         }
         line.push("|".into());
         line.push(r.starter.clone().unwrap_or_else(|| "-".into()));
@@ -33,10 +37,21 @@ pub fn text_table(input: &ReportInput) -> String {
     }
     let cols = table[0].len();
     let widths: Vec<usize> = (0..cols)
-        .map(|j| table.iter().map(|r| r[j].chars().count()).max().unwrap_or(0))
+        .map(|j| {
+            table
+                .iter()
+                .map(|r| r[j].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut s = String::new();
-    let _ = writeln!(s, "{:<w$}  paper (Table 1)  |  this run", "", w = widths[0] + widths[1] + 2);
+    let _ = writeln!(
+        s,
+        "{:<w$}  paper (Table 1)  |  this run",
+        "",
+        w = widths[0] + widths[1] + 2
+    );
     for r in &table {
         let cells: Vec<String> = r
             .iter()
@@ -58,12 +73,18 @@ pub fn text_table(input: &ReportInput) -> String {
             let repro = c
                 .reproduction
                 .as_ref()
-                .map_or("not evaluated".to_string(), |r| r.verdict.label().to_string());
+                .map_or("not evaluated".to_string(), |r| {
+                    r.verdict.label().to_string()
+                });
             let _ = writeln!(
                 s,
                 "claim {:<32} paper: {:<14} this run: {}",
                 c.id,
-                if c.paper.holds { "holds" } else { "DOES NOT HOLD" },
+                if c.paper.holds {
+                    "holds"
+                } else {
+                    "DOES NOT HOLD"
+                },
                 repro
             );
         }
