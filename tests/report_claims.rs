@@ -182,3 +182,25 @@ fn a_significant_cell_reversal_is_a_counterexample() {
     assert_eq!(r.verdict, Verdict::NotReproduced, "{}", r.detail);
     assert!(r.detail.contains("significant reversals"), "{}", r.detail);
 }
+
+#[test]
+fn malformed_claims_name_the_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(report_support::root().join("paper/claims.ron")).unwrap();
+    let p = dir.path().join("claims.ron");
+    std::fs::write(&p, text.replacen("cell_alpha:", "cell_alfa:", 1)).unwrap();
+    let msg = mlagent::report::ClaimSet::load(&p).unwrap_err().to_string();
+    assert!(
+        msg.contains("claims.ron:") && msg.contains("cell_alfa"),
+        "{msg}"
+    );
+    std::fs::write(&p, text.replacen("alpha: 0.05", "alpha: 1.5", 1)).unwrap();
+    let msg = mlagent::report::ClaimSet::load(&p).unwrap_err().to_string();
+    assert!(msg.contains("claims[0].check.alpha"), "{msg}");
+    std::fs::write(&p, text.replacen("\"expert\"", "\"teacher\"", 1)).unwrap();
+    let msg = mlagent::report::ClaimSet::load(&p).unwrap_err().to_string();
+    assert!(
+        msg.contains("claims.ron:") && msg.contains("teacher"),
+        "{msg}"
+    );
+}

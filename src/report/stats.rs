@@ -287,6 +287,35 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn sign_test_tails_are_consistent(w in 0u64..300, l in 0u64..300) {
+            let t = SignTest::from_counts(w, l, 0);
+            // The two one-sided tails overlap in P(X = w), so they sum to at least 1.
+            proptest::prop_assert!(t.p_better + t.p_worse >= 1.0 - 1e-12);
+            proptest::prop_assert!((0.0..=1.0).contains(&t.p_better));
+            // Symmetry: swapping wins and losses swaps the tails.
+            let s = SignTest::from_counts(l, w, 0);
+            proptest::prop_assert!((s.p_better - t.p_worse).abs() < 1e-12);
+            // One more win never makes "better" less significant.
+            let u = SignTest::from_counts(w + 1, l, 0);
+            proptest::prop_assert!(u.p_better <= t.p_better + 1e-12);
+        }
+
+        #[test]
+        fn inversions_cdf_is_a_cdf(n in 1usize..40, k in 0u64..800) {
+            let p = inversions_cdf(n, k);
+            proptest::prop_assert!((0.0..=1.0 + 1e-12).contains(&p));
+            proptest::prop_assert!(inversions_cdf(n, k + 1) >= p - 1e-12);
+            let max = (n * (n - 1) / 2) as u64;
+            // Symmetric distribution: P(I ≤ k) = P(I ≥ max − k) = 1 − P(I ≤ max − k − 1).
+            if k < max {
+                let q = 1.0 - inversions_cdf(n, max - k - 1);
+                proptest::prop_assert!((p - q).abs() < 1e-9, "{} vs {}", p, q);
+            }
+        }
+    }
+
     #[test]
     fn holm_step_down() {
         assert_eq!(holm(&[0.01, 0.04, 0.03], 0.05), vec![true, false, false]);
