@@ -11,7 +11,14 @@ use report_support::{losing, paper, table, winning};
 fn every_paper_claim_holds_on_the_paper() {
     let (t1, f4, claims) = paper();
     assert_eq!(claims.claims.len(), 6);
-    for o in evaluate(&claims, &t1, &f4, None, None) {
+    for o in evaluate(
+        &claims,
+        &t1,
+        &f4,
+        None,
+        None,
+        &mlagent::seed::SeedPath::root(0),
+    ) {
         assert!(
             o.paper.holds,
             "{} does not hold on the paper: {}",
@@ -98,7 +105,14 @@ fn paper_trend_and_efficiency_checks_can_fail() {
 fn clear_win_is_reproduced() {
     let (t1, f4, claims) = paper();
     let (res, curves) = winning();
-    for o in evaluate(&claims, &t1, &f4, Some(&res), Some(&curves)) {
+    for o in evaluate(
+        &claims,
+        &t1,
+        &f4,
+        Some(&res),
+        Some(&curves),
+        &mlagent::seed::SeedPath::root(0),
+    ) {
         let r = o.reproduction.unwrap();
         assert_eq!(r.verdict, Verdict::Reproduced, "{}: {}", o.id, r.detail);
         assert!(!r.stats.is_empty());
@@ -109,7 +123,14 @@ fn clear_win_is_reproduced() {
 fn clear_loss_is_not_reproduced() {
     let (t1, f4, claims) = paper();
     let (res, curves) = losing();
-    for o in evaluate(&claims, &t1, &f4, Some(&res), Some(&curves)) {
+    for o in evaluate(
+        &claims,
+        &t1,
+        &f4,
+        Some(&res),
+        Some(&curves),
+        &mlagent::seed::SeedPath::root(0),
+    ) {
         let r = o.reproduction.unwrap();
         assert_eq!(r.verdict, Verdict::NotReproduced, "{}: {}", o.id, r.detail);
     }
@@ -134,7 +155,14 @@ fn too_little_evidence_is_inconclusive() {
     let mut small = small;
     small.tasks.truncate(2); // cifar-10, house-price only
     small.validate().unwrap();
-    let outcomes = evaluate(&claims, &t1, &f4, Some(&small), None);
+    let outcomes = evaluate(
+        &claims,
+        &t1,
+        &f4,
+        Some(&small),
+        None,
+        &mlagent::seed::SeedPath::root(0),
+    );
     let verdict = |id: &str| {
         outcomes
             .iter()
@@ -178,7 +206,12 @@ fn a_significant_cell_reversal_is_a_counterexample() {
         .find(|c| c.id == "best-in-all-avg-cells")
         .unwrap();
     assert!(matches!(c.check, Check::BestInAllCells { .. }));
-    let r = mlagent::report::claims::check_reproduction(&c.check, &res, Some(&curves));
+    let r = mlagent::report::claims::check_reproduction(
+        &c.check,
+        &res,
+        Some(&curves),
+        &mlagent::seed::SeedPath::root(0),
+    );
     assert_eq!(r.verdict, Verdict::NotReproduced, "{}", r.detail);
     assert!(r.detail.contains("significant reversals"), "{}", r.detail);
 }

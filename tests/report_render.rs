@@ -74,7 +74,14 @@ fn results_round_trip_through_ron_and_malformed_names_the_file() {
 fn render_all() -> (String, String, String) {
     let (t1, f4, claims) = paper();
     let (res, curves) = winning();
-    let outcomes = evaluate(&claims, &t1, &f4, Some(&res), Some(&curves));
+    let outcomes = evaluate(
+        &claims,
+        &t1,
+        &f4,
+        Some(&res),
+        Some(&curves),
+        &mlagent::seed::SeedPath::root(0),
+    );
     let digests = vec![
         ("config".to_string(), Digest::of_bytes(b"config")),
         (
@@ -127,7 +134,14 @@ fn rendering_is_deterministic_and_complete() {
 #[test]
 fn paper_only_report_renders() {
     let (t1, f4, claims) = paper();
-    let outcomes = evaluate(&claims, &t1, &f4, None, None);
+    let outcomes = evaluate(
+        &claims,
+        &t1,
+        &f4,
+        None,
+        None,
+        &mlagent::seed::SeedPath::root(0),
+    );
     let input = ReportInput {
         title: "paper only",
         table: &t1,

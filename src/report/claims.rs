@@ -9,9 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use super::golden::{PaperFigure4, PaperTable1};
 use super::results::{Curve, Figure4Run, ResultsTable};
-use super::stats::{SignTest, TrendTest, holm, trend_test};
+use super::stats::{SignTest, TrendTest, bootstrap_mean_ci, holm, trend_test};
 use super::task::{Agent, EvalTask, Level, PaperModel, RlMethod, Split};
 use crate::config::{ConfigError, load_ron};
+use crate::seed::SeedPath;
+
+/// Resamples of the bootstrap effect-size intervals (reported, never deciding a verdict).
+pub const BOOTSTRAP_RESAMPLES: u32 = 10_000;
+/// Confidence of the bootstrap effect-size intervals.
+pub const BOOTSTRAP_CONFIDENCE: f64 = 0.95;
 
 /// How a claim is checked. Each variant carries its paper-side predicate's parameters and its
 /// reproduction statistic's threshold, so a claim cannot be paired with a meaningless test.
@@ -181,13 +187,15 @@ fn stat(name: &str, value: f64) -> Stat {
     }
 }
 
-/// Evaluates every claim on the paper and, when given, on a reproduction.
+/// Evaluates every claim on the paper and, when given, on a reproduction. `seed` roots the
+/// bootstrap streams (`seed/claims/<claim id>/...`).
 pub fn evaluate(
     claims: &ClaimSet,
     table: &PaperTable1,
     figure: &PaperFigure4,
     results: Option<&ResultsTable>,
     curves: Option<&Figure4Run>,
+    seed: &SeedPath,
 ) -> Vec<ClaimOutcome> {
     claims
         .claims
@@ -197,7 +205,9 @@ pub fn evaluate(
             statement: c.statement.clone(),
             source: c.source.clone(),
             paper: check_paper(&c.check, table, figure),
-            reproduction: results.map(|r| check_reproduction(&c.check, r, curves)),
+            reproduction: results.map(|r| {
+                check_reproduction(&c.check, r, curves, &seed.child("claims").child(&c.id))
+            }),
         })
         .collect()
 }
@@ -382,6 +392,7 @@ pub fn check_reproduction(
     check: &Check,
     results: &ResultsTable,
     curves: Option<&Figure4Run>,
+    seed: &SeedPath,
 ) -> ReproCheck {
     match check {
         Check::BestInAllCells {
@@ -392,7 +403,7 @@ pub fn check_reproduction(
         } => repro_best_cells(results, levels, rivals, *alpha, *cell_alpha),
         Check::BeatsBaselines {
             baselines, alpha, ..
-        } => repro_beats(results, baselines, *alpha),
+        } => repro_beats(results, baselines, *alpha, seed),
         Check::ImprovesWithRlSteps {
             method,
             splits,
@@ -413,11 +424,21 @@ pub fn check_reproduction(
                     SIGN_TEST,
                     format!("no held-out task has both ml-agent and {reference}"),
                 ),
-                Some(t) => sign_verdict(
-                    &t,
-                    *alpha,
-                    &format!("held-out tasks, ml-agent vs {reference}"),
-                ),
+                Some(t) => {
+                    let mut r = sign_verdict(
+                        &t,
+                        *alpha,
+                        &format!("held-out tasks, ml-agent vs {reference}"),
+                    );
+                    add_effect(
+                        &mut r,
+                        results,
+                        &tasks,
+                        *reference,
+                        &seed.child(reference.id()),
+                    );
+                    r
+                }
             }
         }
     }
@@ -631,7 +652,51 @@ fn repro_best_cells(
     }
 }
 
-fn repro_beats(results: &ResultsTable, baselines: &[Agent], alpha: f64) -> ReproCheck {
+/// Appends the effect size: mean over tasks of ml-agent's Avg relative gain minus `other`'s (pp),
+/// with a seeded percentile bootstrap CI over tasks. Reported only; verdicts use the sign test.
+fn add_effect(
+    r: &mut ReproCheck,
+    results: &ResultsTable,
+    tasks: &[EvalTask],
+    other: Agent,
+    seed: &SeedPath,
+) {
+    let diffs: Vec<f64> = tasks
+        .iter()
+        .filter_map(|t| {
+            let tr = results.task(*t)?;
+            Some(tr.gain(Agent::MlAgent, Level::Avg)? - tr.gain(other, Level::Avg)?)
+        })
+        .collect();
+    if let Some(ci) = bootstrap_mean_ci(
+        &diffs,
+        BOOTSTRAP_RESAMPLES,
+        BOOTSTRAP_CONFIDENCE,
+        &mut seed.rng(),
+    ) {
+        r.detail.push_str(&format!(
+            "; vs {other}: mean relative-gain difference over {} tasks {:+.2} pp ({:.0}% bootstrap CI [{:+.2}, {:+.2}])",
+            diffs.len(),
+            ci.estimate,
+            ci.confidence * 100.0,
+            ci.lo,
+            ci.hi
+        ));
+        r.stats
+            .push(stat(&format!("gain diff vs {other} (pp)"), ci.estimate));
+        r.stats
+            .push(stat(&format!("gain diff vs {other} CI low"), ci.lo));
+        r.stats
+            .push(stat(&format!("gain diff vs {other} CI high"), ci.hi));
+    }
+}
+
+fn repro_beats(
+    results: &ResultsTable,
+    baselines: &[Agent],
+    alpha: f64,
+    seed: &SeedPath,
+) -> ReproCheck {
     let statistic = "exact binomial sign test per baseline, pairs = tasks × trajectories, ties dropped; Holm-corrected across baselines";
     let tasks: Vec<EvalTask> = EvalTask::ALL.to_vec();
     let tests: Vec<(Agent, SignTest)> = baselines
@@ -671,12 +736,16 @@ fn repro_beats(results: &ResultsTable, baselines: &[Agent], alpha: f64) -> Repro
     if !missing.is_empty() {
         detail.push_str(&format!("; not evaluated: {}", missing.join(", ")));
     }
-    ReproCheck {
+    let mut r = ReproCheck {
         verdict,
         statistic: statistic.to_string(),
         detail,
         stats,
+    };
+    for (a, _) in &tests {
+        add_effect(&mut r, results, &tasks, *a, &seed.child(a.id()));
     }
+    r
 }
 
 fn repro_trend(
