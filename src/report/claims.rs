@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::golden::{PaperFigure4, PaperTable1};
-use super::results::{Curve, Figure4Run, ResultsTable};
+use super::results::{Curve, Figure4Run, ResultsTable, TaskResults};
 use super::stats::{SignTest, TrendTest, bootstrap_mean_ci, holm, trend_test};
 use super::task::{Agent, EvalTask, Level, PaperModel, RlMethod, Split};
 use crate::config::{ConfigError, load_ron};
@@ -524,6 +524,22 @@ fn paired(results: &ResultsTable, tasks: &[EvalTask], a: Agent, b: Agent) -> Opt
     Some(SignTest::from_counts(w, l, ti))
 }
 
+/// The agent of `agents` (non-empty, all present in `tr`) with the best Avg; the first on ties.
+fn strongest(tr: &TaskResults, agents: &[Agent]) -> Agent {
+    let d = tr.direction();
+    agents
+        .iter()
+        .copied()
+        .reduce(|a, b| {
+            if d.better(tr.avg(b).expect("present"), tr.avg(a).expect("present")) {
+                b
+            } else {
+                a
+            }
+        })
+        .expect("callers pass a non-empty list")
+}
+
 fn repro_best_cells(
     results: &ResultsTable,
     levels: &[Level],
@@ -564,46 +580,24 @@ fn repro_best_cells(
                 if *level == Level::Avg {
                     // The strongest rival of the cell (best Avg) decides whether it is a
                     // significant counterexample.
-                    let strongest = beaten_by
-                        .iter()
-                        .copied()
-                        .reduce(|a, b| {
-                            if d.better(tr.avg(b).expect("present"), tr.avg(a).expect("present")) {
-                                b
-                            } else {
-                                a
-                            }
-                        })
-                        .expect("non-empty");
-                    for a in &[strongest] {
-                        let theirs = tr.scores(*a).expect("rival present");
-                        let t = SignTest::from_pairs(
-                            theirs.iter().copied().zip(ours.iter().copied()),
-                            |x, y| d.better(x, y),
-                        );
-                        if t.wins > t.losses && t.p_better <= cell_alpha {
-                            significant_reversals.push(format!(
-                                "{} ({a} better, p {})",
-                                tr.task,
-                                fmt_p(t.p_better)
-                            ));
-                        }
+                    let a = strongest(tr, &beaten_by);
+                    let theirs = tr.scores(a).expect("rival present");
+                    let t = SignTest::from_pairs(
+                        theirs.iter().copied().zip(ours.iter().copied()),
+                        |x, y| d.better(x, y),
+                    );
+                    if t.wins > t.losses && t.p_better <= cell_alpha {
+                        significant_reversals.push(format!(
+                            "{} ({a} better, p {})",
+                            tr.task,
+                            fmt_p(t.p_better)
+                        ));
                     }
                 }
             }
         }
         // Runner-up by Avg: the rival with the best mean.
-        let runner = present
-            .iter()
-            .copied()
-            .reduce(|a, b| {
-                if d.better(tr.avg(b).expect("present"), tr.avg(a).expect("present")) {
-                    b
-                } else {
-                    a
-                }
-            })
-            .expect("non-empty");
+        let runner = strongest(tr, &present);
         for (x, y) in ours.iter().zip(tr.scores(runner).expect("present")) {
             if d.better(*x, *y) {
                 w += 1;
