@@ -11,6 +11,7 @@ pub mod lm;
 pub mod metrics;
 pub mod pipeline;
 pub mod provenance;
+pub mod report;
 pub mod reward;
 pub mod seed;
 pub mod tasks;

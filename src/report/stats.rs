@@ -1,0 +1,380 @@
+//! The statistics behind the claim verdicts, implemented here (they are small) so their exact
+//! behaviour is pinned by tests: the exact binomial sign test, a Mann–Kendall trend test with the
+//! exact null distribution of inversions, and Holm's step-down correction.
+
+use serde::{Deserialize, Serialize};
+
+/// ln(n!) for n = 0..=n_max, by summation (exact to a few ulps for the sizes used here).
+fn ln_factorials(n_max: u64) -> Vec<f64> {
+    let mut v = Vec::with_capacity(n_max as usize + 1);
+    let mut acc = 0.0f64;
+    v.push(0.0);
+    for i in 1..=n_max {
+        acc += (i as f64).ln();
+        v.push(acc);
+    }
+    v
+}
+
+/// P(X ≥ k) for X ~ Binomial(n, 1/2), exactly summed in log space (no underflow for large n).
+pub fn binomial_half_upper_tail(n: u64, k: u64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    let lf = ln_factorials(n);
+    let ln2n = n as f64 * std::f64::consts::LN_2;
+    let terms: Vec<f64> = (k..=n)
+        .map(|i| lf[n as usize] - lf[i as usize] - lf[(n - i) as usize] - ln2n)
+        .collect();
+    let m = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let s: f64 = terms.iter().map(|t| (t - m).exp()).sum();
+    (m + s.ln()).exp().min(1.0)
+}
+
+/// The result of an exact binomial sign test on paired differences (ties dropped).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignTest {
+    /// Pairs where the subject is better.
+    pub wins: u64,
+    /// Pairs where the subject is worse.
+    pub losses: u64,
+    /// Exactly equal pairs (dropped from the test).
+    pub ties: u64,
+    /// One-sided p-value for "the subject is better": P(X ≥ wins), X ~ Bin(wins + losses, ½).
+    pub p_better: f64,
+    /// One-sided p-value for "the subject is worse": P(X ≥ losses).
+    pub p_worse: f64,
+}
+
+impl SignTest {
+    pub fn from_counts(wins: u64, losses: u64, ties: u64) -> Self {
+        let n = wins + losses;
+        SignTest {
+            wins,
+            losses,
+            ties,
+            p_better: binomial_half_upper_tail(n, wins),
+            p_worse: binomial_half_upper_tail(n, losses),
+        }
+    }
+
+    /// Counts wins/losses/ties of `subject` over `other` in pairs, with `better(a, b)` meaning
+    /// a strictly better than b.
+    pub fn from_pairs(
+        pairs: impl IntoIterator<Item = (f64, f64)>,
+        better: impl Fn(f64, f64) -> bool,
+    ) -> Self {
+        let (mut w, mut l, mut t) = (0, 0, 0);
+        for (a, b) in pairs {
+            if better(a, b) {
+                w += 1;
+            } else if better(b, a) {
+                l += 1;
+            } else {
+                t += 1;
+            }
+        }
+        Self::from_counts(w, l, t)
+    }
+
+    /// Two-sided p-value: min(1, 2 · min(one-sided)) — exact for p = ½ by symmetry.
+    pub fn p_two_sided(&self) -> f64 {
+        (2.0 * self.p_better.min(self.p_worse)).min(1.0)
+    }
+}
+
+/// Above this many points the trend test uses the normal approximation of Kendall's S.
+pub const TREND_EXACT_MAX_N: usize = 200;
+
+/// Mann–Kendall test for an increasing trend of a sequence against its order.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrendTest {
+    pub n: usize,
+    /// Pairs (i < j) with x_j − x_i > tolerance.
+    pub concordant: u64,
+    /// All other pairs: decreases, ties, and increases within the tolerance (counted against the
+    /// trend, which makes the test conservative).
+    pub not_concordant: u64,
+    /// (concordant − not_concordant) / pairs.
+    pub tau: f64,
+    /// P(a uniformly random ordering has ≤ `not_concordant` inversions).
+    pub p_increasing: f64,
+    pub exact: bool,
+}
+
+/// Mann–Kendall trend test. `tolerance` ≥ 0 is the size of an increase that may be noise (for
+/// digitised data, twice the read-off error); such pairs count against the trend.
+pub fn trend_test(xs: &[f64], tolerance: f64) -> TrendTest {
+    let n = xs.len();
+    let mut conc = 0u64;
+    let mut not = 0u64;
+    for i in 0..n {
+        for j in i + 1..n {
+            if xs[j] - xs[i] > tolerance {
+                conc += 1;
+            } else {
+                not += 1;
+            }
+        }
+    }
+    let pairs = conc + not;
+    let tau = if pairs == 0 {
+        0.0
+    } else {
+        (conc as f64 - not as f64) / pairs as f64
+    };
+    let (p, exact) = if n <= TREND_EXACT_MAX_N {
+        (inversions_cdf(n, not), true)
+    } else {
+        // S = C − D; under H0 mean 0, var n(n−1)(2n+5)/18; continuity-corrected.
+        let nf = n as f64;
+        let s = conc as f64 - not as f64;
+        let var = nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0;
+        let z = (s - 1.0) / var.sqrt();
+        (normal_upper_tail(z), false)
+    };
+    TrendTest {
+        n,
+        concordant: conc,
+        not_concordant: not,
+        tau,
+        p_increasing: p,
+        exact,
+    }
+}
+
+/// P(inversions ≤ k) for a uniformly random permutation of n items (Mahonian distribution),
+/// by dynamic programming over probabilities: adding the m-th item adds 0..m−1 inversions
+/// uniformly.
+pub fn inversions_cdf(n: usize, k: u64) -> f64 {
+    let max = n * n.saturating_sub(1) / 2;
+    if k as usize >= max {
+        return 1.0;
+    }
+    let k = k as usize;
+    let mut p = vec![0.0f64; k + 1];
+    p[0] = 1.0;
+    for m in 2..=n {
+        // new[j] = (1/m) Σ_{i=0}^{m−1} old[j − i], via a sliding prefix sum.
+        let mut next = vec![0.0f64; k + 1];
+        let mut window = 0.0;
+        for j in 0..=k {
+            window += p[j];
+            if j >= m {
+                window -= p[j - m];
+            }
+            next[j] = window / m as f64;
+        }
+        p = next;
+    }
+    p.iter().sum::<f64>().min(1.0)
+}
+
+/// Upper tail of the standard normal, via erfc (Abramowitz–Stegun 7.1.26 is too coarse for small
+/// p; this uses the continued-fraction-free W. J. Cody rational approximation through `erfc`).
+fn normal_upper_tail(z: f64) -> f64 {
+    0.5 * erfc(z / std::f64::consts::SQRT_2)
+}
+
+/// Complementary error function, Numerical Recipes `erfcc` (fractional error < 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398
+                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// Holm's step-down procedure: which hypotheses are rejected at family-wise level `alpha`,
+/// in the input order.
+pub fn holm(p_values: &[f64], alpha: f64) -> Vec<bool> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]).then(a.cmp(&b)));
+    let mut rejected = vec![false; m];
+    for (rank, &i) in order.iter().enumerate() {
+        if p_values[i] <= alpha / (m - rank) as f64 {
+            rejected[i] = true;
+        } else {
+            break;
+        }
+    }
+    rejected
+}
+
+/// A percentile bootstrap interval for a mean.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub estimate: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub confidence: f64,
+    pub resamples: u32,
+}
+
+/// Percentile bootstrap CI of the mean of `xs`: `resamples` resamples with replacement drawn from
+/// `rng` (a named stream of [`crate::seed::SeedPath`], so the interval is reproducible).
+/// `None` when `xs` is empty.
+pub fn bootstrap_mean_ci(
+    xs: &[f64],
+    resamples: u32,
+    confidence: f64,
+    rng: &mut crate::seed::Rng,
+) -> Option<Interval> {
+    use rand::Rng as _;
+    let n = xs.len();
+    if n == 0 || resamples == 0 {
+        return None;
+    }
+    let mut means: Vec<f64> = (0..resamples)
+        .map(|_| (0..n).map(|_| xs[rng.random_range(0..n)]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let q = |p: f64| means[((p * resamples as f64).floor() as usize).min(means.len() - 1)];
+    let tail = (1.0 - confidence) / 2.0;
+    Some(Interval {
+        estimate: xs.iter().sum::<f64>() / n as f64,
+        lo: q(tail),
+        hi: q(1.0 - tail),
+        confidence,
+        resamples,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 * b.abs().max(1e-300)
+    }
+
+    #[test]
+    fn sign_test_known_values() {
+        // Exact binomial tails, computed by hand: Σ C(n,i) / 2^n.
+        assert!(close(binomial_half_upper_tail(10, 8), 56.0 / 1024.0));
+        assert!(close(binomial_half_upper_tail(13, 13), 1.0 / 8192.0));
+        assert!(close(binomial_half_upper_tail(20, 15), 21700.0 / 1048576.0));
+        assert_eq!(binomial_half_upper_tail(5, 0), 1.0);
+        assert_eq!(binomial_half_upper_tail(5, 6), 0.0);
+        // scipy.stats.binomtest(7, 10).pvalue == 0.34375 (two-sided).
+        let t = SignTest::from_counts(7, 3, 2);
+        assert!(close(t.p_two_sided(), 0.34375));
+        assert!(close(t.p_better, 176.0 / 1024.0));
+        // Large n does not underflow: P(X ≥ 1000 | n = 1000) = 2^-1000.
+        let p = binomial_half_upper_tail(1000, 1000);
+        assert!((p.log2() + 1000.0).abs() < 1e-9, "{p}");
+        // P(X ≥ 500 | n = 1000) = ½ + ½·P(X = 500); P(X=500) ≈ 0.025225018.
+        assert!((binomial_half_upper_tail(1000, 500) - 0.512612509).abs() < 1e-8);
+    }
+
+    #[test]
+    fn sign_test_counts_pairs_by_direction() {
+        let lower = |a: f64, b: f64| a < b;
+        let t = SignTest::from_pairs([(0.1, 0.2), (0.3, 0.2), (0.2, 0.2), (0.0, 1.0)], lower);
+        assert_eq!((t.wins, t.losses, t.ties), (2, 1, 1));
+    }
+
+    #[test]
+    fn mahonian_distribution() {
+        // Inversion counts of permutations of 4: 1, 3, 5, 6, 5, 3, 1 (sum 24).
+        let cum = [1.0, 4.0, 9.0, 15.0, 20.0, 23.0, 24.0];
+        for (k, c) in cum.iter().enumerate() {
+            assert!(close(inversions_cdf(4, k as u64), c / 24.0), "k={k}");
+        }
+        // n = 9: I(9, 0..=2) = 1, 8, 35.
+        assert!(close(inversions_cdf(9, 2), 44.0 / 362880.0));
+    }
+
+    #[test]
+    fn trend_test_behaviour() {
+        let up = trend_test(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.0);
+        assert_eq!((up.concordant, up.not_concordant), (10, 0));
+        assert!(close(up.p_increasing, 1.0 / 120.0));
+        assert_eq!(up.tau, 1.0);
+        let down = trend_test(&[5.0, 4.0, 3.0, 2.0, 1.0], 0.0);
+        assert_eq!(down.p_increasing, 1.0);
+        // Ties and within-tolerance increases count against the trend.
+        let flat = trend_test(&[1.0, 1.0, 1.3], 0.5);
+        assert_eq!(flat.concordant, 0);
+        // The normal approximation agrees with the exact tail near the switch-over.
+        let xs: Vec<f64> = (0..TREND_EXACT_MAX_N)
+            .map(|i| ((i * 37) % 101) as f64 + 0.05 * i as f64)
+            .collect();
+        let exact = trend_test(&xs, 0.0);
+        let nf = xs.len() as f64;
+        let z = (exact.concordant as f64 - exact.not_concordant as f64 - 1.0)
+            / (nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0).sqrt();
+        let approx = normal_upper_tail(z);
+        assert!(exact.exact);
+        assert!(
+            exact.p_increasing > 0.01 && (exact.p_increasing / approx - 1.0).abs() < 0.05,
+            "{} vs {}",
+            exact.p_increasing,
+            approx
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sign_test_tails_are_consistent(w in 0u64..300, l in 0u64..300) {
+            let t = SignTest::from_counts(w, l, 0);
+            // The two one-sided tails overlap in P(X = w), so they sum to at least 1.
+            proptest::prop_assert!(t.p_better + t.p_worse >= 1.0 - 1e-12);
+            proptest::prop_assert!((0.0..=1.0).contains(&t.p_better));
+            // Symmetry: swapping wins and losses swaps the tails.
+            let s = SignTest::from_counts(l, w, 0);
+            proptest::prop_assert!((s.p_better - t.p_worse).abs() < 1e-12);
+            // One more win never makes "better" less significant.
+            let u = SignTest::from_counts(w + 1, l, 0);
+            proptest::prop_assert!(u.p_better <= t.p_better + 1e-12);
+        }
+
+        #[test]
+        fn inversions_cdf_is_a_cdf(n in 1usize..40, k in 0u64..800) {
+            let p = inversions_cdf(n, k);
+            proptest::prop_assert!((0.0..=1.0 + 1e-12).contains(&p));
+            proptest::prop_assert!(inversions_cdf(n, k + 1) >= p - 1e-12);
+            let max = (n * (n - 1) / 2) as u64;
+            // Symmetric distribution: P(I ≤ k) = P(I ≥ max − k) = 1 − P(I ≤ max − k − 1).
+            if k < max {
+                let q = 1.0 - inversions_cdf(n, max - k - 1);
+                proptest::prop_assert!((p - q).abs() < 1e-9, "{} vs {}", p, q);
+            }
+        }
+    }
+
+    #[test]
+    fn bootstrap_is_seeded_and_brackets_the_mean() {
+        let xs: Vec<f64> = (0..13).map(|i| i as f64).collect();
+        let s = crate::seed::SeedPath::root(3).child("boot");
+        let a = bootstrap_mean_ci(&xs, 2000, 0.95, &mut s.rng()).unwrap();
+        let b = bootstrap_mean_ci(&xs, 2000, 0.95, &mut s.rng()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.estimate, 6.0);
+        assert!(a.lo < 6.0 && 6.0 < a.hi, "{a:?}");
+        // Standard error of the mean is about 1.04; a 95 % interval spans about ±2.
+        assert!(a.hi - a.lo > 3.0 && a.hi - a.lo < 5.5, "{a:?}");
+        let c = bootstrap_mean_ci(&[2.5; 5], 100, 0.9, &mut s.rng()).unwrap();
+        assert_eq!((c.lo, c.hi), (2.5, 2.5));
+        assert!(bootstrap_mean_ci(&[], 100, 0.9, &mut s.rng()).is_none());
+    }
+
+    #[test]
+    fn holm_step_down() {
+        assert_eq!(holm(&[0.01, 0.04, 0.03], 0.05), vec![true, false, false]);
+        assert_eq!(holm(&[0.01, 0.02, 0.04], 0.05), vec![true, true, true]);
+        assert_eq!(holm(&[0.2, 0.001], 0.05), vec![false, true]);
+    }
+}
