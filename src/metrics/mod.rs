@@ -32,7 +32,7 @@ pub use retrieval::map_at_k;
 use serde::{Deserialize, Serialize};
 
 /// Which way a metric improves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Direction {
     HigherIsBetter,
     LowerIsBetter,
@@ -45,6 +45,13 @@ impl Direction {
             Direction::HigherIsBetter => a > b,
             Direction::LowerIsBetter => a < b,
         }
+    }
+
+    /// The best of `xs` (max for higher-is-better, min for lower-is-better); `None` when empty.
+    pub fn best(self, xs: &[f64]) -> Option<f64> {
+        xs.iter()
+            .copied()
+            .reduce(|a, b| if self.is_better(b, a) { b } else { a })
     }
 
     /// +1 for higher-is-better, −1 for lower-is-better: `(new − old) · sign` is an improvement.

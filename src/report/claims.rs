@@ -357,7 +357,7 @@ fn paper_best_cells(
         n += 1;
         let ours = r.scores.get(PaperModel::MlAgent);
         for m in rivals {
-            if !r.direction.better(ours, r.scores.get(*m)) {
+            if !r.direction.is_better(ours, r.scores.get(*m)) {
                 fails.push(format!("{} {} vs {}", r.task, r.level.label(), m));
             }
         }
@@ -513,9 +513,9 @@ fn paired(results: &ResultsTable, tasks: &[EvalTask], a: Agent, b: Agent) -> Opt
     }
     let (mut w, mut l, mut ti) = (0, 0, 0);
     for ((x, y), d) in pairs.iter().zip(&dirs) {
-        if d.better(*x, *y) {
+        if d.is_better(*x, *y) {
             w += 1;
-        } else if d.better(*y, *x) {
+        } else if d.is_better(*y, *x) {
             l += 1;
         } else {
             ti += 1;
@@ -531,7 +531,7 @@ fn strongest(tr: &TaskResults, agents: &[Agent]) -> Agent {
         .iter()
         .copied()
         .reduce(|a, b| {
-            if d.better(tr.avg(b).expect("present"), tr.avg(a).expect("present")) {
+            if d.is_better(tr.avg(b).expect("present"), tr.avg(a).expect("present")) {
                 b
             } else {
                 a
@@ -571,7 +571,7 @@ fn repro_best_cells(
             let beaten_by: Vec<Agent> = present
                 .iter()
                 .copied()
-                .filter(|a| !d.better(mine, tr.cell(*a, *level).expect("rival present")))
+                .filter(|a| !d.is_better(mine, tr.cell(*a, *level).expect("rival present")))
                 .collect();
             if beaten_by.is_empty() {
                 best_cells += 1;
@@ -584,7 +584,7 @@ fn repro_best_cells(
                     let theirs = tr.scores(a).expect("rival present");
                     let t = SignTest::from_pairs(
                         theirs.iter().copied().zip(ours.iter().copied()),
-                        |x, y| d.better(x, y),
+                        |x, y| d.is_better(x, y),
                     );
                     if t.wins > t.losses && t.p_better <= cell_alpha {
                         significant_reversals.push(format!(
@@ -599,9 +599,9 @@ fn repro_best_cells(
         // Runner-up by Avg: the rival with the best mean.
         let runner = strongest(tr, &present);
         for (x, y) in ours.iter().zip(tr.scores(runner).expect("present")) {
-            if d.better(*x, *y) {
+            if d.is_better(*x, *y) {
                 w += 1;
-            } else if d.better(*y, *x) {
+            } else if d.is_better(*y, *x) {
                 l += 1;
             } else {
                 ti += 1;

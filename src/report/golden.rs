@@ -270,8 +270,8 @@ impl PaperTable1 {
                 s => return Err(err("data_type", format!("unknown `{s}`"))),
             };
             let direction = match get("direction")? {
-                "higher" => Direction::Higher,
-                "lower" => Direction::Lower,
+                "higher" => Direction::HigherIsBetter,
+                "lower" => Direction::LowerIsBetter,
                 s => {
                     return Err(err(
                         "direction",

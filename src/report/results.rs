@@ -290,17 +290,23 @@ mod tests {
 
     #[test]
     fn relative_gain_is_sign_corrected() {
-        assert_eq!(relative_gain(Direction::Higher, 50.0, 55.0), Some(10.0));
         assert_eq!(
-            relative_gain(Direction::Lower, 0.5, 0.4).map(|g| (g * 1e9).round()),
+            relative_gain(Direction::HigherIsBetter, 50.0, 55.0),
+            Some(10.0)
+        );
+        assert_eq!(
+            relative_gain(Direction::LowerIsBetter, 0.5, 0.4).map(|g| (g * 1e9).round()),
             Some(20.0e9)
         );
         assert_eq!(
-            relative_gain(Direction::Lower, 0.5, 0.6).map(|g| (g * 1e9).round()),
+            relative_gain(Direction::LowerIsBetter, 0.5, 0.6).map(|g| (g * 1e9).round()),
             Some(-20.0e9)
         );
         // A negative starter (e.g. a Pearson correlation): improvement is still positive.
-        assert_eq!(relative_gain(Direction::Higher, -0.5, -0.25), Some(50.0));
-        assert_eq!(relative_gain(Direction::Higher, 0.0, 1.0), None);
+        assert_eq!(
+            relative_gain(Direction::HigherIsBetter, -0.5, -0.25),
+            Some(50.0)
+        );
+        assert_eq!(relative_gain(Direction::HigherIsBetter, 0.0, 1.0), None);
     }
 }

@@ -8,37 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Whether a larger or a smaller metric value is better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Direction {
-    Higher,
-    Lower,
-}
-
-impl Direction {
-    /// True when `a` is strictly better than `b`.
-    pub fn better(self, a: f64, b: f64) -> bool {
-        match self {
-            Direction::Higher => a > b,
-            Direction::Lower => a < b,
-        }
-    }
-
-    /// The best of `xs` (max for `Higher`, min for `Lower`); `None` when empty.
-    pub fn best(self, xs: &[f64]) -> Option<f64> {
-        xs.iter()
-            .copied()
-            .reduce(|a, b| if self.better(b, a) { b } else { a })
-    }
-
-    /// +1 for `Higher`, −1 for `Lower`: multiplies a raw difference into "improvement".
-    pub fn sign(self) -> f64 {
-        match self {
-            Direction::Higher => 1.0,
-            Direction::Lower => -1.0,
-        }
-    }
-}
+pub use crate::metrics::Direction;
 
 /// Held-in tasks are the RL training tasks; held-out tasks are never trained on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -214,8 +184,8 @@ impl EvalTask {
             | EvalTask::Denoising
             | EvalTask::Leaf
             | EvalTask::Statoil
-            | EvalTask::SpookyAuthor => Direction::Lower,
-            _ => Direction::Higher,
+            | EvalTask::SpookyAuthor => Direction::LowerIsBetter,
+            _ => Direction::HigherIsBetter,
         }
     }
 
@@ -303,10 +273,10 @@ mod tests {
 
     #[test]
     fn best_respects_direction() {
-        assert_eq!(Direction::Higher.best(&[1.0, 3.0, 2.0]), Some(3.0));
-        assert_eq!(Direction::Lower.best(&[1.0, 3.0, 0.5]), Some(0.5));
-        assert_eq!(Direction::Lower.best(&[]), None);
-        assert!(Direction::Lower.better(0.1, 0.2));
-        assert!(!Direction::Higher.better(0.2, 0.2));
+        assert_eq!(Direction::HigherIsBetter.best(&[1.0, 3.0, 2.0]), Some(3.0));
+        assert_eq!(Direction::LowerIsBetter.best(&[1.0, 3.0, 0.5]), Some(0.5));
+        assert_eq!(Direction::LowerIsBetter.best(&[]), None);
+        assert!(Direction::LowerIsBetter.is_better(0.1, 0.2));
+        assert!(!Direction::HigherIsBetter.is_better(0.2, 0.2));
     }
 }

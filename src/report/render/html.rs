@@ -80,7 +80,7 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
     }
     let _ = writeln!(w, "</tr>");
     for r in &rows {
-        let arrow = if r.row.direction == crate::report::task::Direction::Higher {
+        let arrow = if r.row.direction == crate::report::task::Direction::HigherIsBetter {
             "↑"
         } else {
             "↓"

@@ -50,7 +50,7 @@ pub fn markdown(input: &ReportInput) -> String {
             format!(
                 "{} ({})",
                 r.row.metric,
-                if r.row.direction == crate::report::task::Direction::Higher {
+                if r.row.direction == crate::report::task::Direction::HigherIsBetter {
                     "↑"
                 } else {
                     "↓"

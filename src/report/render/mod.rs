@@ -113,7 +113,7 @@ fn best_index(d: super::task::Direction, vals: &[Option<f64>]) -> Option<usize> 
     let mut best: Option<(usize, f64)> = None;
     for (i, v) in vals.iter().enumerate() {
         if let Some(v) = v
-            && best.is_none_or(|(_, b)| d.better(*v, b))
+            && best.is_none_or(|(_, b)| d.is_better(*v, b))
         {
             best = Some((i, *v));
         }
