@@ -107,7 +107,9 @@ fn missing_and_misshapen_tensors_are_named() {
     let cfg = Qwen2Config::tiny(50);
     let mut t = mlagent::lm::model::init_tensors(&cfg, &mlagent::seed::SeedPath::root(1));
     t.remove("model.layers.1.mlp.up_proj.weight");
-    let e = mlagent::lm::Qwen2::from_tensors(&cfg, &t, &device).unwrap_err().to_string();
+    let e = mlagent::lm::Qwen2::from_tensors(&cfg, &t, &device)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("model.layers.1.mlp.up_proj.weight"), "{e}");
 }
 
@@ -121,7 +123,11 @@ fn cli_prints_reference_logits() {
         .args(["--token-ids", &ids.join(",")])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let obj = parsed.as_object().unwrap();
     assert_eq!(obj.keys().collect::<Vec<_>>(), vec!["logits"]);

@@ -34,12 +34,18 @@ struct LogitsOut {
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     match args.command {
-        Command::Logits { model_dir, token_ids } => {
+        Command::Logits {
+            model_dir,
+            token_ids,
+        } => {
             let device = global.backend.device()?;
             let (cfg, m) = hf::load(&model_dir, &device)
                 .with_context(|| format!("loading {}", model_dir.display()))?;
             if let Some(bad) = token_ids.iter().find(|&&t| t as usize >= cfg.vocab_size) {
-                anyhow::bail!("--token-ids: id {bad} is outside the vocabulary (size {})", cfg.vocab_size);
+                anyhow::bail!(
+                    "--token-ids: id {bad} is outside the vocabulary (size {})",
+                    cfg.vocab_size
+                );
             }
             let tokens = model::token_tensor(&[token_ids], &device)?;
             let logits = m.forward(tokens, None);
@@ -48,7 +54,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 .into_data()
                 .try_to_vec::<f32>()
                 .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
-            let out = LogitsOut { logits: flat.chunks(v).take(t).map(<[f32]>::to_vec).collect() };
+            let out = LogitsOut {
+                logits: flat.chunks(v).take(t).map(<[f32]>::to_vec).collect(),
+            };
             println!("{}", serde_json::to_string(&out)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -143,8 +143,7 @@ impl Qwen2Config {
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if self.num_key_value_heads == 0
-            || self.num_attention_heads % self.num_key_value_heads != 0
+        if self.num_key_value_heads == 0 || self.num_attention_heads % self.num_key_value_heads != 0
         {
             return bad(format!(
                 "num_attention_heads {} must be a multiple of num_key_value_heads {}",
@@ -152,7 +151,10 @@ impl Qwen2Config {
             ));
         }
         if self.head_dim() % 2 != 0 {
-            return bad(format!("head dim {} must be even for RoPE", self.head_dim()));
+            return bad(format!(
+                "head dim {} must be even for RoPE",
+                self.head_dim()
+            ));
         }
         if self.vocab_size == 0 || self.num_hidden_layers == 0 || self.intermediate_size == 0 {
             return bad("vocab_size, num_hidden_layers and intermediate_size must be > 0".into());
@@ -162,8 +164,8 @@ impl Qwen2Config {
 
     /// Parses a Hugging Face `config.json`; `origin` names the file in errors.
     pub fn from_hf_json(text: &str, origin: &str) -> Result<Self, LmError> {
-        let raw: RawConfig = serde_json::from_str(text)
-            .map_err(|e| LmError::Config(format!("{origin}: {e}")))?;
+        let raw: RawConfig =
+            serde_json::from_str(text).map_err(|e| LmError::Config(format!("{origin}: {e}")))?;
         let err = |m: String| LmError::Config(format!("{origin}: {m}"));
         if let Some(t) = &raw.model_type
             && t != "qwen2"
@@ -176,7 +178,9 @@ impl Qwen2Config {
             return Err(err(format!("hidden_act is {act:?}, expected \"silu\"")));
         }
         if raw.use_sliding_window {
-            return Err(err("use_sliding_window is true; only full attention is supported".into()));
+            return Err(err(
+                "use_sliding_window is true; only full attention is supported".into(),
+            ));
         }
         let rope_theta = match (raw.rope_theta, raw.rope_parameters) {
             (Some(t), _) => t,
@@ -192,7 +196,7 @@ impl Qwen2Config {
             }
             (None, None) => {
                 return Err(err(
-                    "missing rope_theta (top level or under rope_parameters)".into()
+                    "missing rope_theta (top level or under rope_parameters)".into(),
                 ));
             }
         };
@@ -250,7 +254,11 @@ impl Qwen2Config {
         let attn = d * d + d + 2 * (d * kv + kv) + d * d;
         let mlp = 3 * d * self.intermediate_size;
         let layer = attn + mlp + 2 * d;
-        let head = if self.tie_word_embeddings { 0 } else { d * self.vocab_size };
+        let head = if self.tie_word_embeddings {
+            0
+        } else {
+            d * self.vocab_size
+        };
         self.vocab_size * d + self.num_hidden_layers * layer + d + head
     }
 }
@@ -265,11 +273,21 @@ mod tests {
             "num_attention_heads":2,"num_key_value_heads":1,"max_position_embeddings":32,
             "rms_norm_eps":1e-6"#;
         let top = format!("{{{base},\"rope_theta\":10000.0}}");
-        let nested = format!("{{{base},\"rope_parameters\":{{\"rope_theta\":5e5,\"rope_type\":\"default\"}}}}");
-        assert_eq!(Qwen2Config::from_hf_json(&top, "t").unwrap().rope_theta, 1e4);
-        assert_eq!(Qwen2Config::from_hf_json(&nested, "n").unwrap().rope_theta, 5e5);
+        let nested = format!(
+            "{{{base},\"rope_parameters\":{{\"rope_theta\":5e5,\"rope_type\":\"default\"}}}}"
+        );
+        assert_eq!(
+            Qwen2Config::from_hf_json(&top, "t").unwrap().rope_theta,
+            1e4
+        );
+        assert_eq!(
+            Qwen2Config::from_hf_json(&nested, "n").unwrap().rope_theta,
+            5e5
+        );
         let missing = format!("{{{base}}}");
-        let e = Qwen2Config::from_hf_json(&missing, "m.json").unwrap_err().to_string();
+        let e = Qwen2Config::from_hf_json(&missing, "m.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("m.json") && e.contains("rope_theta"), "{e}");
     }
 

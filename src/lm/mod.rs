@@ -2,10 +2,12 @@
 //! in Hugging Face's format, with checkpoints, training steps, a tokenizer, the chat template,
 //! KV-cached generation and a value head. See docs/lm.md.
 
+pub mod checkpoint;
 pub mod config;
 pub mod hf;
 pub mod model;
 pub mod safetensors;
+pub mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +35,9 @@ pub enum LmError {
 
 impl LmError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.to_path_buf(), source }
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

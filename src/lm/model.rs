@@ -22,7 +22,9 @@ use crate::seed::SeedPath;
 /// A deterministic ParamId for a parameter name (first 8 bytes of its sha256).
 pub fn param_id(name: &str) -> ParamId {
     let d = crate::provenance::Digest::of_bytes(name.as_bytes());
-    ParamId::from(u64::from_le_bytes(d.as_bytes()[..8].try_into().expect("32-byte digest")))
+    ParamId::from(u64::from_le_bytes(
+        d.as_bytes()[..8].try_into().expect("32-byte digest"),
+    ))
 }
 
 #[derive(Module, Debug)]
@@ -148,9 +150,21 @@ impl Attention {
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
         let (nh, nkv, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let q = self.q_proj.forward(x.clone()).reshape([b, t, nh, hd]).swap_dims(1, 2);
-        let k = self.k_proj.forward(x.clone()).reshape([b, t, nkv, hd]).swap_dims(1, 2);
-        let v = self.v_proj.forward(x).reshape([b, t, nkv, hd]).swap_dims(1, 2);
+        let q = self
+            .q_proj
+            .forward(x.clone())
+            .reshape([b, t, nh, hd])
+            .swap_dims(1, 2);
+        let k = self
+            .k_proj
+            .forward(x.clone())
+            .reshape([b, t, nkv, hd])
+            .swap_dims(1, 2);
+        let v = self
+            .v_proj
+            .forward(x)
+            .reshape([b, t, nkv, hd])
+            .swap_dims(1, 2);
         let q = rotate_half_rope(q, &pos.cos, &pos.sin);
         let mut k = rotate_half_rope(k, &pos.cos, &pos.sin);
         let mut v = v;
@@ -164,8 +178,14 @@ impl Attention {
         let tk = k.dims()[2];
         let rep = nh / nkv;
         // Query head h reads KV head h / rep, as HF's repeat_kv.
-        let k = k.unsqueeze_dim::<5>(2).expand([b, nkv, rep, tk, hd]).reshape([b, nh, tk, hd]);
-        let v = v.unsqueeze_dim::<5>(2).expand([b, nkv, rep, tk, hd]).reshape([b, nh, tk, hd]);
+        let k = k
+            .unsqueeze_dim::<5>(2)
+            .expand([b, nkv, rep, tk, hd])
+            .reshape([b, nh, tk, hd]);
+        let v = v
+            .unsqueeze_dim::<5>(2)
+            .expand([b, nkv, rep, tk, hd])
+            .reshape([b, nh, tk, hd]);
         let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt());
         let mask = pos.mask.clone().expand([b, nh, t, tk]);
         // f32::MIN rather than -inf: a fully masked row (a left-pad query) stays finite.
@@ -279,13 +299,26 @@ fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// A trainable parameter (gradients on when `device` is an autodiff device) with the
+/// name-derived id.
+fn param<const D: usize>(
+    name: &str,
+    data: Vec<f32>,
+    shape: [usize; D],
+    device: &Device,
+) -> Param<Tensor<D>> {
+    let mut p = Param::from_tensor(Tensor::from_data(TensorData::new(data, shape), device));
+    p.id = param_id(name);
+    p
+}
+
 fn param1(name: &str, data: Vec<f32>, device: &Device) -> Param<Tensor<1>> {
     let n = data.len();
-    Param::initialized(param_id(name), Tensor::from_data(TensorData::new(data, [n]), device))
+    param(name, data, [n], device)
 }
 
 fn param2(name: &str, data: Vec<f32>, shape: [usize; 2], device: &Device) -> Param<Tensor<2>> {
-    Param::initialized(param_id(name), Tensor::from_data(TensorData::new(data, shape), device))
+    param(name, data, shape, device)
 }
 
 impl Qwen2 {
@@ -330,7 +363,10 @@ impl Qwen2 {
         };
         let norm = |name: &str| -> Result<RmsNorm, LmError> {
             let g = take(map, name, &[cfg.hidden_size])?;
-            Ok(RmsNorm { gamma: param1(name, g, device), epsilon: cfg.rms_norm_eps })
+            Ok(RmsNorm {
+                gamma: param1(name, g, device),
+                epsilon: cfg.rms_norm_eps,
+            })
         };
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for l in 0..cfg.num_hidden_layers {
@@ -394,7 +430,10 @@ impl Qwen2 {
             let (s, w) = host(l.weight.val());
             m.insert(
                 format!("{name}.weight"),
-                HostTensor { shape: vec![s[1], s[0]], data: transpose(&w, s[0], s[1]) },
+                HostTensor {
+                    shape: vec![s[1], s[0]],
+                    data: transpose(&w, s[0], s[1]),
+                },
             );
             if let Some(b) = &l.bias {
                 let (shape, data) = host(b.val());
@@ -407,7 +446,11 @@ impl Qwen2 {
         };
         for (l, layer) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{l}");
-            put_norm(&mut m, format!("{p}.input_layernorm.weight"), &layer.input_layernorm);
+            put_norm(
+                &mut m,
+                format!("{p}.input_layernorm.weight"),
+                &layer.input_layernorm,
+            );
             put_norm(
                 &mut m,
                 format!("{p}.post_attention_layernorm.weight"),
@@ -424,12 +467,18 @@ impl Qwen2 {
         }
         put_norm(&mut m, "model.norm.weight".into(), &self.norm);
         let (shape, data) = host(self.embed_tokens.val());
-        m.insert("model.embed_tokens.weight".into(), HostTensor { shape, data });
+        m.insert(
+            "model.embed_tokens.weight".into(),
+            HostTensor { shape, data },
+        );
         if let Some(h) = &self.lm_head {
             let (s, w) = host(h.val());
             m.insert(
                 "lm_head.weight".into(),
-                HostTensor { shape: vec![s[1], s[0]], data: transpose(&w, s[0], s[1]) },
+                HostTensor {
+                    shape: vec![s[1], s[0]],
+                    data: transpose(&w, s[0], s[1]),
+                },
             );
         }
         m
@@ -454,9 +503,13 @@ impl Qwen2 {
         }
         for (l, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
-            let h = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), pos, slot);
+            let h = layer
+                .self_attn
+                .forward(layer.input_layernorm.forward(x.clone()), pos, slot);
             x = x + h;
-            let h = layer.mlp.forward(layer.post_attention_layernorm.forward(x.clone()));
+            let h = layer
+                .mlp
+                .forward(layer.post_attention_layernorm.forward(x.clone()));
             x = x + h;
         }
         self.norm.forward(x)
@@ -469,7 +522,10 @@ impl Qwen2 {
             Some(h) => h.val(),
             None => self.embed_tokens.val().transpose(),
         };
-        hidden.reshape([b * t, d]).matmul(w).reshape([b, t, self.vocab_size])
+        hidden
+            .reshape([b * t, d])
+            .matmul(w)
+            .reshape([b, t, self.vocab_size])
     }
 
     /// Logits `[B, T, V]` for token ids `[B, T]`. `padding` (`[B, T]`, true = pad) masks those
@@ -513,8 +569,13 @@ pub fn positions_after_pads(pads: &[bool]) -> Vec<usize> {
 pub fn token_tensor(rows: &[Vec<u32>], device: &Device) -> Result<Tensor<2, Int>, LmError> {
     let t = rows.first().map_or(0, Vec::len);
     if rows.is_empty() || t == 0 || rows.iter().any(|r| r.len() != t) {
-        return Err(LmError::Input("token rows must be non-empty and of equal length".into()));
+        return Err(LmError::Input(
+            "token rows must be non-empty and of equal length".into(),
+        ));
     }
     let flat: Vec<i64> = rows.iter().flatten().map(|&x| x as i64).collect();
-    Ok(Tensor::from_data(TensorData::new(flat, [rows.len(), t]), device))
+    Ok(Tensor::from_data(
+        TensorData::new(flat, [rows.len(), t]),
+        device,
+    ))
 }

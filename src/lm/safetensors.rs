@@ -46,7 +46,11 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<BTreeMap<String, HostTensor>,
         let width = match dtype {
             "F32" => 4,
             "BF16" | "F16" => 2,
-            other => return Err(err(format!("{name}: dtype {other}, expected F32, BF16 or F16"))),
+            other => {
+                return Err(err(format!(
+                    "{name}: dtype {other}, expected F32, BF16 or F16"
+                )));
+            }
         };
         if raw.len() != numel * width {
             return Err(err(format!(
@@ -68,7 +72,13 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<BTreeMap<String, HostTensor>,
                 .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
                 .collect(),
         };
-        out.insert(name, HostTensor { shape, data: values });
+        out.insert(
+            name,
+            HostTensor {
+                shape,
+                data: values,
+            },
+        );
     }
     Ok(out)
 }
@@ -131,8 +141,20 @@ mod tests {
     #[test]
     fn round_trip_and_determinism() {
         let mut m = BTreeMap::new();
-        m.insert("b".to_string(), HostTensor { shape: vec![2], data: vec![1.5, -2.0] });
-        m.insert("a".to_string(), HostTensor { shape: vec![1, 3], data: vec![0.0, 1e-8, 3.0] });
+        m.insert(
+            "b".to_string(),
+            HostTensor {
+                shape: vec![2],
+                data: vec![1.5, -2.0],
+            },
+        );
+        m.insert(
+            "a".to_string(),
+            HostTensor {
+                shape: vec![1, 3],
+                data: vec![0.0, 1e-8, 3.0],
+            },
+        );
         let bytes = serialize(&m);
         assert_eq!(bytes, serialize(&m.clone()));
         assert_eq!(parse(&bytes, "t").unwrap(), m);
