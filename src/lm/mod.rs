@@ -2,12 +2,16 @@
 //! in Hugging Face's format, with checkpoints, training steps, a tokenizer, the chat template,
 //! KV-cached generation and a value head. See docs/lm.md.
 
+pub mod chat;
 pub mod checkpoint;
 pub mod config;
+pub mod generate;
 pub mod hf;
 pub mod model;
 pub mod safetensors;
+pub mod tokenizer;
 pub mod train;
+pub mod value;
 
 use std::path::{Path, PathBuf};
 
