@@ -33,10 +33,20 @@ pub fn median_time(reps: usize, mut f: impl FnMut()) -> Duration {
 
 /// Every benchmark of the library, in a fixed order.
 pub fn all() -> Vec<Bench> {
-    vec![Bench {
-        name: "provenance/sha256",
-        run: bench_sha256,
-    }]
+    vec![
+        Bench {
+            name: "provenance/sha256",
+            run: bench_sha256,
+        },
+        Bench {
+            name: "lm/train",
+            run: crate::lm::bench::bench_train,
+        },
+        Bench {
+            name: "lm/generate",
+            run: crate::lm::bench::bench_generate,
+        },
+    ]
 }
 
 fn bench_sha256() -> Vec<Figure> {

@@ -149,3 +149,18 @@ fn cli_prints_reference_logits() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("999"));
 }
+
+#[test]
+fn param_count_formula_matches_the_tensors() {
+    for cfg in [Qwen2Config::tiny(96), Qwen2Config::mini(2048), {
+        let mut c = Qwen2Config::tiny(50);
+        c.tie_word_embeddings = false;
+        c
+    }] {
+        let n: usize = model::tensor_shapes(&cfg)
+            .values()
+            .map(|s| s.iter().product::<usize>())
+            .sum();
+        assert_eq!(n, cfg.num_params());
+    }
+}

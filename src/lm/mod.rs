@@ -2,6 +2,7 @@
 //! in Hugging Face's format, with checkpoints, training steps, a tokenizer, the chat template,
 //! KV-cached generation and a value head. See docs/lm.md.
 
+pub mod bench;
 pub mod chat;
 pub mod checkpoint;
 pub mod config;
