@@ -22,7 +22,10 @@ fn kv_cache_logits_equal_full_forward() {
     let device = Device::flex();
     let (cfg, m) = fixture_model(&device);
     let ids: Vec<u32> = vec![3, 52, 81, 9, 37, 58, 40, 51, 8, 31];
-    let full = flat(m.forward(token_tensor(&[ids.clone()], &device).unwrap(), None));
+    let full = flat(m.forward(
+        token_tensor(std::slice::from_ref(&ids), &device).unwrap(),
+        None,
+    ));
     // Prefill 4 tokens, then feed one at a time.
     let mut cache = KvCache::default();
     let hd = cfg.head_dim();
@@ -32,7 +35,7 @@ fn kv_cache_logits_equal_full_forward() {
         &pos,
         Some(&mut cache),
     )));
-    for i in 4..ids.len() {
+    for (i, &id) in ids.iter().enumerate().skip(4) {
         let pos = Positions::new(
             &[vec![i]],
             &[vec![false; i + 1]],
@@ -41,7 +44,7 @@ fn kv_cache_logits_equal_full_forward() {
             &device,
         );
         let h = m.hidden(
-            token_tensor(&[vec![ids[i]]], &device).unwrap(),
+            token_tensor(&[vec![id]], &device).unwrap(),
             &pos,
             Some(&mut cache),
         );
@@ -68,7 +71,15 @@ fn left_padding_does_not_change_a_row() {
     };
     let short = vec![5u32, 6, 7];
     let long = vec![1u32, 2, 3, 4, 5, 6, 7, 8];
-    let alone = generate(&m, &[short.clone()], &cfg, &SeedPath::root(0), 0, &device).unwrap();
+    let alone = generate(
+        &m,
+        std::slice::from_ref(&short),
+        &cfg,
+        &SeedPath::root(0),
+        0,
+        &device,
+    )
+    .unwrap();
     let batched = generate(&m, &[long, short], &cfg, &SeedPath::root(0), 0, &device).unwrap();
     assert_eq!(alone[0].tokens, batched[1].tokens);
     for (a, b) in alone[0].logprobs.iter().zip(&batched[1].logprobs) {
@@ -121,7 +132,15 @@ fn logprobs_match_the_forward_pass() {
         stop_tokens: vec![],
     };
     let prompt = vec![3u32, 52, 81];
-    let g = generate(&m, &[prompt.clone()], &sc, &SeedPath::root(1), 0, &device).unwrap();
+    let g = generate(
+        &m,
+        std::slice::from_ref(&prompt),
+        &sc,
+        &SeedPath::root(1),
+        0,
+        &device,
+    )
+    .unwrap();
     let mut seq = prompt.clone();
     seq.extend(&g[0].tokens);
     let logits = flat(m.forward(token_tensor(&[seq.clone()], &device).unwrap(), None));
@@ -164,7 +183,7 @@ fn value_head_reads_the_last_real_token() {
     let a = vec![3u32, 52, 81, 9];
     let padded = vec![3u32, 52, 81, 9, 0, 0];
     let v1 = head
-        .values(&m, &[a.clone()], &[4], &device)
+        .values(&m, std::slice::from_ref(&a), &[4], &device)
         .unwrap()
         .into_data()
         .try_to_vec::<f32>()
