@@ -40,6 +40,7 @@ fn matches_transformers_reference_logits() {
             worst = worst.max((a - b).abs());
         }
     }
+    eprintln!("max |Δlogit| vs transformers = {worst:e}");
     assert!(worst < 1e-4, "max |Δlogit| = {worst}");
 }
 
