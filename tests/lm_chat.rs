@@ -105,3 +105,45 @@ fn fitting_drops_oldest_history_and_says_so() {
     );
     assert!(fit_prompt(&tok, "sys", "task", &history, 5).is_err());
 }
+
+/// Run by [`bpe_training_is_identical_across_processes`]: prints the trained tokenizer's digest.
+#[test]
+fn child_tokenizer_digest() {
+    if std::env::var_os("MLAGENT_LM_CHILD").is_none() {
+        return;
+    }
+    let t = ChatTokenizer::train_bpe(&corpus(), 400).unwrap();
+    println!("DIGEST={}", t.digest().unwrap());
+}
+
+/// The `tokenizers` trainer uses per-process random hash seeds; the result must not depend on
+/// them (two processes, two RAYON thread counts).
+#[test]
+fn bpe_training_is_identical_across_processes() {
+    let exe = std::env::current_exe().unwrap();
+    let run = |threads: &str| {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "child_tokenizer_digest",
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("MLAGENT_LM_CHILD", "1")
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{text}");
+        let at = text
+            .find("DIGEST=")
+            .unwrap_or_else(|| panic!("no digest in {text}"));
+        text[at..]
+            .lines()
+            .next()
+            .expect("the digest line")
+            .to_string()
+    };
+    assert_eq!(run("1"), run("2"));
+}

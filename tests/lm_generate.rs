@@ -198,3 +198,43 @@ fn value_head_reads_the_last_real_token() {
     assert!((v1[0] - v2[0]).abs() < 1e-5);
     assert!(head.values(&m, &[a], &[5], &device).is_err());
 }
+
+#[test]
+fn forward_with_left_padding_matches_the_unpadded_row() {
+    let device = Device::flex();
+    let (cfg, m) = fixture_model(&device);
+    let ids = vec![3u32, 52, 81, 9, 37];
+    let alone = flat(m.forward(
+        token_tensor(std::slice::from_ref(&ids), &device).unwrap(),
+        None,
+    ));
+    let mut padded = vec![0u32, 0, 0];
+    padded.extend(&ids);
+    let mask: Vec<bool> = (0..8).map(|i| i < 3).collect();
+    let mask = burn::tensor::Tensor::<2, burn::tensor::Bool>::from_data(
+        burn::tensor::TensorData::new(mask, [1, 8]),
+        &device,
+    );
+    let got = flat(m.forward(token_tensor(&[padded], &device).unwrap(), Some(mask)));
+    assert!(got.iter().all(|x| x.is_finite()));
+    let v = cfg.vocab_size;
+    let worst = got[3 * v..]
+        .iter()
+        .zip(&alone)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "{worst}");
+}
+
+#[test]
+fn value_head_gets_gradients() {
+    use burn::optim::GradientsParams;
+    let device = Device::flex().autodiff();
+    let cfg = Qwen2Config::tiny(30);
+    let m = Qwen2::init(&cfg, &SeedPath::root(1), &device).unwrap();
+    let head = ValueHead::init(cfg.hidden_size, &SeedPath::root(2), &device);
+    let v = head.values(&m, &[vec![1, 2, 3]], &[3], &device).unwrap();
+    let loss = (v - 1.0).powf_scalar(2.0).sum();
+    let grads = GradientsParams::from_grads(loss.backward(), &head);
+    assert_eq!(grads.len(), 2);
+}
