@@ -165,3 +165,33 @@ fn param_count_formula_matches_the_tensors() {
         assert_eq!(n, cfg.num_params());
     }
 }
+
+#[test]
+fn sharded_directory_loads_like_the_single_file() {
+    let device = Device::flex();
+    let (cfg, m) = hf::load(&fixture(), &device).unwrap();
+    let tensors = m.to_tensors();
+    let dir = tempfile::tempdir().unwrap();
+    let mut shards = [
+        std::collections::BTreeMap::new(),
+        std::collections::BTreeMap::new(),
+    ];
+    let mut weight_map = serde_json::Map::new();
+    for (i, (name, t)) in tensors.into_iter().enumerate() {
+        let shard = format!("model-0000{}-of-00002.safetensors", i % 2 + 1);
+        weight_map.insert(name.clone(), shard.into());
+        shards[i % 2].insert(name, t);
+    }
+    for (i, s) in shards.iter().enumerate() {
+        let path = dir
+            .path()
+            .join(format!("model-0000{}-of-00002.safetensors", i + 1));
+        std::fs::write(path, mlagent::lm::safetensors::serialize(s)).unwrap();
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(dir.path().join(hf::INDEX_FILE), index.to_string()).unwrap();
+    std::fs::write(dir.path().join(hf::CONFIG_FILE), cfg.to_hf_json()).unwrap();
+    let (_, m2) = hf::load(dir.path(), &device).unwrap();
+    let ids = reference().token_ids;
+    assert_eq!(logits(&m, &ids, &device), logits(&m2, &ids, &device));
+}
