@@ -195,3 +195,33 @@ fn sharded_directory_loads_like_the_single_file() {
     let ids = reference().token_ids;
     assert_eq!(logits(&m, &ids, &device), logits(&m2, &ids, &device));
 }
+
+#[test]
+fn cli_generate_is_seeded() {
+    let run = |seed: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlagent"))
+            .args(["lm", "generate", "--model-dir"])
+            .arg(fixture())
+            .args([
+                "--token-ids",
+                "3,52,81",
+                "--seed",
+                seed,
+                "--max-new-tokens",
+                "8",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["tokens"].as_array().unwrap().len(), 8);
+        assert_eq!(v["logprobs"].as_array().unwrap().len(), 8);
+        v
+    };
+    assert_eq!(run("1"), run("1"));
+    assert_ne!(run("1")["tokens"], run("2")["tokens"]);
+}

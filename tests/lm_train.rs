@@ -179,8 +179,29 @@ fn a_trained_model_generates_after_valid() {
     let mut t = trainer(&device);
     run_steps(&mut t, 0, 1, &device);
     let inference = t.model.valid();
-    let cfg = SamplingConfig { temperature: 0.0, top_p: 1.0, max_new_tokens: 4, stop_tokens: vec![] };
-    let a = generate(&inference, &[vec![1, 2, 3]], &cfg, &SeedPath::root(0), 0, &Device::flex()).unwrap();
-    let b = generate(&t.model, &[vec![1, 2, 3]], &cfg, &SeedPath::root(0), 0, &device).unwrap();
+    let cfg = SamplingConfig {
+        temperature: 0.0,
+        top_p: 1.0,
+        max_new_tokens: 4,
+        stop_tokens: vec![],
+    };
+    let a = generate(
+        &inference,
+        &[vec![1, 2, 3]],
+        &cfg,
+        &SeedPath::root(0),
+        0,
+        &Device::flex(),
+    )
+    .unwrap();
+    let b = generate(
+        &t.model,
+        &[vec![1, 2, 3]],
+        &cfg,
+        &SeedPath::root(0),
+        0,
+        &device,
+    )
+    .unwrap();
     assert_eq!(a, b);
 }

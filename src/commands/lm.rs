@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use mlagent::lm::generate::{SamplingConfig, generate};
+use mlagent::lm::tokenizer::ChatTokenizer;
 use mlagent::lm::{hf, model};
+use mlagent::seed::SeedPath;
 
 use super::Global;
 
@@ -24,6 +27,33 @@ enum Command {
         /// Comma-separated token ids, e.g. 1,2,3
         #[arg(long, value_delimiter = ',', required = true)]
         token_ids: Vec<u32>,
+    },
+    /// Sample a continuation: prints `{"tokens": [...], "logprobs": [...], "stopped": bool}`
+    /// (plus `"text"` when --tokenizer is given)
+    Generate {
+        #[arg(long, value_name = "DIR")]
+        model_dir: PathBuf,
+        /// Comma-separated prompt token ids (or use --prompt with --tokenizer)
+        #[arg(long, value_delimiter = ',')]
+        token_ids: Vec<u32>,
+        /// Prompt text, encoded with --tokenizer
+        #[arg(long, requires = "tokenizer")]
+        prompt: Option<String>,
+        /// A tokenizer.json
+        #[arg(long, value_name = "FILE")]
+        tokenizer: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 32)]
+        max_new_tokens: usize,
+        /// 0 = greedy
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f64,
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f64,
+        /// Comma-separated stop token ids (the tokenizer's <|im_end|>, <|endoftext|> are added)
+        #[arg(long, value_delimiter = ',')]
+        stop: Vec<u32>,
     },
 }
 
@@ -57,6 +87,58 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             let out = LogitsOut {
                 logits: flat.chunks(v).take(t).map(<[f32]>::to_vec).collect(),
             };
+            println!("{}", serde_json::to_string(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate {
+            model_dir,
+            token_ids,
+            prompt,
+            tokenizer,
+            seed,
+            max_new_tokens,
+            temperature,
+            top_p,
+            mut stop,
+        } => {
+            let device = global.backend.device()?;
+            let (_, m) = hf::load(&model_dir, &device)
+                .with_context(|| format!("loading {}", model_dir.display()))?;
+            let tok = match &tokenizer {
+                Some(p) => Some(ChatTokenizer::load(p)?),
+                None => None,
+            };
+            let ids = match (&prompt, &tok) {
+                (Some(text), Some(t)) => t.encode(text)?,
+                _ => token_ids,
+            };
+            if ids.is_empty() {
+                anyhow::bail!("give the prompt as --token-ids or as --prompt with --tokenizer");
+            }
+            if let Some(t) = &tok {
+                stop.extend(mlagent::lm::chat::stop_tokens(t));
+            }
+            let cfg = SamplingConfig {
+                temperature,
+                top_p,
+                max_new_tokens,
+                stop_tokens: stop,
+            };
+            let g = generate(
+                &m,
+                &[ids],
+                &cfg,
+                &SeedPath::root(seed).child("lm-generate"),
+                0,
+                &device,
+            )?;
+            let g = &g[0];
+            let mut out = serde_json::json!({
+                "tokens": g.tokens, "logprobs": g.logprobs, "stopped": g.stopped,
+            });
+            if let Some(t) = &tok {
+                out["text"] = t.decode(&g.tokens, false)?.into();
+            }
             println!("{}", serde_json::to_string(&out)?);
             Ok(ExitCode::SUCCESS)
         }
