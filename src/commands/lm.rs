@@ -57,6 +57,16 @@ enum Command {
     },
 }
 
+/// f32 fields serialise in their shortest f32 round-trip form.
+#[derive(serde::Serialize)]
+struct GenerateOut<'a> {
+    tokens: &'a [u32],
+    logprobs: &'a [f32],
+    stopped: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+}
+
 #[derive(serde::Serialize)]
 struct LogitsOut {
     logits: Vec<Vec<f32>>,
@@ -133,12 +143,16 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 &device,
             )?;
             let g = &g[0];
-            let mut out = serde_json::json!({
-                "tokens": g.tokens, "logprobs": g.logprobs, "stopped": g.stopped,
-            });
-            if let Some(t) = &tok {
-                out["text"] = t.decode(&g.tokens, false)?.into();
-            }
+            let text = match &tok {
+                Some(t) => Some(t.decode(&g.tokens, false)?),
+                None => None,
+            };
+            let out = GenerateOut {
+                tokens: &g.tokens,
+                logprobs: &g.logprobs,
+                stopped: g.stopped,
+                text,
+            };
             println!("{}", serde_json::to_string(&out)?);
             Ok(ExitCode::SUCCESS)
         }
