@@ -42,7 +42,10 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<BTreeMap<String, HostTensor>,
         let raw = data
             .get(offs[0]..offs[1])
             .ok_or_else(|| err(format!("{name}: data_offsets {offs:?} outside the file")))?;
-        let numel: usize = shape.iter().product();
+        let numel = shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| err(format!("{name}: shape {shape:?} overflows")))?;
         let width = match dtype {
             "F32" => 4,
             "BF16" | "F16" => 2,
@@ -52,7 +55,7 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<BTreeMap<String, HostTensor>,
                 )));
             }
         };
-        if raw.len() != numel * width {
+        if Some(raw.len()) != numel.checked_mul(width) {
             return Err(err(format!(
                 "{name}: {} bytes for shape {shape:?} of {dtype}",
                 raw.len()
@@ -176,6 +179,15 @@ mod tests {
     }
 
     #[test]
+    fn huge_shapes_are_errors_not_overflows() {
+        let header =
+            br#"{"x":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}}"#;
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header);
+        assert!(parse(&bytes, "t").is_err());
+    }
+
+    #[test]
     fn truncated_files_are_errors() {
         assert!(parse(&[1, 0], "t").is_err());
         let header = br#"{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
@@ -184,5 +196,28 @@ mod tests {
         bytes.extend_from_slice(&[0; 8]);
         let e = parse(&bytes, "w.safetensors").unwrap_err().to_string();
         assert!(e.contains("w.safetensors") && e.contains("x"), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn serialize_parse_round_trip(
+            tensors in proptest::collection::btree_map(
+                "[a-z.0-9_]{1,12}",
+                proptest::collection::vec(-1e6f32..1e6, 0..20),
+                0..5,
+            )
+        ) {
+            let m: BTreeMap<String, HostTensor> = tensors
+                .into_iter()
+                .map(|(k, data)| (k, HostTensor { shape: vec![data.len()], data }))
+                .collect();
+            let bytes = serialize(&m);
+            proptest::prop_assert_eq!(parse(&bytes, "p").unwrap(), m);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = parse(&bytes, "p");
+        }
     }
 }
