@@ -205,3 +205,26 @@ fn a_trained_model_generates_after_valid() {
     .unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn malformed_batches_are_errors() {
+    let device = Device::flex().autodiff();
+    let mut t = trainer(&device);
+    let ragged = Batch {
+        tokens: vec![vec![1, 2, 3], vec![1, 2]],
+        loss_mask: vec![vec![true; 3], vec![true; 2]],
+    };
+    assert!(t.step(&ragged, &device).is_err());
+    let no_targets = Batch {
+        tokens: vec![vec![1, 2, 3]],
+        loss_mask: vec![vec![true, false, false]],
+    };
+    assert!(t.step(&no_targets, &device).is_err());
+    let oov = Batch {
+        tokens: vec![vec![1, 99]],
+        loss_mask: vec![vec![false, true]],
+    };
+    assert!(t.step(&oov, &device).is_err());
+    assert!(Batch::pad(vec![(vec![1, 2], vec![true])], 0).is_err());
+    assert_eq!(t.step, 0);
+}

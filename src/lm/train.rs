@@ -92,6 +92,19 @@ impl Batch {
 
 /// Mean cross-entropy over the masked target tokens (a scalar tensor, differentiable).
 pub fn masked_loss(model: &Qwen2, batch: &Batch, device: &Device) -> Result<Tensor<1>, LmError> {
+    let t = batch.tokens.first().map_or(0, Vec::len);
+    if t < 2
+        || batch.loss_mask.len() != batch.tokens.len()
+        || batch
+            .tokens
+            .iter()
+            .zip(&batch.loss_mask)
+            .any(|(r, m)| r.len() != t || m.len() != t)
+    {
+        return Err(LmError::Input(
+            "a batch needs rows of one length >= 2, each with a mask of that length".into(),
+        ));
+    }
     let n = batch.target_count();
     if n == 0 {
         return Err(LmError::Input(
