@@ -141,6 +141,16 @@ fn checkpoint_resume_is_exact_and_bytes_are_deterministic() {
     let m2 = checkpoint::save(&dir.path().join("b"), &cfg(), &again).unwrap();
     assert_eq!(m1.weights, m2.weights);
     assert_eq!(m1.content_digest(), m2.content_digest());
+    let files = |d: &str| checkpoint::output_files(&dir.path().join(d), "ckpt").unwrap();
+    let (fa, fb) = (files("a"), files("b"));
+    assert_eq!(fa.len(), 4);
+    for (x, y) in fa.iter().zip(&fb) {
+        assert!(x.path.starts_with("ckpt/"));
+        if x.role == mlagent::provenance::manifest::OutputRole::Content {
+            assert_eq!(x.digest, y.digest, "{}", x.path);
+        }
+    }
+    assert_eq!(fa[1].digest, m1.weights);
 
     // Without the optimiser state the continuation differs: the moments matter, so the test
     // above would catch a lost optimiser state.

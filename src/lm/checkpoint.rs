@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::config::Qwen2Config;
 use super::train::{OptimConfig, Trainer};
 use super::{LmError, hf};
+use crate::provenance::manifest::{OutputFile, OutputRole};
 use crate::provenance::{Digest, atomic};
 
 pub const MANIFEST_FILE: &str = "checkpoint.json";
@@ -44,6 +45,37 @@ impl CheckpointManifest {
         h.update(self.weights.as_bytes());
         h.finish()
     }
+}
+
+/// The checkpoint's files as stage-manifest outputs, paths prefixed by `prefix` (the
+/// checkpoint folder relative to the run folder, `/`-separated, may be empty): weights and
+/// config are *content*; the optimiser state and `checkpoint.json` (which records the
+/// optimiser's digest) are *auxiliary*.
+pub fn output_files(dir: &Path, prefix: &str) -> Result<Vec<OutputFile>, LmError> {
+    let files = [
+        (hf::CONFIG_FILE, OutputRole::Content),
+        (hf::WEIGHTS_FILE, OutputRole::Content),
+        (OPTIMIZER_FILE, OutputRole::Auxiliary),
+        (MANIFEST_FILE, OutputRole::Auxiliary),
+    ];
+    files
+        .into_iter()
+        .map(|(name, role)| {
+            let path = dir.join(name);
+            let bytes = std::fs::read(&path).map_err(|e| LmError::io(&path, e))?;
+            let rel = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            Ok(OutputFile {
+                path: rel,
+                digest: Digest::of_bytes(&bytes),
+                bytes: bytes.len() as u64,
+                role,
+            })
+        })
+        .collect()
 }
 
 /// Saves a trainer into `dir` (each file atomically; the manifest last, so a directory with a
