@@ -42,6 +42,8 @@ struct RawConfig {
     #[serde(default)]
     use_sliding_window: bool,
     model_type: Option<String>,
+    /// Only `null`/absent is supported (YaRN etc. would change the RoPE angles).
+    rope_scaling: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +185,13 @@ impl Qwen2Config {
         {
             return Err(err(format!("hidden_act is {act:?}, expected \"silu\"")));
         }
+        if let Some(scaling) = &raw.rope_scaling
+            && !scaling.is_null()
+        {
+            return Err(err(format!(
+                "rope_scaling is {scaling}; only unscaled RoPE (null) is supported"
+            )));
+        }
         if raw.use_sliding_window {
             return Err(err(
                 "use_sliding_window is true; only full attention is supported".into(),
@@ -290,6 +299,14 @@ mod tests {
             Qwen2Config::from_hf_json(&nested, "n").unwrap().rope_theta,
             5e5
         );
+        let scaled =
+            format!("{{{base},\"rope_theta\":1e4,\"rope_scaling\":{{\"type\":\"yarn\"}}}}");
+        let e = Qwen2Config::from_hf_json(&scaled, "s.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rope_scaling"), "{e}");
+        let null = format!("{{{base},\"rope_theta\":1e4,\"rope_scaling\":null}}");
+        assert!(Qwen2Config::from_hf_json(&null, "n").is_ok());
         let missing = format!("{{{base}}}");
         let e = Qwen2Config::from_hf_json(&missing, "m.json")
             .unwrap_err()
