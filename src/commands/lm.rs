@@ -1,12 +1,160 @@
-//! `mlagent lm`: not built yet.
+//! `mlagent lm`: inspect the Qwen2 policy model.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use mlagent::lm::generate::{SamplingConfig, generate};
+use mlagent::lm::tokenizer::ChatTokenizer;
+use mlagent::lm::{hf, model};
+use mlagent::seed::SeedPath;
 
 use super::Global;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
 
-pub fn run(_args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
-    super::not_built("lm", 5)
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print `{"logits": [[...], ...]}`: one row per position, full vocabulary, f32
+    Logits {
+        /// A Hugging Face Qwen2 directory (config.json + model.safetensors)
+        #[arg(long, value_name = "DIR")]
+        model_dir: PathBuf,
+        /// Comma-separated token ids, e.g. 1,2,3
+        #[arg(long, value_delimiter = ',', required = true)]
+        token_ids: Vec<u32>,
+    },
+    /// Sample a continuation: prints `{"tokens": [...], "logprobs": [...], "stopped": bool}`
+    /// (plus `"text"` when --tokenizer is given)
+    Generate {
+        #[arg(long, value_name = "DIR")]
+        model_dir: PathBuf,
+        /// Comma-separated prompt token ids (or use --prompt with --tokenizer)
+        #[arg(long, value_delimiter = ',')]
+        token_ids: Vec<u32>,
+        /// Prompt text, encoded with --tokenizer
+        #[arg(long, requires = "tokenizer")]
+        prompt: Option<String>,
+        /// A tokenizer.json
+        #[arg(long, value_name = "FILE")]
+        tokenizer: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 32)]
+        max_new_tokens: usize,
+        /// 0 = greedy
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f64,
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f64,
+        /// Comma-separated stop token ids (the tokenizer's <|im_end|>, <|endoftext|> are added)
+        #[arg(long, value_delimiter = ',')]
+        stop: Vec<u32>,
+    },
+}
+
+/// f32 fields serialise in their shortest f32 round-trip form.
+#[derive(serde::Serialize)]
+struct GenerateOut<'a> {
+    tokens: &'a [u32],
+    logprobs: &'a [f32],
+    stopped: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct LogitsOut {
+    logits: Vec<Vec<f32>>,
+}
+
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Logits {
+            model_dir,
+            token_ids,
+        } => {
+            let device = global.backend.device()?;
+            let (cfg, m) = hf::load(&model_dir, &device)
+                .with_context(|| format!("loading {}", model_dir.display()))?;
+            if let Some(bad) = token_ids.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+                anyhow::bail!(
+                    "--token-ids: id {bad} is outside the vocabulary (size {})",
+                    cfg.vocab_size
+                );
+            }
+            let tokens = model::token_tensor(&[token_ids], &device)?;
+            let logits = m.forward(tokens, None);
+            let [_, t, v] = logits.dims();
+            let flat = logits
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+            let out = LogitsOut {
+                logits: flat.chunks(v).take(t).map(<[f32]>::to_vec).collect(),
+            };
+            println!("{}", serde_json::to_string(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate {
+            model_dir,
+            token_ids,
+            prompt,
+            tokenizer,
+            seed,
+            max_new_tokens,
+            temperature,
+            top_p,
+            mut stop,
+        } => {
+            let device = global.backend.device()?;
+            let (_, m) = hf::load(&model_dir, &device)
+                .with_context(|| format!("loading {}", model_dir.display()))?;
+            let tok = match &tokenizer {
+                Some(p) => Some(ChatTokenizer::load(p)?),
+                None => None,
+            };
+            let ids = match (&prompt, &tok) {
+                (Some(text), Some(t)) => t.encode(text)?,
+                _ => token_ids,
+            };
+            if ids.is_empty() {
+                anyhow::bail!("give the prompt as --token-ids or as --prompt with --tokenizer");
+            }
+            if let Some(t) = &tok {
+                stop.extend(mlagent::lm::chat::stop_tokens(t));
+            }
+            let cfg = SamplingConfig {
+                temperature,
+                top_p,
+                max_new_tokens,
+                stop_tokens: stop,
+            };
+            let g = generate(
+                &m,
+                &[ids],
+                &cfg,
+                &SeedPath::root(seed).child("lm-generate"),
+                0,
+                &device,
+            )?;
+            let g = &g[0];
+            let text = match &tok {
+                Some(t) => Some(t.decode(&g.tokens, false)?),
+                None => None,
+            };
+            let out = GenerateOut {
+                tokens: &g.tokens,
+                logprobs: &g.logprobs,
+                stopped: g.stopped,
+                text,
+            };
+            println!("{}", serde_json::to_string(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! Every function is O(n log n) or better in the number of values.
 
 mod agreement;
+pub mod bench;
 mod classification;
 mod correlation;
 mod error;

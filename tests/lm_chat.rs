@@ -1,0 +1,149 @@
+//! Tokenizer training and the chat template.
+
+use mlagent::lm::chat::{Message, Role, Step, fit_prompt, omission_note, render, stop_tokens};
+use mlagent::lm::tokenizer::ChatTokenizer;
+
+fn corpus() -> Vec<String> {
+    let mut c = Vec::new();
+    for i in 0..60 {
+        c.push(format!(
+            "Thought: the model underfits; add a hidden layer number {i}\nAction: Edit Script\n\
+             Action Input: model = mlp; hidden = {}\n",
+            16 * (i % 8 + 1)
+        ));
+        c.push(format!(
+            "Validation accuracy improved to 0.{i:02} after training for {} epochs.",
+            i % 5 + 1
+        ));
+    }
+    c
+}
+
+#[test]
+fn bpe_training_is_deterministic_and_round_trips() {
+    let a = ChatTokenizer::train_bpe(&corpus(), 400).unwrap();
+    let b = ChatTokenizer::train_bpe(&corpus(), 400).unwrap();
+    assert_eq!(a.to_json_bytes().unwrap(), b.to_json_bytes().unwrap());
+    assert_eq!(a.digest().unwrap(), b.digest().unwrap());
+    assert!(
+        a.vocab_size() > 256 && a.vocab_size() <= 400,
+        "{}",
+        a.vocab_size()
+    );
+    assert_eq!((a.end_of_text, a.im_start, a.im_end), (0, 1, 2));
+    let text = "Action: Edit Script\nAction Input: lr = 0.01 — ünïcode ok";
+    let ids = a.encode(text).unwrap();
+    assert_eq!(a.decode(&ids, false).unwrap(), text);
+    // Merges were learnt: frequent text takes fewer tokens than bytes.
+    assert!(a.encode("Action: Edit Script").unwrap().len() < 8);
+    // Save → load gives the same tokenizer (and bytes).
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("tokenizer.json");
+    let d = a.save(&p).unwrap();
+    let c = ChatTokenizer::load(&p).unwrap();
+    assert_eq!(c.digest().unwrap(), d);
+    assert_eq!(c.encode(text).unwrap(), ids);
+}
+
+#[test]
+fn template_renders_qwen_chatml_with_assistant_mask() {
+    let tok = ChatTokenizer::train_bpe(&corpus(), 400).unwrap();
+    let msgs = vec![
+        Message::new(Role::System, "You are an ML agent."),
+        Message::new(Role::User, "Task: improve accuracy."),
+        Message::new(Role::Assistant, "Action: Edit Script"),
+        Message::new(Role::User, "accuracy 0.9"),
+    ];
+    let r = render(&tok, &msgs, true).unwrap();
+    assert_eq!(r.ids.len(), r.assistant_mask.len());
+    let text = tok.decode(&r.ids, false).unwrap();
+    assert_eq!(
+        text,
+        "<|im_start|>system\nYou are an ML agent.<|im_end|><|endoftext|>\n\
+         <|im_start|>user\nTask: improve accuracy.<|im_end|><|endoftext|>\n\
+         <|im_start|>assistant\nAction: Edit Script<|im_end|><|endoftext|>\n\
+         <|im_start|>user\naccuracy 0.9<|im_end|><|endoftext|>\n\
+         <|im_start|>assistant\n"
+    );
+    let masked: Vec<u32> = r
+        .ids
+        .iter()
+        .zip(&r.assistant_mask)
+        .filter(|p| *p.1)
+        .map(|p| *p.0)
+        .collect();
+    assert_eq!(
+        tok.decode(&masked, false).unwrap(),
+        "Action: Edit Script<|im_end|><|endoftext|>\n"
+    );
+    assert_eq!(stop_tokens(&tok), vec![tok.im_end, tok.end_of_text]);
+}
+
+#[test]
+fn fitting_drops_oldest_history_and_says_so() {
+    let tok = ChatTokenizer::train_bpe(&corpus(), 400).unwrap();
+    let history: Vec<Step> = (0..6)
+        .map(|i| Step {
+            action: format!("Action: Edit Script {i}"),
+            feedback: format!("accuracy 0.{i}"),
+        })
+        .collect();
+    let all = fit_prompt(&tok, "sys", "task", &history, 100_000).unwrap();
+    assert_eq!(all.dropped_steps, 0);
+    let budget = all.rendered.ids.len() - 10;
+    let fitted = fit_prompt(&tok, "sys", "task", &history, budget).unwrap();
+    assert!(fitted.dropped_steps >= 1);
+    assert!(fitted.rendered.ids.len() <= budget);
+    let text = tok.decode(&fitted.rendered.ids, false).unwrap();
+    assert!(text.contains(&omission_note(fitted.dropped_steps)));
+    // The newest step survives, the oldest dropped one does not.
+    assert!(text.contains("Edit Script 5"));
+    assert!(!text.contains("Edit Script 0"));
+    assert_eq!(
+        fitted,
+        fit_prompt(&tok, "sys", "task", &history, budget).unwrap()
+    );
+    assert!(fit_prompt(&tok, "sys", "task", &history, 5).is_err());
+}
+
+/// Run by [`bpe_training_is_identical_across_processes`]: prints the trained tokenizer's digest.
+#[test]
+fn child_tokenizer_digest() {
+    if std::env::var_os("MLAGENT_LM_CHILD").is_none() {
+        return;
+    }
+    let t = ChatTokenizer::train_bpe(&corpus(), 400).unwrap();
+    println!("DIGEST={}", t.digest().unwrap());
+}
+
+/// The `tokenizers` trainer uses per-process random hash seeds; the result must not depend on
+/// them (two processes, two RAYON thread counts).
+#[test]
+fn bpe_training_is_identical_across_processes() {
+    let exe = std::env::current_exe().unwrap();
+    let run = |threads: &str| {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "child_tokenizer_digest",
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("MLAGENT_LM_CHILD", "1")
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{text}");
+        let at = text
+            .find("DIGEST=")
+            .unwrap_or_else(|| panic!("no digest in {text}"));
+        text[at..]
+            .lines()
+            .next()
+            .expect("the digest line")
+            .to_string()
+    };
+    assert_eq!(run("1"), run("2"));
+}
