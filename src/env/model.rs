@@ -66,8 +66,11 @@ fn arch(script: &Script, image: Option<Shape>) -> Result<Arch, TrainError> {
         "mlp" => Arch::Mlp { hidden, layers: script.usize("layers") },
         "cnn" => {
             let shape = image.ok_or_else(|| TrainError::Incompatible("model = cnn needs image inputs".into()))?;
-            if script.choice("augment") != "none" && script.flag("standardise") && shape.height < 8 {
-                return Err(TrainError::Incompatible("images too small".into()));
+            if shape.height < 4 || shape.width < 4 {
+                return Err(TrainError::Incompatible(format!(
+                    "model = cnn needs images of at least 4x4, got {}x{}",
+                    shape.height, shape.width
+                )));
             }
             Arch::Cnn { channels: script.usize("channels"), hidden, shape }
         }
