@@ -7,6 +7,15 @@ use crate::tasks::{TaskMetric, Targets};
 use super::features::Matrix;
 use super::model::Head;
 
+/// Why predictions could not be scored.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error(transparent)]
+    Metric(#[from] MetricError),
+    #[error("metric {0} does not apply to {1} targets (task file inconsistent)")]
+    Mismatch(&'static str, &'static str),
+}
+
 /// The head for a task's targets and metric.
 pub fn head_for(targets: &Targets, metric: TaskMetric) -> Head {
     match targets {
@@ -51,9 +60,9 @@ fn argmax(row: &[f64]) -> usize {
 }
 
 /// The metric of predictions `pred` (one row per example of `idx`).
-pub fn score(metric: TaskMetric, targets: &Targets, idx: &[usize], pred: &[Vec<f64>]) -> Result<f64, MetricError> {
+pub fn score(metric: TaskMetric, targets: &Targets, idx: &[usize], pred: &[Vec<f64>]) -> Result<f64, ScoreError> {
     let col = |c: usize| -> Vec<f64> { pred.iter().map(|r| r[c]).collect() };
-    match (metric, targets) {
+    let value: Result<f64, MetricError> = match (metric, targets) {
         (TaskMetric::AccuracyPercent, Targets::Classes { labels, .. }) => {
             let y: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
             Ok(100.0 * metrics::accuracy_argmax(pred, &y)?)
@@ -97,9 +106,11 @@ pub fn score(metric: TaskMetric, targets: &Targets, idx: &[usize], pred: &[Vec<f
                     metrics::rmse(&truth.iter().map(|r| r[0]).collect::<Vec<_>>(), &p)
                 }
                 TaskMetric::Pearson => metrics::pearson(&truth.iter().map(|r| r[0]).collect::<Vec<_>>(), &col(0)),
-                _ => Err(MetricError::Undefined("metric does not apply to real-valued columns")),
+                _ => return Err(ScoreError::Mismatch(m.name(), "real-valued column")),
             }
         }
-        _ => Err(MetricError::Undefined("metric does not apply to these targets")),
-    }
+        (m, Targets::Classes { .. }) => return Err(ScoreError::Mismatch(m.name(), "class")),
+        (m, Targets::Binary(_)) => return Err(ScoreError::Mismatch(m.name(), "binary")),
+    };
+    Ok(value?)
 }
