@@ -70,7 +70,9 @@ fn bench_starters() -> Vec<Figure> {
     let mut figures = Vec::new();
     for task in registry.tasks.clone() {
         let bench = crate::env::Workbench::new(registry.clone());
-        let Ok(script) = bench.starter(&task) else { continue };
+        let Ok(script) = bench.starter(&task) else {
+            continue;
+        };
         if bench.dataset(&task).is_err() {
             continue;
         }
@@ -79,7 +81,9 @@ fn bench_starters() -> Vec<Figure> {
             // loaded outside the timed region by the warm-up's own workbench.
             let b = crate::env::Workbench::new(registry.clone());
             let data = bench.dataset(&task).expect("loaded above");
-            std::hint::black_box(crate::env::evaluation::run_uncached(&b, &task, &data, &script, 0));
+            std::hint::black_box(crate::env::evaluation::run_uncached(
+                &b, &task, &data, &script, 0,
+            ));
         });
         figures.push(Figure {
             name: format!("starter {}", task.spec.id),

@@ -10,7 +10,10 @@ use mlagent::tasks::Registry;
 fn two_runs_give_identical_bits_and_the_seed_matters() {
     for (id, set) in [
         ("cifar-10", "model=cnn; channels=4; hidden=16; epochs=1"),
-        ("spooky-author", "model=mlp; dropout=0.3; optimizer=adam; epochs=3"),
+        (
+            "spooky-author",
+            "model=mlp; dropout=0.3; optimizer=adam; epochs=3",
+        ),
         ("nomad2018", "model=mlp; optimizer=momentum; epochs=5"),
     ] {
         let run = |seed| {
@@ -30,7 +33,11 @@ fn two_runs_give_identical_bits_and_the_seed_matters() {
         let (a, b, c) = (run(3), run(3), run(4));
         assert_eq!(a.valid_metric.to_bits(), b.valid_metric.to_bits(), "{id}");
         assert_eq!(a.test_metric.to_bits(), b.test_metric.to_bits(), "{id}");
-        assert_ne!(a.valid_metric.to_bits(), c.valid_metric.to_bits(), "{id}: the seed must change the run");
+        assert_ne!(
+            a.valid_metric.to_bits(),
+            c.valid_metric.to_bits(),
+            "{id}: the seed must change the run"
+        );
     }
 }
 
@@ -38,13 +45,25 @@ fn two_runs_give_identical_bits_and_the_seed_matters() {
 fn thread_count_does_not_change_the_metric() {
     let out = |threads: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
-            .args(["env", "evaluate", "--task", "leaf", "--seed", "5", "--set", "model=mlp; hidden=32; epochs=3; optimizer=adam"])
+            .args([
+                "env",
+                "evaluate",
+                "--task",
+                "leaf",
+                "--seed",
+                "5",
+                "--set",
+                "model=mlp; hidden=32; epochs=3; optimizer=adam",
+            ])
             .env("RAYON_NUM_THREADS", threads)
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        (v["valid_metric"].as_f64().unwrap().to_bits(), v["test_metric"].as_f64().unwrap().to_bits())
+        (
+            v["valid_metric"].as_f64().unwrap().to_bits(),
+            v["test_metric"].as_f64().unwrap().to_bits(),
+        )
     };
     assert_eq!(out("1"), out("2"));
 }

@@ -14,7 +14,11 @@ fn step(task: &str, action: &str, extra: &[&str]) -> serde_json::Value {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8(o.stdout).unwrap();
-    assert_eq!(text.trim().lines().count(), 1, "exactly one JSON object: {text}");
+    assert_eq!(
+        text.trim().lines().count(),
+        1,
+        "exactly one JSON object: {text}"
+    );
     serde_json::from_str(&text).unwrap()
 }
 
@@ -46,31 +50,69 @@ fn success_carries_the_validation_metric_and_a_v1_reward() {
     assert!(m > prev, "{v}");
     let r = v["reward"].as_f64().unwrap();
     assert!(r > 0.5 && r <= 1.0, "improvement → σ(α·Δ) > 0.5: {v}");
-    assert!(v["next_script"].as_str().unwrap().contains("standardise = true"));
+    assert!(
+        v["next_script"]
+            .as_str()
+            .unwrap()
+            .contains("standardise = true")
+    );
 }
 
 #[test]
 fn execution_errors_budget_and_non_edits() {
-    let v = step("house-price", "Thought: faster\nAction: Edit Script\nAction Input: learning_rate = 5.0; epochs = 5\n", &[]);
+    let v = step(
+        "house-price",
+        "Thought: faster\nAction: Edit Script\nAction Input: learning_rate = 5.0; epochs = 5\n",
+        &[],
+    );
     assert_eq!(v["feedback"]["kind"], "execution_error", "{v}");
-    assert!(v["feedback"]["message"].as_str().unwrap().contains("FloatingPointError"), "{v}");
+    assert!(
+        v["feedback"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("FloatingPointError"),
+        "{v}"
+    );
     assert_eq!(v["reward"], 0.0);
 
-    let v = step("denoising", "Thought: x\nAction: Edit Script\nAction Input: patch = 4\n", &[]);
+    let v = step(
+        "denoising",
+        "Thought: x\nAction: Edit Script\nAction Input: patch = 4\n",
+        &[],
+    );
     assert_eq!(v["feedback"]["kind"], "execution_error", "{v}");
-    assert!(v["feedback"]["message"].as_str().unwrap().contains("patch must be odd"));
+    assert!(
+        v["feedback"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("patch must be odd")
+    );
 
-    let v = step("cifar-10", "Thought: x\nAction: Edit Script\nAction Input: model = mlp; hidden = 512; layers = 3; epochs = 100\n", &[]);
+    let v = step(
+        "cifar-10",
+        "Thought: x\nAction: Edit Script\nAction Input: model = mlp; hidden = 512; layers = 3; epochs = 100\n",
+        &[],
+    );
     assert_eq!(v["feedback"]["kind"], "budget_exceeded", "{v}");
     assert_eq!(v["reward"], 0.5);
 
     let v = step("leaf", "Thought: look\nAction: Inspect Script\n", &[]);
     assert_eq!(v["feedback"]["kind"], "non_edit");
-    assert!(v["feedback"]["message"].as_str().unwrap().contains("learning_rate = "));
+    assert!(
+        v["feedback"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("learning_rate = ")
+    );
     assert_eq!(v["reward"], 0.5);
 
     let v = step("leaf", "Thought: data?\nAction: Understand Data\n", &[]);
-    assert!(v["feedback"]["message"].as_str().unwrap().contains("classes (train counts)"));
+    assert!(
+        v["feedback"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("classes (train counts)")
+    );
 
     let v = step("leaf", "Thought: done\nAction: Final Answer\n", &[]);
     assert_eq!(v["done"], true);

@@ -5,12 +5,27 @@ use std::path::Path;
 use mlagent::tasks::{Registry, TaskError};
 
 const HELD_IN: [&str; 9] = [
-    "cifar-10", "aerial-cactus", "dogs-vs-cats", "plant-pathology", "house-price",
-    "spaceship-titanic", "nomad2018", "feedback", "ogbn-arxiv",
+    "cifar-10",
+    "aerial-cactus",
+    "dogs-vs-cats",
+    "plant-pathology",
+    "house-price",
+    "spaceship-titanic",
+    "nomad2018",
+    "feedback",
+    "ogbn-arxiv",
 ];
 const HELD_OUT: [&str; 10] = [
-    "denoising", "leaf", "statoil", "whale", "essay-scoring", "detecting-insults",
-    "spooky-author", "jigsaw-toxic", "us-patent", "tabular-dec-2021",
+    "denoising",
+    "leaf",
+    "statoil",
+    "whale",
+    "essay-scoring",
+    "detecting-insults",
+    "spooky-author",
+    "jigsaw-toxic",
+    "us-patent",
+    "tabular-dec-2021",
 ];
 
 #[test]
@@ -24,9 +39,18 @@ fn the_nineteen_tasks_with_their_paper_ids_and_splits() {
         assert_eq!(reg.get(id).unwrap().spec.split.name(), "held-out", "{id}");
     }
     // paper ids as in ../shared/paper/table1.csv (copied here: the project never reads /work/shared).
-    assert_eq!(reg.get("house-price").unwrap().spec.paper_task, "home-data-for-ml-course");
-    assert_eq!(reg.get("tabular-dec-2021").unwrap().spec.paper_task, "tabular-playground-series-dec-2021");
-    assert_eq!(reg.get("feedback").unwrap().spec.paper_task, "feedback-prize-english-language-learning");
+    assert_eq!(
+        reg.get("house-price").unwrap().spec.paper_task,
+        "home-data-for-ml-course"
+    );
+    assert_eq!(
+        reg.get("tabular-dec-2021").unwrap().spec.paper_task,
+        "tabular-playground-series-dec-2021"
+    );
+    assert_eq!(
+        reg.get("feedback").unwrap().spec.paper_task,
+        "feedback-prize-english-language-learning"
+    );
 }
 
 #[test]
@@ -36,7 +60,10 @@ fn bundled_data_matches_the_checksum_list_and_every_task_lists_the_same_sums() {
     assert_eq!(checked.len(), 13);
     for t in &reg.tasks {
         for f in &t.spec.files {
-            assert_eq!(reg.data.listed_checksum(&f.path).unwrap().as_deref(), Some(f.sha256.as_str()));
+            assert_eq!(
+                reg.data.listed_checksum(&f.path).unwrap().as_deref(),
+                Some(f.sha256.as_str())
+            );
         }
     }
 }
@@ -50,7 +77,9 @@ fn copy_dir(from: &Path, to: &Path) {
             copy_dir(&p, &to.join(e.file_name()));
         } else {
             std::fs::copy(&p, to.join(e.file_name())).unwrap();
-            let mut perm = std::fs::metadata(to.join(e.file_name())).unwrap().permissions();
+            let mut perm = std::fs::metadata(to.join(e.file_name()))
+                .unwrap()
+                .permissions();
             #[allow(clippy::permissions_set_readonly_false)]
             perm.set_readonly(false);
             std::fs::set_permissions(to.join(e.file_name()), perm).unwrap();
@@ -85,7 +114,10 @@ fn task_files_reject_unknown_fields_naming_them() {
     let bad = text.replace("reward_scale:", "reward_scael:");
     std::fs::write(tmp.path().join("leaf.ron"), bad).unwrap();
     let err = Registry::load(tmp.path()).unwrap_err().to_string();
-    assert!(err.contains("leaf.ron") && err.contains("reward_scael"), "{err}");
+    assert!(
+        err.contains("leaf.ron") && err.contains("reward_scael"),
+        "{err}"
+    );
 }
 
 #[test]

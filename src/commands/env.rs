@@ -54,12 +54,18 @@ enum Command {
     },
 }
 
-fn load_script(bench: &Workbench, task: &mlagent::tasks::Task, path: Option<&PathBuf>) -> anyhow::Result<Script> {
+fn load_script(
+    bench: &Workbench,
+    task: &mlagent::tasks::Task,
+    path: Option<&PathBuf>,
+) -> anyhow::Result<Script> {
     match path {
         None => Ok(bench.starter(task)?),
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            Script::parse(task.spec.data_type, &text).with_context(|| format!("script {}", p.display()))
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Script::parse(task.spec.data_type, &text)
+                .with_context(|| format!("script {}", p.display()))
         }
     }
 }
@@ -83,7 +89,13 @@ fn step_json(r: &StepResult) -> serde_json::Value {
 pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
     let reg = Registry::load_default().context("loading tasks/")?;
     match args.command {
-        Command::Step { task, script, action_file, seed, cache_dir } => {
+        Command::Step {
+            task,
+            script,
+            action_file,
+            seed,
+            cache_dir,
+        } => {
             let mut bench = Workbench::new(reg);
             if let Some(d) = cache_dir {
                 bench = bench.with_cache_dir(d);
@@ -95,7 +107,12 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
             let r = bench.step(t, &s, &action, seed)?;
             println!("{}", serde_json::to_string(&step_json(&r))?);
         }
-        Command::Evaluate { task, script, set, seed } => {
+        Command::Evaluate {
+            task,
+            script,
+            set,
+            seed,
+        } => {
             let bench = Workbench::new(reg);
             let t = bench.task(&task)?;
             let mut s = load_script(&bench, t, script.as_ref())?;
@@ -104,7 +121,9 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
                     .split(';')
                     .filter(|p| !p.trim().is_empty())
                     .map(|p| {
-                        let (k, v) = p.split_once('=').context("--set expects `key = value; ...`")?;
+                        let (k, v) = p
+                            .split_once('=')
+                            .context("--set expects `key = value; ...`")?;
                         Ok((k.trim().to_string(), v.trim().to_string()))
                     })
                     .collect::<anyhow::Result<_>>()?;
@@ -122,9 +141,15 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
             let mut script = bench.starter(t)?;
             let stdin = std::io::stdin();
             let mut lines = stdin.lock().lines();
-            println!("task {}: {}\n\ncurrent script:\n{script}", t.spec.id, t.spec.description);
+            println!(
+                "task {}: {}\n\ncurrent script:\n{script}",
+                t.spec.id, t.spec.description
+            );
             for step in 1..=t.spec.budget.max_steps {
-                print!("step {step}/{} — enter an action (Thought/Action/Action Input), then a blank line:\n> ", t.spec.budget.max_steps);
+                print!(
+                    "step {step}/{} — enter an action (Thought/Action/Action Input), then a blank line:\n> ",
+                    t.spec.budget.max_steps
+                );
                 std::io::stdout().flush()?;
                 let mut text = String::new();
                 let mut eof = true;
@@ -141,7 +166,11 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
                     break;
                 }
                 let r = bench.step(t, &script, &text, seed)?;
-                println!("\nfeedback: {}\n{}", r.feedback.kind(), r.feedback.message());
+                println!(
+                    "\nfeedback: {}\n{}",
+                    r.feedback.kind(),
+                    r.feedback.message()
+                );
                 if let mlagent::env::Feedback::Success { metric, .. } = &r.feedback {
                     println!("validation metric: {metric}");
                 }

@@ -54,8 +54,8 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 println!(
-                    "{:<18} {:<46} {:<9} {:<10} {:<21} {}",
-                    "id", "paper_task", "split", "data_type", "metric", "direction"
+                    "{:<18} {:<46} {:<9} {:<10} {:<21} direction",
+                    "id", "paper_task", "split", "data_type", "metric"
                 );
                 for t in &reg.tasks {
                     let r = row(t);

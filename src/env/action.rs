@@ -54,7 +54,9 @@ pub enum ActionError {
     MissingThought,
     #[error("missing `Action:` line after the thought")]
     MissingAction,
-    #[error("unknown action `{0}` (expected Edit Script, Inspect Script, Understand Data or Final Answer)")]
+    #[error(
+        "unknown action `{0}` (expected Edit Script, Inspect Script, Understand Data or Final Answer)"
+    )]
     UnknownAction(String),
     #[error("Edit Script needs `Action Input: key = value; key = value`")]
     MissingInput,
@@ -178,13 +180,19 @@ mod tests {
         assert_eq!(a.thought, "the model underfits; add a hidden layer");
         assert_eq!(
             a.edits,
-            vec![("model".into(), "mlp".into()), ("hidden".into(), "128".into())]
+            vec![
+                ("model".into(), "mlp".into()),
+                ("hidden".into(), "128".into())
+            ]
         );
     }
 
     #[test]
     fn rejects_malformed_actions_with_a_reason() {
-        assert_eq!(Action::parse("Action: Final Answer"), Err(ActionError::MissingThought));
+        assert_eq!(
+            Action::parse("Action: Final Answer"),
+            Err(ActionError::MissingThought)
+        );
         assert_eq!(Action::parse("Thought: x"), Err(ActionError::MissingAction));
         assert!(matches!(
             Action::parse("Thought: x\nAction: Run Script"),
@@ -212,16 +220,30 @@ mod tests {
         let edit = ("[a-z_][a-z0-9_]{0,12}", "[!-:<>-~][ -:<>-~]{0,10}")
             .prop_map(|(k, v)| (k, v.trim().replace(';', ",")))
             .prop_filter("value must be non-empty", |(_, v)| !v.is_empty());
-        (line(), 0usize..4, proptest::collection::vec(edit, 1..5), line()).prop_map(
-            |(thought, k, edits, input)| {
+        (
+            line(),
+            0usize..4,
+            proptest::collection::vec(edit, 1..5),
+            line(),
+        )
+            .prop_map(|(thought, k, edits, input)| {
                 let kind = ActionKind::ALL[k];
                 if kind == ActionKind::EditScript {
-                    Action { thought, kind, edits, input: String::new() }
+                    Action {
+                        thought,
+                        kind,
+                        edits,
+                        input: String::new(),
+                    }
                 } else {
-                    Action { thought, kind, edits: vec![], input }
+                    Action {
+                        thought,
+                        kind,
+                        edits: vec![],
+                        input,
+                    }
                 }
-            },
-        )
+            })
     }
 
     proptest! {

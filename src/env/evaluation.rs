@@ -45,29 +45,58 @@ pub struct RunRecord {
 
 /// Planned multiply-adds: forward + backward (≈ 3 forwards) per training row and epoch, plus
 /// one forward per evaluated row.
-pub fn planned_work(script: &Script, d: usize, k: usize, train_rows: usize, eval_rows: usize, image: Option<features::Shape>) -> Result<f64, TrainError> {
+pub fn planned_work(
+    script: &Script,
+    d: usize,
+    k: usize,
+    train_rows: usize,
+    eval_rows: usize,
+    image: Option<features::Shape>,
+) -> Result<f64, TrainError> {
     let f = forward_macs(script, d, k, image)?;
     Ok(f * (3.0 * script.usize("epochs") as f64 * train_rows as f64 + eval_rows as f64))
 }
 
 /// Trains `script` on `data`'s training split; scores the validation and test splits.
-pub(super) fn run_script(task: &Task, data: &Dataset, script: &Script, seed: u64, guard_s: f64) -> RunRecord {
+pub(super) fn run_script(
+    task: &Task,
+    data: &Dataset,
+    script: &Script,
+    seed: u64,
+    guard_s: f64,
+) -> RunRecord {
     let access = TestAccess(());
     let spec = &task.spec;
-    if script.has("patch") && script.usize("patch") % 2 == 0 {
-        return failed(format!("ValueError: patch must be odd, got {}", script.usize("patch")), 0.0);
+    if script.has("patch") && script.usize("patch").is_multiple_of(2) {
+        return failed(
+            format!(
+                "ValueError: patch must be odd, got {}",
+                script.usize("patch")
+            ),
+            0.0,
+        );
     }
     let test_idx = data.test.reveal(&access);
     let feats = features::build(&data.inputs, script, &data.train, &[&data.valid, test_idx]);
     let head = head_for(&data.targets, spec.metric);
     let eval_rows = data.valid.len() + test_idx.len();
-    let planned = match planned_work(script, feats.train.cols, head.outputs(), feats.train.rows, eval_rows, feats.image) {
+    let planned = match planned_work(
+        script,
+        feats.train.cols,
+        head.outputs(),
+        feats.train.rows,
+        eval_rows,
+        feats.image,
+    ) {
         Ok(p) => p,
         Err(e) => return failed(e.to_string(), 0.0),
     };
     if planned > spec.budget.max_work {
         return RunRecord {
-            outcome: RunOutcome::OverBudget { planned_work: planned, budget: spec.budget.max_work },
+            outcome: RunOutcome::OverBudget {
+                planned_work: planned,
+                budget: spec.budget.max_work,
+            },
             planned_work: planned,
             test: None,
             wall_clock_stopped: false,
@@ -77,7 +106,14 @@ pub(super) fn run_script(task: &Task, data: &Dataset, script: &Script, seed: u64
     let seed_path = SeedPath::root(seed).child("run").child(&spec.id);
     let model = match Model::train(
         script,
-        TrainInput { train: &feats.train, targets: &y, head, image: feats.image, seed: seed_path, guard_s },
+        TrainInput {
+            train: &feats.train,
+            targets: &y,
+            head,
+            image: feats.image,
+            seed: seed_path,
+            guard_s,
+        },
     ) {
         Ok(m) => m,
         Err(e) => {
@@ -90,7 +126,10 @@ pub(super) fn run_script(task: &Task, data: &Dataset, script: &Script, seed: u64
         let p = model.predict(m).map_err(|e| e.to_string())?;
         score(spec.metric, &data.targets, idx, &p).map_err(|e| format!("MetricError: {e}"))
     };
-    match (scored(&feats.eval[0], &data.valid), scored(&feats.eval[1], test_idx)) {
+    match (
+        scored(&feats.eval[0], &data.valid),
+        scored(&feats.eval[1], test_idx),
+    ) {
         (Ok(v), Ok(t)) => RunRecord {
             outcome: RunOutcome::Success { valid_metric: v },
             planned_work: planned,
@@ -102,12 +141,23 @@ pub(super) fn run_script(task: &Task, data: &Dataset, script: &Script, seed: u64
 }
 
 /// One run, bypassing the cache (benchmarks).
-pub fn run_uncached(bench: &Workbench, task: &Task, data: &Dataset, script: &Script, seed: u64) -> RunRecord {
+pub fn run_uncached(
+    bench: &Workbench,
+    task: &Task,
+    data: &Dataset,
+    script: &Script,
+    seed: u64,
+) -> RunRecord {
     run_script(task, data, script, seed, bench.guard_s)
 }
 
 fn failed(message: String, planned: f64) -> RunRecord {
-    RunRecord { outcome: RunOutcome::Failed { message }, planned_work: planned, test: None, wall_clock_stopped: false }
+    RunRecord {
+        outcome: RunOutcome::Failed { message },
+        planned_work: planned,
+        test: None,
+        wall_clock_stopped: false,
+    }
 }
 
 /// Validation and test metric of a script: for evaluation and reports only.
@@ -120,7 +170,12 @@ pub struct Evaluation {
 }
 
 /// Runs (or fetches from the cache) `script` on `task` and opens the test metric.
-pub fn evaluate(bench: &Workbench, task: &Task, script: &Script, seed: u64) -> Result<Evaluation, WorkbenchError> {
+pub fn evaluate(
+    bench: &Workbench,
+    task: &Task,
+    script: &Script,
+    seed: u64,
+) -> Result<Evaluation, WorkbenchError> {
     let rec = bench.run(task, script, seed)?;
     match (&rec.outcome, rec.test) {
         (RunOutcome::Success { valid_metric }, Some(TestMetric(t))) => Ok(Evaluation {
@@ -129,6 +184,9 @@ pub fn evaluate(bench: &Workbench, task: &Task, script: &Script, seed: u64) -> R
             test_metric: t,
             planned_work: rec.planned_work,
         }),
-        (other, _) => Err(WorkbenchError::NotEvaluable(task.spec.id.clone(), format!("{other:?}"))),
+        (other, _) => Err(WorkbenchError::NotEvaluable(
+            task.spec.id.clone(),
+            format!("{other:?}"),
+        )),
     }
 }

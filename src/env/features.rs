@@ -19,7 +19,11 @@ impl Matrix {
         let n = rows.len();
         let data: Vec<f32> = rows.into_iter().flatten().collect();
         debug_assert_eq!(data.len(), n * cols);
-        Self { rows: n, cols, data }
+        Self {
+            rows: n,
+            cols,
+            data,
+        }
     }
 
     pub fn row(&self, i: usize) -> &[f32] {
@@ -59,7 +63,10 @@ fn standardise(fit: &mut Matrix, others: &mut [Matrix]) {
             var[j] += (f64::from(*v) - mean[j]).powi(2) / n;
         }
     }
-    let scale: Vec<f64> = var.iter().map(|v| if *v > 1e-12 { 1.0 / v.sqrt() } else { 1.0 }).collect();
+    let scale: Vec<f64> = var
+        .iter()
+        .map(|v| if *v > 1e-12 { 1.0 / v.sqrt() } else { 1.0 })
+        .collect();
     for m in std::iter::once(fit).chain(others.iter_mut()) {
         for (k, v) in m.data.iter_mut().enumerate() {
             let j = k % d;
@@ -81,7 +88,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 fn tokens(text: &str, lowercase: bool) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
-        .map(|t| if lowercase { t.to_lowercase() } else { t.to_string() })
+        .map(|t| {
+            if lowercase {
+                t.to_lowercase()
+            } else {
+                t.to_string()
+            }
+        })
         .collect()
 }
 
@@ -101,10 +114,17 @@ fn hashed(text: &str, script: &Script) -> Vec<f32> {
 }
 
 /// Text features: hashed n-grams, weighted, L2-normalised. idf is fitted on `fit`.
-fn text_features(texts: &[&str], fit: &[usize], sets: &[&[usize]], script: &Script) -> (Matrix, Vec<Matrix>) {
+fn text_features(
+    texts: &[&str],
+    fit: &[usize],
+    sets: &[&[usize]],
+    script: &Script,
+) -> (Matrix, Vec<Matrix>) {
     let dim = 1usize << script.usize("hash_bits");
     let weighting = script.choice("weighting");
-    let raw = |idx: &[usize]| -> Vec<Vec<f32>> { idx.iter().map(|&i| hashed(texts[i], script)).collect() };
+    let raw = |idx: &[usize]| -> Vec<Vec<f32>> {
+        idx.iter().map(|&i| hashed(texts[i], script)).collect()
+    };
     let train_raw = raw(fit);
     let mut df = vec![0.0f64; dim];
     for r in &train_raw {
@@ -115,7 +135,10 @@ fn text_features(texts: &[&str], fit: &[usize], sets: &[&[usize]], script: &Scri
         }
     }
     let n = train_raw.len() as f64;
-    let idf: Vec<f32> = df.iter().map(|d| (((1.0 + n) / (1.0 + d)).ln() + 1.0) as f32).collect();
+    let idf: Vec<f32> = df
+        .iter()
+        .map(|d| (((1.0 + n) / (1.0 + d)).ln() + 1.0) as f32)
+        .collect();
     let finish = |rows: Vec<Vec<f32>>| -> Matrix {
         let rows = rows
             .into_iter()
@@ -177,19 +200,27 @@ pub fn build(inputs: &Inputs, script: &Script, train: &[usize], sets: &[&[usize]
             let ncat = categorical.first().map_or(0, Vec::len);
             let levels: Vec<Vec<String>> = (0..ncat)
                 .map(|c| {
-                    let mut l: Vec<String> = train.iter().map(|&i| categorical[i][c].clone()).collect();
+                    let mut l: Vec<String> =
+                        train.iter().map(|&i| categorical[i][c].clone()).collect();
                     l.sort();
                     l.dedup();
                     l
                 })
                 .collect();
             let width = numeric.first().map_or(0, Vec::len)
-                + if one_hot { levels.iter().map(Vec::len).sum() } else { 0 };
+                + if one_hot {
+                    levels.iter().map(Vec::len).sum()
+                } else {
+                    0
+                };
             let row = |i: usize| -> Vec<f32> {
                 let mut r: Vec<f32> = numeric[i].iter().map(|v| *v as f32).collect();
                 if one_hot {
                     for (c, l) in levels.iter().enumerate() {
-                        r.extend(l.iter().map(|v| f32::from(u8::from(*v == categorical[i][c]))));
+                        r.extend(
+                            l.iter()
+                                .map(|v| f32::from(u8::from(*v == categorical[i][c]))),
+                        );
                     }
                 }
                 r
@@ -202,10 +233,22 @@ pub fn build(inputs: &Inputs, script: &Script, train: &[usize], sets: &[&[usize]
             if script.flag("standardise") {
                 standardise(&mut tr, &mut ev);
             }
-            Features { train: tr, train_source: train.to_vec(), eval: ev, image: None }
+            Features {
+                train: tr,
+                train_source: train.to_vec(),
+                eval: ev,
+                image: None,
+            }
         }
-        Inputs::Images { height, width, pixels } => {
-            let shape = Shape { height: *height, width: *width };
+        Inputs::Images {
+            height,
+            width,
+            pixels,
+        } => {
+            let shape = Shape {
+                height: *height,
+                width: *width,
+            };
             let d = height * width;
             let mut rows = Vec::new();
             let mut source = Vec::new();
@@ -237,12 +280,22 @@ pub fn build(inputs: &Inputs, script: &Script, train: &[usize], sets: &[&[usize]
             if script.flag("standardise") {
                 standardise(&mut tr, &mut ev);
             }
-            Features { train: tr, train_source: source, eval: ev, image: Some(shape) }
+            Features {
+                train: tr,
+                train_source: source,
+                eval: ev,
+                image: Some(shape),
+            }
         }
         Inputs::Texts(texts) => {
             let t: Vec<&str> = texts.iter().map(String::as_str).collect();
             let (tr, ev) = text_features(&t, train, sets, script);
-            Features { train: tr, train_source: train.to_vec(), eval: ev, image: None }
+            Features {
+                train: tr,
+                train_source: train.to_vec(),
+                eval: ev,
+                image: None,
+            }
         }
         Inputs::Graph { texts, group } => {
             // Node features for every node (transductive, as in ogbn-arxiv: neighbours'
@@ -276,7 +329,9 @@ pub fn build(inputs: &Inputs, script: &Script, train: &[usize], sets: &[&[usize]
                     .collect()
             };
             let width = feats.first().map_or(d, Vec::len);
-            let take = |idx: &[usize]| Matrix::from_rows(idx.iter().map(|&i| feats[i].clone()).collect(), width);
+            let take = |idx: &[usize]| {
+                Matrix::from_rows(idx.iter().map(|&i| feats[i].clone()).collect(), width)
+            };
             Features {
                 train: take(train),
                 train_source: train.to_vec(),
@@ -286,9 +341,25 @@ pub fn build(inputs: &Inputs, script: &Script, train: &[usize], sets: &[&[usize]
         }
         Inputs::Pairs(pairs) => {
             // Each pair contributes two texts: 2i and 2i + 1.
-            let t: Vec<&str> = pairs.iter().flat_map(|(a, b)| [a.as_str(), b.as_str()]).collect();
-            let expand = |idx: &[usize]| -> Vec<usize> { idx.iter().flat_map(|&i| [2 * i, 2 * i + 1]).collect() };
-            let (tr, ev) = text_features(&t, &expand(train), &sets.iter().map(|s| expand(s)).collect::<Vec<_>>().iter().map(Vec::as_slice).collect::<Vec<_>>(), script);
+            let t: Vec<&str> = pairs
+                .iter()
+                .flat_map(|(a, b)| [a.as_str(), b.as_str()])
+                .collect();
+            let expand = |idx: &[usize]| -> Vec<usize> {
+                idx.iter().flat_map(|&i| [2 * i, 2 * i + 1]).collect()
+            };
+            let (tr, ev) = text_features(
+                &t,
+                &expand(train),
+                &sets
+                    .iter()
+                    .map(|s| expand(s))
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(Vec::as_slice)
+                    .collect::<Vec<_>>(),
+                script,
+            );
             let mode = script.choice("pair_features");
             let combine = |m: &Matrix| -> Matrix {
                 let rows = (0..m.rows / 2)
@@ -330,7 +401,8 @@ pub fn build(inputs: &Inputs, script: &Script, train: &[usize], sets: &[&[usize]
                 out
             };
             let width = (2 * r as usize + 1).pow(2);
-            let take = |idx: &[usize]| Matrix::from_rows(idx.iter().map(|&i| row(i)).collect(), width);
+            let take =
+                |idx: &[usize]| Matrix::from_rows(idx.iter().map(|&i| row(i)).collect(), width);
             Features {
                 train: take(train),
                 train_source: train.to_vec(),

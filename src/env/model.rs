@@ -50,8 +50,15 @@ pub enum TrainError {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Arch {
     Linear,
-    Mlp { hidden: usize, layers: usize },
-    Cnn { channels: usize, hidden: usize, shape: Shape },
+    Mlp {
+        hidden: usize,
+        layers: usize,
+    },
+    Cnn {
+        channels: usize,
+        hidden: usize,
+        shape: Shape,
+    },
 }
 
 /// Spatial size after a 3x3, stride-2, padding-1 convolution.
@@ -63,16 +70,24 @@ fn arch(script: &Script, image: Option<Shape>) -> Result<Arch, TrainError> {
     let hidden = script.usize("hidden");
     Ok(match script.choice("model") {
         "linear" => Arch::Linear,
-        "mlp" => Arch::Mlp { hidden, layers: script.usize("layers") },
+        "mlp" => Arch::Mlp {
+            hidden,
+            layers: script.usize("layers"),
+        },
         "cnn" => {
-            let shape = image.ok_or_else(|| TrainError::Incompatible("model = cnn needs image inputs".into()))?;
+            let shape = image
+                .ok_or_else(|| TrainError::Incompatible("model = cnn needs image inputs".into()))?;
             if shape.height < 4 || shape.width < 4 {
                 return Err(TrainError::Incompatible(format!(
                     "model = cnn needs images of at least 4x4, got {}x{}",
                     shape.height, shape.width
                 )));
             }
-            Arch::Cnn { channels: script.usize("channels"), hidden, shape }
+            Arch::Cnn {
+                channels: script.usize("channels"),
+                hidden,
+                shape,
+            }
         }
         other => return Err(TrainError::Incompatible(format!("unknown model {other}"))),
     })
@@ -90,11 +105,15 @@ fn layer_dims(a: Arch, d: usize, k: usize) -> Vec<(usize, usize)> {
             v.push((hidden, k));
             v
         }
-        Arch::Cnn { channels, hidden, shape } => {
+        Arch::Cnn {
+            channels,
+            hidden,
+            shape,
+        } => {
             let (h2, w2) = (half(half(shape.height)), half(half(shape.width)));
             vec![
-                (9, channels),                         // conv1: 1 -> c, stored [9, c]
-                (9 * channels, 2 * channels),          // conv2: c -> 2c, stored [9c, 2c]
+                (9, channels),                // conv1: 1 -> c, stored [9, c]
+                (9 * channels, 2 * channels), // conv2: c -> 2c, stored [9c, 2c]
                 (2 * channels * h2 * w2, hidden),
                 (hidden, k),
             ]
@@ -103,7 +122,12 @@ fn layer_dims(a: Arch, d: usize, k: usize) -> Vec<(usize, usize)> {
 }
 
 /// Planned multiply-adds of one forward pass of one example (the budget's work unit).
-pub fn forward_macs(script: &Script, d: usize, k: usize, image: Option<Shape>) -> Result<f64, TrainError> {
+pub fn forward_macs(
+    script: &Script,
+    d: usize,
+    k: usize,
+    image: Option<Shape>,
+) -> Result<f64, TrainError> {
     let a = arch(script, image)?;
     let dims = layer_dims(a, d, k);
     Ok(match a {
@@ -160,7 +184,13 @@ fn forward(
                 let [r, c] = h.dims();
                 let keep = 1.0 - *p;
                 let mask: Vec<f32> = (0..r * c)
-                    .map(|_| if rng.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 })
+                    .map(|_| {
+                        if rng.random::<f64>() < keep {
+                            (1.0 / keep) as f32
+                        } else {
+                            0.0
+                        }
+                    })
                     .collect();
                 h * tensor2(mask, r, c, device)
             }
@@ -177,7 +207,9 @@ fn forward(
             }
             lin(h, layers)
         }
-        Arch::Cnn { channels, shape, .. } => {
+        Arch::Cnn {
+            channels, shape, ..
+        } => {
             let [b, _] = x.dims();
             let img: Tensor<4> = x.reshape([b, 1, shape.height, shape.width]);
             let opts = || ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
@@ -185,7 +217,11 @@ fn forward(
             let w1: Tensor<4> = params[0].clone().transpose().reshape([channels, 1, 3, 3]);
             let b1 = params[1].clone().reshape([channels]);
             let h1 = relu(conv2d(img, w1, Some(b1), opts()));
-            let w2: Tensor<4> = params[2].clone().transpose().reshape([2 * channels, channels, 3, 3]);
+            let w2: Tensor<4> =
+                params[2]
+                    .clone()
+                    .transpose()
+                    .reshape([2 * channels, channels, 3, 3]);
             let b2 = params[3].clone().reshape([2 * channels]);
             let h2 = relu(conv2d(h1, w2, Some(b2), opts()));
             let [_, c, hh, ww] = h2.dims();
@@ -238,18 +274,26 @@ impl Model {
         let (n, d) = (input.train.rows, input.train.cols);
         let k = input.head.outputs();
         let arch = arch(script, input.image)?;
-        let activation = if script.choice("activation") == "tanh" { Activation::Tanh } else { Activation::Relu };
+        let activation = if script.choice("activation") == "tanh" {
+            Activation::Tanh
+        } else {
+            Activation::Relu
+        };
         if n == 0 {
             return Err(TrainError::Incompatible("empty training split".into()));
         }
         // Regression targets: optional log1p, then z-scored with training statistics.
-        let log_target = script.has("log_target") && script.flag("log_target") && matches!(input.head, Head::Regression(_));
+        let log_target = script.has("log_target")
+            && script.flag("log_target")
+            && matches!(input.head, Head::Regression(_));
         let mut ty = input.targets.data.clone();
         let (mut shift, mut scale) = (vec![0.0f32; k], vec![1.0f32; k]);
         if let Head::Regression(_) = input.head {
             if log_target {
                 if ty.iter().any(|v| *v <= -1.0) {
-                    return Err(TrainError::Incompatible("log_target needs targets > -1".into()));
+                    return Err(TrainError::Incompatible(
+                        "log_target needs targets > -1".into(),
+                    ));
                 }
                 ty.iter_mut().for_each(|v| *v = v.ln_1p());
             }
@@ -271,7 +315,9 @@ impl Model {
         let mut params: Vec<Tensor<2>> = Vec::new();
         for (fan_in, fan_out) in layer_dims(arch, d, k) {
             let bound = 1.0 / (fan_in as f64).sqrt();
-            let w: Vec<f32> = (0..fan_in * fan_out).map(|_| init.random_range(-bound..bound) as f32).collect();
+            let w: Vec<f32> = (0..fan_in * fan_out)
+                .map(|_| init.random_range(-bound..bound) as f32)
+                .collect();
             params.push(tensor2(w, fan_in, fan_out, &device).require_grad());
             params.push(tensor2(vec![0.0; fan_out], 1, fan_out, &device).require_grad());
         }
@@ -283,7 +329,11 @@ impl Model {
         let batch = script.usize("batch_size").min(n);
         let epochs = script.usize("epochs");
         let rate = script.float("dropout");
-        let loss_kind = if script.has("loss") { script.choice("loss").to_string() } else { "mse".into() };
+        let loss_kind = if script.has("loss") {
+            script.choice("loss").to_string()
+        } else {
+            "mse".into()
+        };
         let mut m1: Vec<Option<Tensor<2>>> = vec![None; params.len()];
         let mut m2: Vec<Option<Tensor<2>>> = vec![None; params.len()];
         let mut step = 0i32;
@@ -294,31 +344,53 @@ impl Model {
             let mut epoch_loss = 0.0f32;
             for chunk in order.chunks(batch) {
                 let idx = Tensor::<1, Int>::from_data(
-                    TensorData::new(chunk.iter().map(|&i| i as i64).collect::<Vec<_>>(), [chunk.len()]),
+                    TensorData::new(
+                        chunk.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                        [chunk.len()],
+                    ),
                     &device.clone().inner(),
                 );
                 let xb = x_all.clone().select(0, idx.clone()).autodiff();
                 let yb = y_all.clone().select(0, idx).autodiff();
-                let z = forward(arch, &params, activation, xb, Some((&mut drop_rng, rate)), &device);
+                let z = forward(
+                    arch,
+                    &params,
+                    activation,
+                    xb,
+                    Some((&mut drop_rng, rate)),
+                    &device,
+                );
                 let l = loss(input.head, &loss_kind, z, yb);
                 let grads = l.backward();
                 let lv: f32 = l.inner().into_scalar();
                 if !lv.is_finite() {
-                    return Err(TrainError::Diverged { epoch: epoch + 1, value: lv });
+                    return Err(TrainError::Diverged {
+                        epoch: epoch + 1,
+                        value: lv,
+                    });
                 }
                 epoch_loss += lv;
                 step += 1;
                 for (i, p) in params.iter_mut().enumerate() {
-                    let g = p.grad(&grads).expect("every parameter takes part in the loss");
+                    let g = p
+                        .grad(&grads)
+                        .expect("every parameter takes part in the loss");
                     let w = p.clone().inner();
                     let new = match opt.as_str() {
                         "adam" => {
                             let (b1, b2) = (0.9f64, 0.999f64);
-                            let a = m1[i].take().map_or(g.clone().mul_scalar(1.0 - b1), |m| m.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1));
-                            let v = m2[i].take().map_or((g.clone() * g.clone()).mul_scalar(1.0 - b2), |v| v.mul_scalar(b2) + (g.clone() * g).mul_scalar(1.0 - b2));
+                            let a = m1[i].take().map_or(g.clone().mul_scalar(1.0 - b1), |m| {
+                                m.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1)
+                            });
+                            let v = m2[i]
+                                .take()
+                                .map_or((g.clone() * g.clone()).mul_scalar(1.0 - b2), |v| {
+                                    v.mul_scalar(b2) + (g.clone() * g).mul_scalar(1.0 - b2)
+                                });
                             let c1 = 1.0 - b1.powi(step);
                             let c2 = 1.0 - b2.powi(step);
-                            let upd = a.clone().div_scalar(c1) / v.clone().div_scalar(c2).sqrt().add_scalar(1e-8);
+                            let upd = a.clone().div_scalar(c1)
+                                / v.clone().div_scalar(c2).sqrt().add_scalar(1e-8);
                             m1[i] = Some(a);
                             m2[i] = Some(v);
                             w.clone() - upd.mul_scalar(lr) - w.mul_scalar(lr * wd)
@@ -335,7 +407,10 @@ impl Model {
                 }
             }
             if !epoch_loss.is_finite() {
-                return Err(TrainError::Diverged { epoch: epoch + 1, value: epoch_loss });
+                return Err(TrainError::Diverged {
+                    epoch: epoch + 1,
+                    value: epoch_loss,
+                });
             }
             if start.elapsed().as_secs_f64() > input.guard_s {
                 return Err(TrainError::WallClock(input.guard_s));
@@ -359,26 +434,39 @@ impl Model {
         let mut out = Vec::with_capacity(x.rows);
         for start in (0..x.rows).step_by(1024) {
             let end = (start + 1024).min(x.rows);
-            let xb = tensor2(x.data[start * x.cols..end * x.cols].to_vec(), end - start, x.cols, &device);
+            let xb = tensor2(
+                x.data[start * x.cols..end * x.cols].to_vec(),
+                end - start,
+                x.cols,
+                &device,
+            );
             let z = forward(self.arch, &self.params, self.activation, xb, None, &device);
             let p = match self.head {
                 Head::Softmax(_) => softmax(z, 1),
                 Head::Sigmoid(_) => sigmoid(z),
                 Head::Regression(_) => z,
             };
-            let v: Vec<f32> = p.into_data().convert::<f32>().try_to_vec::<f32>().expect("predictions are f32");
+            let v: Vec<f32> = p
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("predictions are f32");
             for row in v.chunks(k) {
                 let mut r: Vec<f64> = row.iter().map(|v| f64::from(*v)).collect();
                 if let Head::Regression(_) = self.head {
                     for (j, val) in r.iter_mut().enumerate() {
-                        *val = *val * f64::from(self.target_scale[j]) + f64::from(self.target_shift[j]);
+                        *val = *val * f64::from(self.target_scale[j])
+                            + f64::from(self.target_shift[j]);
                         if self.log_target {
                             *val = val.exp_m1();
                         }
                     }
                 }
                 if r.iter().any(|v| !v.is_finite()) {
-                    return Err(TrainError::Diverged { epoch: 0, value: f32::NAN });
+                    return Err(TrainError::Diverged {
+                        epoch: 0,
+                        value: f32::NAN,
+                    });
                 }
                 out.push(r);
             }

@@ -2,7 +2,7 @@
 //! task's targets to the head the model is trained with.
 
 use crate::metrics::{self, MetricError};
-use crate::tasks::{TaskMetric, Targets};
+use crate::tasks::{Targets, TaskMetric};
 
 use super::features::Matrix;
 use super::model::Head;
@@ -35,13 +35,22 @@ pub fn target_matrix(targets: &Targets, source: &[usize]) -> Matrix {
             let k = names.len();
             let rows = source
                 .iter()
-                .map(|&i| (0..k).map(|c| f32::from(u8::from(labels[i] == c))).collect())
+                .map(|&i| {
+                    (0..k)
+                        .map(|c| f32::from(u8::from(labels[i] == c)))
+                        .collect()
+                })
                 .collect();
             Matrix::from_rows(rows, k)
         }
-        Targets::Binary(y) => Matrix::from_rows(source.iter().map(|&i| vec![y[i] as f32]).collect(), 1),
+        Targets::Binary(y) => {
+            Matrix::from_rows(source.iter().map(|&i| vec![y[i] as f32]).collect(), 1)
+        }
         Targets::Columns { names, values } => Matrix::from_rows(
-            source.iter().map(|&i| values[i].iter().map(|v| *v as f32).collect()).collect(),
+            source
+                .iter()
+                .map(|&i| values[i].iter().map(|v| *v as f32).collect())
+                .collect(),
             names.len(),
         ),
     }
@@ -60,7 +69,12 @@ fn argmax(row: &[f64]) -> usize {
 }
 
 /// The metric of predictions `pred` (one row per example of `idx`).
-pub fn score(metric: TaskMetric, targets: &Targets, idx: &[usize], pred: &[Vec<f64>]) -> Result<f64, ScoreError> {
+pub fn score(
+    metric: TaskMetric,
+    targets: &Targets,
+    idx: &[usize],
+    pred: &[Vec<f64>],
+) -> Result<f64, ScoreError> {
     let col = |c: usize| -> Vec<f64> { pred.iter().map(|r| r[c]).collect() };
     let value: Result<f64, MetricError> = match (metric, targets) {
         (TaskMetric::AccuracyPercent, Targets::Classes { labels, .. }) => {
@@ -86,7 +100,10 @@ pub fn score(metric: TaskMetric, targets: &Targets, idx: &[usize], pred: &[Vec<f
             &pred.iter().map(|r| argmax(r) as f64).collect::<Vec<_>>(),
         ),
         (TaskMetric::MapAt5, Targets::Classes { labels, names }) => {
-            let truth: Vec<Vec<String>> = idx.iter().map(|&i| vec![names[labels[i]].clone()]).collect();
+            let truth: Vec<Vec<String>> = idx
+                .iter()
+                .map(|&i| vec![names[labels[i]].clone()])
+                .collect();
             let guess: Vec<Vec<String>> = pred
                 .iter()
                 .map(|r| top_k(r, 5).into_iter().map(|c| names[c].clone()).collect())
@@ -99,13 +116,17 @@ pub fn score(metric: TaskMetric, targets: &Targets, idx: &[usize], pred: &[Vec<f
                 TaskMetric::MeanColumnwiseAuc => metrics::mean_columnwise_roc_auc(&truth, pred),
                 TaskMetric::MeanColumnwiseRmsle => metrics::mean_columnwise_rmsle(&truth, pred),
                 TaskMetric::Mcrmse => metrics::mcrmse(&truth, pred),
-                TaskMetric::Mae => metrics::mae(&truth.iter().map(|r| r[0]).collect::<Vec<_>>(), &col(0)),
+                TaskMetric::Mae => {
+                    metrics::mae(&truth.iter().map(|r| r[0]).collect::<Vec<_>>(), &col(0))
+                }
                 TaskMetric::Rmse => {
                     // Pixel intensities: predictions are clipped to the valid range [0, 1].
                     let p: Vec<f64> = col(0).iter().map(|v| v.clamp(0.0, 1.0)).collect();
                     metrics::rmse(&truth.iter().map(|r| r[0]).collect::<Vec<_>>(), &p)
                 }
-                TaskMetric::Pearson => metrics::pearson(&truth.iter().map(|r| r[0]).collect::<Vec<_>>(), &col(0)),
+                TaskMetric::Pearson => {
+                    metrics::pearson(&truth.iter().map(|r| r[0]).collect::<Vec<_>>(), &col(0))
+                }
                 _ => return Err(ScoreError::Mismatch(m.name(), "real-valued column")),
             }
         }

@@ -82,14 +82,41 @@ impl Kind {
     }
 }
 
-const fn int(name: &'static str, min: i64, max: i64, default: &'static str, help: &'static str) -> KeySpec {
-    KeySpec { name, kind: Kind::Int { min, max }, default, help }
+const fn int(
+    name: &'static str,
+    min: i64,
+    max: i64,
+    default: &'static str,
+    help: &'static str,
+) -> KeySpec {
+    KeySpec {
+        name,
+        kind: Kind::Int { min, max },
+        default,
+        help,
+    }
 }
-const fn float(name: &'static str, min: f64, max: f64, default: &'static str, help: &'static str) -> KeySpec {
-    KeySpec { name, kind: Kind::Float { min, max }, default, help }
+const fn float(
+    name: &'static str,
+    min: f64,
+    max: f64,
+    default: &'static str,
+    help: &'static str,
+) -> KeySpec {
+    KeySpec {
+        name,
+        kind: Kind::Float { min, max },
+        default,
+        help,
+    }
 }
 const fn boolean(name: &'static str, default: &'static str, help: &'static str) -> KeySpec {
-    KeySpec { name, kind: Kind::Bool, default, help }
+    KeySpec {
+        name,
+        kind: Kind::Bool,
+        default,
+        help,
+    }
 }
 const fn choice(
     name: &'static str,
@@ -97,41 +124,123 @@ const fn choice(
     default: &'static str,
     help: &'static str,
 ) -> KeySpec {
-    KeySpec { name, kind: Kind::Choice(options), default, help }
+    KeySpec {
+        name,
+        kind: Kind::Choice(options),
+        default,
+        help,
+    }
 }
 
 const TRAINING: [KeySpec; 9] = [
     int("epochs", 1, 100, "1", "passes over the training split"),
-    float("learning_rate", 1e-6, 10.0, "0.01", "step size of the optimiser"),
-    choice("optimizer", &["sgd", "momentum", "adam"], "sgd", "sgd, sgd with momentum 0.9, or adam"),
+    float(
+        "learning_rate",
+        1e-6,
+        10.0,
+        "0.01",
+        "step size of the optimiser",
+    ),
+    choice(
+        "optimizer",
+        &["sgd", "momentum", "adam"],
+        "sgd",
+        "sgd, sgd with momentum 0.9, or adam",
+    ),
     int("batch_size", 1, 4096, "64", "examples per gradient step"),
-    float("weight_decay", 0.0, 1.0, "0.0", "L2 penalty (decoupled for adam)"),
-    int("hidden", 1, 512, "32", "width of each hidden layer (mlp, cnn head)"),
+    float(
+        "weight_decay",
+        0.0,
+        1.0,
+        "0.0",
+        "L2 penalty (decoupled for adam)",
+    ),
+    int(
+        "hidden",
+        1,
+        512,
+        "32",
+        "width of each hidden layer (mlp, cnn head)",
+    ),
     int("layers", 1, 3, "1", "hidden layers of the mlp"),
     choice("activation", &["relu", "tanh"], "relu", "hidden activation"),
-    float("dropout", 0.0, 0.9, "0.0", "dropout on hidden units while training"),
+    float(
+        "dropout",
+        0.0,
+        0.9,
+        "0.0",
+        "dropout on hidden units while training",
+    ),
 ];
 
 const TABULAR: [KeySpec; 5] = [
     choice("model", &["linear", "mlp"], "linear", "model family"),
-    boolean("standardise", "false", "scale numeric features to zero mean, unit variance (train statistics)"),
-    boolean("one_hot", "false", "one-hot encode categorical columns (otherwise they are dropped)"),
-    boolean("log_target", "false", "regress log(1 + target) (regression tasks)"),
-    choice("loss", &["mse", "mae", "huber"], "mse", "regression loss (regression tasks)"),
+    boolean(
+        "standardise",
+        "false",
+        "scale numeric features to zero mean, unit variance (train statistics)",
+    ),
+    boolean(
+        "one_hot",
+        "false",
+        "one-hot encode categorical columns (otherwise they are dropped)",
+    ),
+    boolean(
+        "log_target",
+        "false",
+        "regress log(1 + target) (regression tasks)",
+    ),
+    choice(
+        "loss",
+        &["mse", "mae", "huber"],
+        "mse",
+        "regression loss (regression tasks)",
+    ),
 ];
 
 const IMAGE: [KeySpec; 4] = [
-    choice("model", &["linear", "mlp", "cnn"], "linear", "model family (cnn: two 3x3 stride-2 conv layers)"),
-    int("channels", 1, 32, "8", "channels of the first conv layer (cnn)"),
-    boolean("standardise", "false", "scale pixels to zero mean, unit variance (train statistics)"),
-    choice("augment", &["none", "flip", "shift"], "none", "add mirrored or 1-pixel shifted training copies"),
+    choice(
+        "model",
+        &["linear", "mlp", "cnn"],
+        "linear",
+        "model family (cnn: two 3x3 stride-2 conv layers)",
+    ),
+    int(
+        "channels",
+        1,
+        32,
+        "8",
+        "channels of the first conv layer (cnn)",
+    ),
+    boolean(
+        "standardise",
+        "false",
+        "scale pixels to zero mean, unit variance (train statistics)",
+    ),
+    choice(
+        "augment",
+        &["none", "flip", "shift"],
+        "none",
+        "add mirrored or 1-pixel shifted training copies",
+    ),
 ];
 
 const TEXT: [KeySpec; 5] = [
     choice("model", &["linear", "mlp"], "linear", "model family"),
     int("ngram", 1, 3, "1", "word n-grams 1..=ngram"),
-    int("hash_bits", 4, 12, "8", "hashed feature dimension 2^hash_bits"),
-    choice("weighting", &["binary", "count", "tfidf"], "binary", "term weighting (rows are L2-normalised)"),
+    int(
+        "hash_bits",
+        4,
+        12,
+        "8",
+        "hashed feature dimension 2^hash_bits",
+    ),
+    choice(
+        "weighting",
+        &["binary", "count", "tfidf"],
+        "binary",
+        "term weighting (rows are L2-normalised)",
+    ),
     boolean("lowercase", "false", "lower-case before tokenising"),
 ];
 
@@ -152,10 +261,21 @@ const PAIRS_EXTRA: [KeySpec; 1] = [choice(
 
 const DENOISE: [KeySpec; 2] = [
     choice("model", &["linear", "mlp"], "linear", "model family"),
-    int("patch", 1, 9, "1", "side of the square pixel neighbourhood fed to the model (odd)"),
+    int(
+        "patch",
+        1,
+        9,
+        "1",
+        "side of the square pixel neighbourhood fed to the model (odd)",
+    ),
 ];
 
-const REGRESSION: [KeySpec; 1] = [choice("loss", &["mse", "mae", "huber"], "mse", "regression loss")];
+const REGRESSION: [KeySpec; 1] = [choice(
+    "loss",
+    &["mse", "mae", "huber"],
+    "mse",
+    "regression loss",
+)];
 
 /// The keys of a family's script, in rendering order.
 pub fn schema(family: DataType) -> Vec<KeySpec> {
@@ -205,7 +325,10 @@ impl Script {
         let values = schema(family)
             .into_iter()
             .map(|k| {
-                let v = k.kind.parse(k.default).expect("schema defaults parse as their kind");
+                let v = k
+                    .kind
+                    .parse(k.default)
+                    .expect("schema defaults parse as their kind");
                 (k, v)
             })
             .collect();
@@ -237,17 +360,27 @@ impl Script {
     pub fn apply(&mut self, edits: &[(String, String)]) -> Result<(), ScriptError> {
         let mut next = self.values.clone();
         for (key, text) in edits {
-            let slot = next.iter_mut().find(|(k, _)| k.name == key).ok_or_else(|| {
-                ScriptError::UnknownKey {
+            let slot = next
+                .iter_mut()
+                .find(|(k, _)| k.name == key)
+                .ok_or_else(|| ScriptError::UnknownKey {
                     key: key.clone(),
                     family: self.family.name(),
-                    known: self.values.iter().map(|(k, _)| k.name).collect::<Vec<_>>().join(", "),
-                }
-            })?;
-            slot.1 = slot.0.kind.parse(text).map_err(|message| ScriptError::BadValue {
-                key: key.clone(),
-                message,
-            })?;
+                    known: self
+                        .values
+                        .iter()
+                        .map(|(k, _)| k.name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+            slot.1 = slot
+                .0
+                .kind
+                .parse(text)
+                .map_err(|message| ScriptError::BadValue {
+                    key: key.clone(),
+                    message,
+                })?;
         }
         self.values = next;
         Ok(())
@@ -258,7 +391,9 @@ impl Script {
             .values
             .iter()
             .find(|(k, _)| k.name == key)
-            .unwrap_or_else(|| panic!("key `{key}` is read only by code of a family whose schema has it"))
+            .unwrap_or_else(|| {
+                panic!("key `{key}` is read only by code of a family whose schema has it")
+            })
             .1
     }
 
@@ -347,7 +482,9 @@ mod tests {
             Kind::Int { min, max } => (min..=max).prop_map(|v| v.to_string()).boxed(),
             Kind::Float { min, max } => (min..=max).prop_map(|v| format!("{v:?}")).boxed(),
             Kind::Bool => any::<bool>().prop_map(|b| b.to_string()).boxed(),
-            Kind::Choice(o) => proptest::sample::select(o.to_vec()).prop_map(str::to_string).boxed(),
+            Kind::Choice(o) => proptest::sample::select(o.to_vec())
+                .prop_map(str::to_string)
+                .boxed(),
         }
     }
 
@@ -364,13 +501,19 @@ mod tests {
     fn unknown_keys_and_ill_typed_values_are_rejected_without_change() {
         let mut s = Script::defaults(DataType::Tabular);
         let before = s.clone();
-        let e = s.apply(&[("epochs".into(), "3".into()), ("color".into(), "red".into())]);
+        let e = s.apply(&[
+            ("epochs".into(), "3".into()),
+            ("color".into(), "red".into()),
+        ]);
         assert!(matches!(e, Err(ScriptError::UnknownKey { .. })));
         assert_eq!(s, before, "edits are all-or-nothing");
         let e = s.apply(&[("epochs".into(), "three".into())]);
         assert!(matches!(e, Err(ScriptError::BadValue { .. })));
         let e = s.apply(&[("model".into(), "cnn".into())]);
-        assert!(matches!(e, Err(ScriptError::BadValue { .. })), "no cnn for tables");
+        assert!(
+            matches!(e, Err(ScriptError::BadValue { .. })),
+            "no cnn for tables"
+        );
     }
 
     proptest! {

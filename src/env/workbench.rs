@@ -19,11 +19,24 @@ use crate::tasks::{Dataset, Inputs, Registry, Targets, Task, TaskError};
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Feedback {
-    InvalidAction { message: String },
-    ExecutionError { message: String },
-    BudgetExceeded { message: String, planned_work: f64, budget: f64 },
-    NonEdit { message: String },
-    Success { metric: f64, message: String },
+    InvalidAction {
+        message: String,
+    },
+    ExecutionError {
+        message: String,
+    },
+    BudgetExceeded {
+        message: String,
+        planned_work: f64,
+        budget: f64,
+    },
+    NonEdit {
+        message: String,
+    },
+    Success {
+        metric: f64,
+        message: String,
+    },
 }
 
 impl Feedback {
@@ -130,7 +143,10 @@ impl Workbench {
 
     /// The task's data (loaded and verified once per workbench).
     pub fn dataset(&self, task: &Task) -> Result<Arc<Dataset>, WorkbenchError> {
-        let mut map = self.datasets.lock().expect("dataset cache lock is never poisoned by a panic-free loader");
+        let mut map = self
+            .datasets
+            .lock()
+            .expect("dataset cache lock is never poisoned by a panic-free loader");
         if let Some(d) = map.get(&task.spec.id) {
             return Ok(d.clone());
         }
@@ -141,27 +157,51 @@ impl Workbench {
 
     /// The cache key of a run.
     pub fn run_key(task: &Task, script: &Script, seed: u64) -> Digest {
-        digest_of(&("mlagent-run-v1", task.digest.to_string(), script.to_string(), seed))
-            .expect("a run key holds only strings and integers")
+        digest_of(&(
+            "mlagent-run-v1",
+            task.digest.to_string(),
+            script.to_string(),
+            seed,
+        ))
+        .expect("a run key holds only strings and integers")
     }
 
     /// Runs `script` (or fetches its record): the validation metric, the sealed test metric.
-    pub fn run(&self, task: &Task, script: &Script, seed: u64) -> Result<RunRecord, WorkbenchError> {
+    pub fn run(
+        &self,
+        task: &Task,
+        script: &Script,
+        seed: u64,
+    ) -> Result<RunRecord, WorkbenchError> {
         Ok(self.run_cached(task, script, seed)?.0)
     }
 
-    fn run_cached(&self, task: &Task, script: &Script, seed: u64) -> Result<(RunRecord, bool), WorkbenchError> {
+    fn run_cached(
+        &self,
+        task: &Task,
+        script: &Script,
+        seed: u64,
+    ) -> Result<(RunRecord, bool), WorkbenchError> {
         let key = Self::run_key(task, script, seed);
         if let Some(r) = self.cache.lock().expect("run cache lock").get(&key) {
             return Ok((r.clone(), true));
         }
-        let path = self.cache_dir.as_ref().map(|d| d.join(format!("{key}.json")));
+        let path = self
+            .cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{key}.json")));
         if let Some(p) = &path
             && let Ok(bytes) = std::fs::read(p)
         {
-            let rec: RunRecord = serde_json::from_slice(&bytes)
-                .map_err(|e| WorkbenchError::Cache { path: p.clone(), message: e.to_string() })?;
-            self.cache.lock().expect("run cache lock").insert(key, rec.clone());
+            let rec: RunRecord =
+                serde_json::from_slice(&bytes).map_err(|e| WorkbenchError::Cache {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
+            self.cache
+                .lock()
+                .expect("run cache lock")
+                .insert(key, rec.clone());
             return Ok((rec, true));
         }
         let data = self.dataset(task)?;
@@ -169,10 +209,15 @@ impl Workbench {
         if !rec.wall_clock_stopped {
             if let Some(p) = &path {
                 let bytes = serde_json::to_vec_pretty(&rec).expect("a run record serialises");
-                crate::provenance::atomic::write(p, &bytes)
-                    .map_err(|e| WorkbenchError::Cache { path: p.clone(), message: e.to_string() })?;
+                crate::provenance::atomic::write(p, &bytes).map_err(|e| WorkbenchError::Cache {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
             }
-            self.cache.lock().expect("run cache lock").insert(key, rec.clone());
+            self.cache
+                .lock()
+                .expect("run cache lock")
+                .insert(key, rec.clone());
         }
         Ok((rec, false))
     }
@@ -187,17 +232,27 @@ impl Workbench {
     }
 
     /// One agent step: parse `action_text`, act on `script`, return feedback, next script, reward.
-    pub fn step(&self, task: &Task, script: &Script, action_text: &str, seed: u64) -> Result<StepResult, WorkbenchError> {
+    pub fn step(
+        &self,
+        task: &Task,
+        script: &Script,
+        action_text: &str,
+        seed: u64,
+    ) -> Result<StepResult, WorkbenchError> {
         let start = std::time::Instant::now();
         let mut next = script.clone();
         let mut done = false;
         let mut cached = false;
         let mut previous = None;
         let feedback = match Action::parse(action_text) {
-            Err(e) => Feedback::InvalidAction { message: e.to_string() },
+            Err(e) => Feedback::InvalidAction {
+                message: e.to_string(),
+            },
             Ok(a) => match a.kind {
                 ActionKind::EditScript => match next.apply(&a.edits) {
-                    Err(e) => Feedback::InvalidAction { message: e.to_string() },
+                    Err(e) => Feedback::InvalidAction {
+                        message: e.to_string(),
+                    },
                     Ok(()) => {
                         previous = Some(self.baseline(task, script, seed)?);
                         let (rec, hit) = self.run_cached(task, &next, seed)?;
@@ -212,7 +267,10 @@ impl Workbench {
                                 ),
                             },
                             RunOutcome::Failed { message } => Feedback::ExecutionError { message },
-                            RunOutcome::OverBudget { planned_work, budget } => Feedback::BudgetExceeded {
+                            RunOutcome::OverBudget {
+                                planned_work,
+                                budget,
+                            } => Feedback::BudgetExceeded {
                                 message: format!(
                                     "the run would cost {planned_work:.3e} multiply-adds; the task's budget is {budget:.3e}"
                                 ),
@@ -230,7 +288,9 @@ impl Workbench {
                 },
                 ActionKind::FinalAnswer => {
                     done = true;
-                    Feedback::NonEdit { message: "episode ended".into() }
+                    Feedback::NonEdit {
+                        message: "episode ended".into(),
+                    }
                 }
             },
         };
@@ -270,12 +330,19 @@ pub fn describe_data(task: &Task, data: &Dataset) -> String {
         Targets::Classes { labels, names } => {
             let mut c = vec![0usize; names.len()];
             t.iter().for_each(|&i| c[labels[i]] += 1);
-            let parts: Vec<String> = names.iter().zip(&c).map(|(n, k)| format!("{n}: {k}")).collect();
+            let parts: Vec<String> = names
+                .iter()
+                .zip(&c)
+                .map(|(n, k)| format!("{n}: {k}"))
+                .collect();
             out.push_str(&format!("classes (train counts): {}\n", parts.join(", ")));
         }
         Targets::Binary(y) => {
             let pos = t.iter().filter(|&&i| y[i] == 1.0).count();
-            out.push_str(&format!("binary label: {pos} positive, {} negative\n", t.len() - pos));
+            out.push_str(&format!(
+                "binary label: {pos} positive, {} negative\n",
+                t.len() - pos
+            ));
         }
         Targets::Columns { names, values } => {
             for (j, n) in names.iter().enumerate() {
@@ -285,7 +352,12 @@ pub fn describe_data(task: &Task, data: &Dataset) -> String {
         }
     }
     match &data.inputs {
-        Inputs::Table { numeric_names, numeric, categorical_names, categorical } => {
+        Inputs::Table {
+            numeric_names,
+            numeric,
+            categorical_names,
+            categorical,
+        } => {
             for (j, n) in numeric_names.iter().enumerate() {
                 let v: Vec<f64> = t.iter().map(|&i| numeric[i][j]).collect();
                 out.push_str(&format!("feature {n}: {}\n", stats(&v)));
@@ -297,24 +369,46 @@ pub fn describe_data(task: &Task, data: &Dataset) -> String {
                 out.push_str(&format!("categorical {n}: levels {}\n", l.join(", ")));
             }
         }
-        Inputs::Images { height, width, pixels } => {
-            let v: Vec<f64> = t.iter().flat_map(|&i| pixels[i].iter().map(|p| f64::from(*p))).collect();
-            out.push_str(&format!("images: {height}x{width} grayscale; pixels {}\n", stats(&v)));
+        Inputs::Images {
+            height,
+            width,
+            pixels,
+        } => {
+            let v: Vec<f64> = t
+                .iter()
+                .flat_map(|&i| pixels[i].iter().map(|p| f64::from(*p)))
+                .collect();
+            out.push_str(&format!(
+                "images: {height}x{width} grayscale; pixels {}\n",
+                stats(&v)
+            ));
         }
         Inputs::Texts(texts) | Inputs::Graph { texts, .. } => {
-            let v: Vec<f64> = t.iter().map(|&i| texts[i].split_whitespace().count() as f64).collect();
+            let v: Vec<f64> = t
+                .iter()
+                .map(|&i| texts[i].split_whitespace().count() as f64)
+                .collect();
             out.push_str(&format!("texts: words per text {}\n", stats(&v)));
             if let Inputs::Graph { group, .. } = &data.inputs {
                 let groups = group.iter().max().map_or(0, |m| m + 1);
-                out.push_str(&format!("graph: {} nodes, edges join the nodes of each of {groups} speeches\n", texts.len()));
+                out.push_str(&format!(
+                    "graph: {} nodes, edges join the nodes of each of {groups} speeches\n",
+                    texts.len()
+                ));
             }
         }
         Inputs::Pairs(p) => {
-            out.push_str(&format!("text pairs: {} pairs; target is a graded similarity in [0, 1]\n", p.len()));
+            out.push_str(&format!(
+                "text pairs: {} pairs; target is a graded similarity in [0, 1]\n",
+                p.len()
+            ));
         }
         Inputs::Pixels { documents, .. } => {
             for (i, d) in documents.iter().enumerate() {
-                out.push_str(&format!("document {i}: {}x{} pixels; a pixel's target is its clean intensity\n", d.width, d.height));
+                out.push_str(&format!(
+                    "document {i}: {}x{} pixels; a pixel's target is its clean intensity\n",
+                    d.width, d.height
+                ));
             }
         }
     }

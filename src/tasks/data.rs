@@ -49,7 +49,11 @@ impl DataDir {
             source,
         })?;
         let mut checked = Vec::new();
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             let (hash, name) = line.split_once("  ").ok_or_else(|| TaskError::Format {
                 path: list.clone(),
                 message: format!("line {}: expected `<sha256>  <path>`", i + 1),
@@ -83,7 +87,9 @@ pub struct Csv {
 
 impl Csv {
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Self, TaskError> {
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(bytes);
         let fmt = |e: csv::Error| TaskError::Format {
             path: path.to_path_buf(),
             message: e.to_string(),

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use rand::seq::SliceRandom;
 
-use super::data::{Csv, DataDir, read_gray_png, read_idx_gz};
-use super::spec::{LabelRule, Source, SotuTarget, TableTarget, TaskSpec};
 use super::TaskError;
+use super::data::{Csv, DataDir, read_gray_png, read_idx_gz};
+use super::spec::{LabelRule, SotuTarget, Source, TableTarget, TaskSpec};
 use crate::env::evaluation::TestAccess;
 use crate::seed::SeedPath;
 
@@ -38,7 +38,10 @@ pub enum Inputs {
     },
     Texts(Vec<String>),
     /// Node texts; `group[i]` is node i's speech (edges join nodes of one group).
-    Graph { texts: Vec<String>, group: Vec<usize> },
+    Graph {
+        texts: Vec<String>,
+        group: Vec<usize>,
+    },
     Pairs(Vec<(String, String)>),
     /// Examples are pixels `(document, x, y)`.
     Pixels {
@@ -51,11 +54,17 @@ pub enum Inputs {
 #[derive(Clone, Debug)]
 pub enum Targets {
     /// A class index per example.
-    Classes { labels: Vec<usize>, names: Vec<String> },
+    Classes {
+        labels: Vec<usize>,
+        names: Vec<String>,
+    },
     /// 0 / 1 per example.
     Binary(Vec<f64>),
     /// Several real columns per example (regression or one-vs-rest 0/1 columns).
-    Columns { names: Vec<String>, values: Vec<Vec<f64>> },
+    Columns {
+        names: Vec<String>,
+        values: Vec<Vec<f64>>,
+    },
 }
 
 impl Targets {
@@ -148,9 +157,7 @@ fn apply_rule(classes: &[String], rule: &LabelRule) -> (Vec<bool>, Targets) {
         LabelRule::Binary { positive, negative } => {
             let keep: Vec<bool> = classes
                 .iter()
-                .map(|c| {
-                    positive.contains(c) || negative.as_ref().is_none_or(|n| n.contains(c))
-                })
+                .map(|c| positive.contains(c) || negative.as_ref().is_none_or(|n| n.contains(c)))
                 .collect();
             let values = classes
                 .iter()
@@ -253,7 +260,9 @@ fn fashion(
         if idims.len() != 3 || idims[1..] != [28, 28] || ldims != [idims[0]] {
             return Err(TaskError::Format {
                 path: dir.root().join(&iname),
-                message: format!("expected N x 28 x 28 images and N labels, found {idims:?} / {ldims:?}"),
+                message: format!(
+                    "expected N x 28 x 28 images and N labels, found {idims:?} / {ldims:?}"
+                ),
             });
         }
         for (i, l) in lbytes.iter().enumerate() {
@@ -338,7 +347,12 @@ impl Dataset {
         }
         let rule = &spec.split_rule;
         let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut SeedPath::root(rule.seed).child("split").child(&spec.id).rng());
+        order.shuffle(
+            &mut SeedPath::root(rule.seed)
+                .child("split")
+                .child(&spec.id)
+                .rng(),
+        );
         let n_valid = (n as f64 * rule.valid_fraction).round() as usize;
         let n_test = (n as f64 * rule.test_fraction).round() as usize;
         if n_valid == 0 || n_test == 0 || n_valid + n_test >= n {
@@ -390,7 +404,10 @@ fn build(spec: &TaskSpec, dir: &DataDir) -> Result<(Inputs, Targets), TaskError>
             let mut cat = Vec::new();
             let mut raw_t: Vec<Vec<String>> = Vec::new();
             for r in &t.rows {
-                let used = ncols.iter().chain(&ccols).chain(tcols.iter().map(|(_, i)| i));
+                let used = ncols
+                    .iter()
+                    .chain(&ccols)
+                    .chain(tcols.iter().map(|(_, i)| i));
                 if used.into_iter().any(|&i| r[i] == "NA" || r[i].is_empty()) {
                     continue; // documented: rows with a missing value are dropped
                 }
@@ -566,8 +583,9 @@ fn build(spec: &TaskSpec, dir: &DataDir) -> Result<(Inputs, Targets), TaskError>
                 // A quarter of the pairs come from the same speech so every grade occurs.
                 let b = if k % 4 == 0 {
                     let s = rows[a].speech;
-                    let same: Vec<usize> =
-                        (0..rows.len()).filter(|&i| rows[i].speech == s && i != a).collect();
+                    let same: Vec<usize> = (0..rows.len())
+                        .filter(|&i| rows[i].speech == s && i != a)
+                        .collect();
                     if same.is_empty() {
                         rng.random_range(0..rows.len())
                     } else {
@@ -612,7 +630,9 @@ fn build(spec: &TaskSpec, dir: &DataDir) -> Result<(Inputs, Targets), TaskError>
                     w,
                     h,
                     *stains_per_image,
-                    SeedPath::root(spec.split_rule.seed).child("stains").child(name),
+                    SeedPath::root(spec.split_rule.seed)
+                        .child("stains")
+                        .child(name),
                 );
                 documents.push(Document {
                     width: w,

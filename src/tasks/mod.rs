@@ -21,7 +21,9 @@ pub enum TaskError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: checksum mismatch: expected sha256 {expected}, found {actual} (file tampered or replaced)")]
+    #[error(
+        "{path}: checksum mismatch: expected sha256 {expected}, found {actual} (file tampered or replaced)"
+    )]
     Checksum {
         path: PathBuf,
         expected: String,

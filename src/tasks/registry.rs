@@ -46,7 +46,10 @@ impl Registry {
         let mut tasks = Vec::new();
         for path in paths {
             let spec: TaskSpec = crate::config::load_ron(&path)?;
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
             if stem != spec.id {
                 return Err(TaskError::Spec {
                     task: spec.id.clone(),
