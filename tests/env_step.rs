@@ -130,3 +130,48 @@ fn the_disk_cache_answers_the_second_identical_step() {
     assert_eq!(first["feedback"], second["feedback"]);
     assert_eq!(first["reward"], second["reward"]);
 }
+
+#[test]
+fn play_reads_actions_until_final_answer() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .args(["env", "play", "--task", "leaf"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Thought: more epochs\nAction: Edit Script\nAction Input: epochs = 2\n\nThought: done\nAction: Final Answer\n\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("feedback: success"), "{text}");
+    assert!(text.contains("epochs = 2"), "{text}");
+    assert!(text.contains("episode ended"), "{text}");
+}
+
+#[test]
+fn the_wall_clock_guard_stops_a_run_and_is_not_cached() {
+    use mlagent::env::{Feedback, Workbench};
+    let mut bench = Workbench::new(mlagent::tasks::Registry::load_default().unwrap());
+    let task = bench.task("leaf").unwrap().clone();
+    let starter = bench.starter(&task).unwrap();
+    // Warm the baseline with a normal guard, then make the guard impossible to meet.
+    bench.run(&task, &starter, 0).unwrap();
+    bench.guard_s = 0.0;
+    let a = "Thought: x\nAction: Edit Script\nAction Input: epochs = 3\n";
+    let r = bench.step(&task, &starter, a, 0).unwrap();
+    assert!(
+        matches!(&r.feedback, Feedback::ExecutionError { message } if message.contains("TimeoutError")),
+        "{:?}",
+        r.feedback
+    );
+    bench.guard_s = 120.0;
+    let r = bench.step(&task, &starter, a, 0).unwrap();
+    assert_eq!(r.feedback.kind(), "success");
+    assert!(!r.cached, "a guard-stopped run must not be cached");
+}
