@@ -33,9 +33,6 @@ impl Head {
     }
 }
 
-/// Training targets in the head's encoding: one row of `outputs()` values per example.
-pub struct TargetMatrix(pub Matrix);
-
 /// A run's failure, phrased like the last line of a traceback.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum TrainError {

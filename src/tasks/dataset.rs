@@ -422,7 +422,7 @@ fn build(spec: &TaskSpec, dir: &DataDir) -> Result<(Inputs, Targets), TaskError>
                 raw_t.push(tcols.iter().map(|(_, i)| r[*i].clone()).collect());
             }
             let targets = match target {
-                TableTarget::Class(c) => {
+                TableTarget::Class(_) => {
                     let mut names: Vec<String> = raw_t.iter().map(|v| v[0].clone()).collect();
                     names.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
                         (Ok(x), Ok(y)) => x.total_cmp(&y),
@@ -433,7 +433,6 @@ fn build(spec: &TaskSpec, dir: &DataDir) -> Result<(Inputs, Targets), TaskError>
                         .iter()
                         .map(|v| names.iter().position(|n| *n == v[0]).expect("name listed"))
                         .collect();
-                    let _ = c;
                     Targets::Classes { labels, names }
                 }
                 TableTarget::Regression(cs) => Targets::Columns {
@@ -476,12 +475,14 @@ fn build(spec: &TaskSpec, dir: &DataDir) -> Result<(Inputs, Targets), TaskError>
             let path = dir.root().join(name);
             let t = csv(dir, spec, name)?;
             let cl = t.column("label", &path)?;
+            let pcols: Vec<usize> = (0..64)
+                .map(|i| t.column(&format!("p{i}"), &path))
+                .collect::<Result<_, _>>()?;
             let mut pixels = Vec::new();
             let mut classes = Vec::new();
             for r in &t.rows {
                 let mut px = Vec::with_capacity(64);
-                for i in 0..64 {
-                    let c = t.column(&format!("p{i}"), &path)?;
+                for &c in &pcols {
                     px.push(parse_f64(&r[c], &path, "pixel")? as f32 / 16.0);
                 }
                 pixels.push(px);
