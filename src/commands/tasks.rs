@@ -46,20 +46,25 @@ fn row(t: &Task) -> serde_json::Value {
 }
 
 pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
     let reg = Registry::load_default().context("loading tasks/")?;
+    // Write through a handle so a closed pipe (`| head`) is an error, not a panic.
+    let mut out = std::io::stdout().lock();
     match args.command {
         Command::List { json } => {
             if json {
                 let rows: Vec<_> = reg.tasks.iter().map(row).collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
             } else {
-                println!(
+                writeln!(
+                    out,
                     "{:<18} {:<46} {:<9} {:<10} {:<21} direction",
                     "id", "paper_task", "split", "data_type", "metric"
-                );
+                )?;
                 for t in &reg.tasks {
                     let r = row(t);
-                    println!(
+                    writeln!(
+                        out,
                         "{:<18} {:<46} {:<9} {:<10} {:<21} {}",
                         t.spec.id,
                         t.spec.paper_task,
@@ -67,18 +72,22 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
                         t.spec.data_type.name(),
                         t.spec.metric.name(),
                         r["direction"].as_str().unwrap_or_default()
-                    );
+                    )?;
                 }
             }
         }
         Command::Show { id } => {
             let bench = mlagent::env::Workbench::new(reg);
             let task = bench.task(&id)?;
-            println!("{}", serde_json::to_string_pretty(&row(task))?);
-            println!("file: {}", task.path.display());
+            writeln!(out, "{}", serde_json::to_string_pretty(&row(task))?)?;
+            writeln!(out, "file: {}", task.path.display())?;
             let data = bench.dataset(task)?;
-            println!("{}", mlagent::env::workbench::describe_data(task, &data));
-            println!("starter script:\n{}", bench.starter(task)?);
+            writeln!(
+                out,
+                "{}",
+                mlagent::env::workbench::describe_data(task, &data)
+            )?;
+            writeln!(out, "starter script:\n{}", bench.starter(task)?)?;
         }
         Command::Verify => {
             let checked = reg.data.verify_all()?;
@@ -94,11 +103,12 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
-            println!(
+            writeln!(
+                out,
                 "ok: {} data files match CHECKSUMS.sha256; {} tasks list matching checksums",
                 checked.len(),
                 reg.tasks.len()
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
