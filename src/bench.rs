@@ -39,6 +39,10 @@ pub fn all() -> Vec<Bench> {
             run: bench_sha256,
         },
         Bench {
+            name: "env/starters",
+            run: crate::env::bench::bench_starters,
+        },
+        Bench {
             name: "metrics/roc_auc",
             run: crate::metrics::bench::bench_roc_auc,
         },

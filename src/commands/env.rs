@@ -1,12 +1,186 @@
-//! `mlagent env`: not built yet.
+//! `mlagent env`: take one agent step, evaluate a script, or play the agent from the terminal.
 
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use mlagent::env::{Script, StepResult, Workbench, evaluate};
+use mlagent::tasks::Registry;
 
 use super::Global;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
 
-pub fn run(_args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
-    super::not_built("env", 4)
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Apply one action to a script and print the step as one JSON object
+    Step {
+        #[arg(long)]
+        task: String,
+        /// Current script (`key = value` lines) [default: the task's starter]
+        #[arg(long)]
+        script: Option<PathBuf>,
+        #[arg(long)]
+        action_file: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Keep run records in this folder too
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Train a script and print its validation and test metric (evaluation only)
+    Evaluate {
+        #[arg(long)]
+        task: String,
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// Edits applied first, `key = value; key = value`
+        #[arg(long)]
+        set: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Play the agent: read actions from stdin (blank line ends one) until Final Answer
+    Play {
+        #[arg(long)]
+        task: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+fn load_script(
+    bench: &Workbench,
+    task: &mlagent::tasks::Task,
+    path: Option<&PathBuf>,
+) -> anyhow::Result<Script> {
+    match path {
+        None => Ok(bench.starter(task)?),
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Script::parse(task.spec.data_type, &text)
+                .with_context(|| format!("script {}", p.display()))
+        }
+    }
+}
+
+fn step_json(r: &StepResult) -> serde_json::Value {
+    let mut fb = serde_json::to_value(&r.feedback).expect("feedback serialises");
+    if let Some(m) = fb.as_object_mut() {
+        m.insert("kind".into(), r.feedback.kind().into());
+    }
+    serde_json::json!({
+        "feedback": fb,
+        "reward": r.reward,
+        "done": r.done,
+        "previous_metric": r.previous_metric,
+        "next_script": r.next_script.to_string(),
+        "cached": r.cached,
+        "wall_s": r.wall_s,
+    })
+}
+
+pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
+    let reg = Registry::load_default().context("loading tasks/")?;
+    match args.command {
+        Command::Step {
+            task,
+            script,
+            action_file,
+            seed,
+            cache_dir,
+        } => {
+            let mut bench = Workbench::new(reg);
+            if let Some(d) = cache_dir {
+                bench = bench.with_cache_dir(d);
+            }
+            let t = bench.task(&task)?;
+            let s = load_script(&bench, t, script.as_ref())?;
+            let action = std::fs::read_to_string(&action_file)
+                .with_context(|| format!("reading {}", action_file.display()))?;
+            let r = bench.step(t, &s, &action, seed)?;
+            println!("{}", serde_json::to_string(&step_json(&r))?);
+        }
+        Command::Evaluate {
+            task,
+            script,
+            set,
+            seed,
+        } => {
+            let bench = Workbench::new(reg);
+            let t = bench.task(&task)?;
+            let mut s = load_script(&bench, t, script.as_ref())?;
+            if let Some(set) = set {
+                let edits: Vec<(String, String)> = set
+                    .split(';')
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| {
+                        let (k, v) = p
+                            .split_once('=')
+                            .context("--set expects `key = value; ...`")?;
+                        Ok((k.trim().to_string(), v.trim().to_string()))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                s.apply(&edits)?;
+            }
+            let start = std::time::Instant::now();
+            let e = evaluate(&bench, t, &s, seed)?;
+            let mut v = serde_json::to_value(&e)?;
+            v["wall_s"] = start.elapsed().as_secs_f64().into();
+            println!("{}", serde_json::to_string(&v)?);
+        }
+        Command::Play { task, seed } => {
+            let bench = Workbench::new(reg);
+            let t = bench.task(&task)?;
+            let mut script = bench.starter(t)?;
+            let stdin = std::io::stdin();
+            let mut lines = stdin.lock().lines();
+            println!(
+                "task {}: {}\n\ncurrent script:\n{script}",
+                t.spec.id, t.spec.description
+            );
+            for step in 1..=t.spec.budget.max_steps {
+                print!(
+                    "step {step}/{} — enter an action (Thought/Action/Action Input), then a blank line:\n> ",
+                    t.spec.budget.max_steps
+                );
+                std::io::stdout().flush()?;
+                let mut text = String::new();
+                let mut eof = true;
+                for line in lines.by_ref() {
+                    let line = line?;
+                    if line.trim().is_empty() && !text.is_empty() {
+                        eof = false;
+                        break;
+                    }
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                if text.trim().is_empty() && eof {
+                    break;
+                }
+                let r = bench.step(t, &script, &text, seed)?;
+                println!(
+                    "\nfeedback: {}\n{}",
+                    r.feedback.kind(),
+                    r.feedback.message()
+                );
+                if let mlagent::env::Feedback::Success { metric, .. } = &r.feedback {
+                    println!("validation metric: {metric}");
+                }
+                println!("reward: {:.4}\n\nscript:\n{}", r.reward, r.next_script);
+                script = r.next_script;
+                if r.done {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -31,9 +31,3 @@ impl Global {
             .unwrap_or_else(mlagent::provenance::Store::default_root)
     }
 }
-
-/// A subcommand that later work fills in: says so and fails, never fakes output.
-pub fn not_built(what: &str, issue: u32) -> anyhow::Result<std::process::ExitCode> {
-    eprintln!("mlagent: `{what}` is not built yet (issue {issue})");
-    Ok(std::process::ExitCode::from(2))
-}

@@ -1,12 +1,115 @@
-//! `mlagent tasks`: not built yet.
+//! `mlagent tasks`: list, show and verify the stand-in tasks.
 
 use std::process::ExitCode;
+
+use anyhow::Context;
+use mlagent::tasks::{Registry, Task};
 
 use super::Global;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
 
-pub fn run(_args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
-    super::not_built("tasks", 4)
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// List the tasks (a table, or a JSON array with --json)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one task: its file, digest, data summary and starter script
+    Show { id: String },
+    /// Verify every bundled data file against CHECKSUMS.sha256 and every task's listed checksums
+    Verify,
+}
+
+fn row(t: &Task) -> serde_json::Value {
+    let s = &t.spec;
+    serde_json::json!({
+        "id": s.id,
+        "paper_task": s.paper_task,
+        "split": s.split.name(),
+        "data_type": s.data_type.name(),
+        "metric": s.metric.name(),
+        "direction": match s.metric.direction() {
+            mlagent::metrics::Direction::HigherIsBetter => "higher",
+            mlagent::metrics::Direction::LowerIsBetter => "lower",
+        },
+        "reward_scale": s.reward_scale,
+        "max_work": s.budget.max_work,
+        "max_steps": s.budget.max_steps,
+        "digest": t.digest.to_string(),
+    })
+}
+
+pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let reg = Registry::load_default().context("loading tasks/")?;
+    // Write through a handle so a closed pipe (`| head`) is an error, not a panic.
+    let mut out = std::io::stdout().lock();
+    match args.command {
+        Command::List { json } => {
+            if json {
+                let rows: Vec<_> = reg.tasks.iter().map(row).collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<18} {:<46} {:<9} {:<10} {:<21} direction",
+                    "id", "paper_task", "split", "data_type", "metric"
+                )?;
+                for t in &reg.tasks {
+                    let r = row(t);
+                    writeln!(
+                        out,
+                        "{:<18} {:<46} {:<9} {:<10} {:<21} {}",
+                        t.spec.id,
+                        t.spec.paper_task,
+                        t.spec.split.name(),
+                        t.spec.data_type.name(),
+                        t.spec.metric.name(),
+                        r["direction"].as_str().unwrap_or_default()
+                    )?;
+                }
+            }
+        }
+        Command::Show { id } => {
+            let bench = mlagent::env::Workbench::new(reg);
+            let task = bench.task(&id)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&row(task))?)?;
+            writeln!(out, "file: {}", task.path.display())?;
+            let data = bench.dataset(task)?;
+            writeln!(
+                out,
+                "{}",
+                mlagent::env::workbench::describe_data(task, &data)
+            )?;
+            writeln!(out, "starter script:\n{}", bench.starter(task)?)?;
+        }
+        Command::Verify => {
+            let checked = reg.data.verify_all()?;
+            for t in &reg.tasks {
+                for f in &t.spec.files {
+                    let listed = reg.data.listed_checksum(&f.path)?;
+                    anyhow::ensure!(
+                        listed.as_deref() == Some(f.sha256.as_str()),
+                        "task `{}`: file `{}`: sha256 {} differs from CHECKSUMS.sha256 ({listed:?})",
+                        t.spec.id,
+                        f.path,
+                        f.sha256
+                    );
+                }
+            }
+            writeln!(
+                out,
+                "ok: {} data files match CHECKSUMS.sha256; {} tasks list matching checksums",
+                checked.len(),
+                reg.tasks.len()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,1 +1,17 @@
-//! The ML workbench the agent acts in (issue 4): not built yet.
+//! The ML workbench the agent acts in (DESIGN §6): typed scripts per data family, actions in
+//! the MLAgentBench style, real training with burn, feedback and reward. The test split is
+//! reachable only through [`evaluation::evaluate`].
+
+pub mod action;
+pub mod bench;
+pub mod evaluation;
+pub mod features;
+pub mod model;
+pub mod score;
+pub mod script;
+pub mod workbench;
+
+pub use action::{Action, ActionKind};
+pub use evaluation::{Evaluation, evaluate};
+pub use script::Script;
+pub use workbench::{Feedback, StepResult, Workbench, WorkbenchError};

@@ -1,1 +1,44 @@
-//! The 19 stand-in tasks and their bundled data (issue 4): not built yet.
+//! The 19 stand-in tasks (DESIGN §6): one RON file per task in `tasks/`, bundled data in
+//! `tasks/data/` verified by sha256 on every read, and the seeded train / validation / test split.
+
+pub mod data;
+pub mod dataset;
+pub mod registry;
+pub mod spec;
+
+use std::path::PathBuf;
+
+pub use data::DataDir;
+pub use dataset::{Dataset, Inputs, Targets, TestIndices};
+pub use registry::{Registry, Task};
+pub use spec::{DataType, TaskMetric, TaskSpec, TaskSplit};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: checksum mismatch: expected sha256 {expected}, found {actual} (file tampered or replaced)"
+    )]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("task `{task}`: field `{field}`: {message}")]
+    Spec {
+        task: String,
+        field: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("unknown task `{0}` (see `mlagent tasks list`)")]
+    Unknown(String),
+}

@@ -1,0 +1,192 @@
+//! Running a script, and the only door to the test split. A run trains once and scores both
+//! the validation and the test split; the test score is sealed in [`TestMetric`], which only
+//! [`evaluate`] opens. Feedback and reward are built from [`RunRecord::outcome`], which holds
+//! the validation metric alone.
+
+use serde::{Deserialize, Serialize};
+
+use super::features;
+use super::model::{Model, TrainError, TrainInput, forward_macs};
+use super::score::{head_for, score, target_matrix};
+use super::script::Script;
+use super::workbench::{Workbench, WorkbenchError};
+use crate::seed::SeedPath;
+use crate::tasks::{Dataset, Task};
+
+/// A capability to read test indices; only this module can make one:
+///
+/// ```compile_fail
+/// let access = mlagent::env::evaluation::TestAccess(());
+/// ```
+pub struct TestAccess(());
+
+/// A sealed test metric.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestMetric(f64);
+
+/// What the agent may learn from a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RunOutcome {
+    Success { valid_metric: f64 },
+    Failed { message: String },
+    OverBudget { planned_work: f64, budget: f64 },
+}
+
+/// A cached run: the outcome, the sealed test metric, and the planned work.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub outcome: RunOutcome,
+    pub planned_work: f64,
+    test: Option<TestMetric>,
+    /// Whether the wall-clock guard (not the deterministic budget) stopped the run; such
+    /// records are never cached.
+    pub wall_clock_stopped: bool,
+}
+
+/// Planned multiply-adds: forward + backward (≈ 3 forwards) per training row and epoch, plus
+/// one forward per evaluated row.
+pub fn planned_work(
+    script: &Script,
+    d: usize,
+    k: usize,
+    train_rows: usize,
+    eval_rows: usize,
+    image: Option<features::Shape>,
+) -> Result<f64, TrainError> {
+    let f = forward_macs(script, d, k, image)?;
+    Ok(f * (3.0 * script.usize("epochs") as f64 * train_rows as f64 + eval_rows as f64))
+}
+
+/// Trains `script` on `data`'s training split; scores the validation and test splits.
+pub(super) fn run_script(
+    task: &Task,
+    data: &Dataset,
+    script: &Script,
+    seed: u64,
+    guard_s: f64,
+) -> RunRecord {
+    let access = TestAccess(());
+    let spec = &task.spec;
+    if script.has("patch") && script.usize("patch").is_multiple_of(2) {
+        return failed(
+            format!(
+                "ValueError: patch must be odd, got {}",
+                script.usize("patch")
+            ),
+            0.0,
+        );
+    }
+    let test_idx = data.test.reveal(&access);
+    let feats = features::build(&data.inputs, script, &data.train, &[&data.valid, test_idx]);
+    let head = head_for(&data.targets, spec.metric);
+    let eval_rows = data.valid.len() + test_idx.len();
+    let planned = match planned_work(
+        script,
+        feats.train.cols,
+        head.outputs(),
+        feats.train.rows,
+        eval_rows,
+        feats.image,
+    ) {
+        Ok(p) => p,
+        Err(e) => return failed(e.to_string(), 0.0),
+    };
+    if planned > spec.budget.max_work {
+        return RunRecord {
+            outcome: RunOutcome::OverBudget {
+                planned_work: planned,
+                budget: spec.budget.max_work,
+            },
+            planned_work: planned,
+            test: None,
+            wall_clock_stopped: false,
+        };
+    }
+    let y = target_matrix(&data.targets, &feats.train_source);
+    let seed_path = SeedPath::root(seed).child("run").child(&spec.id);
+    let model = match Model::train(
+        script,
+        TrainInput {
+            train: &feats.train,
+            targets: &y,
+            head,
+            image: feats.image,
+            seed: seed_path,
+            guard_s,
+        },
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            let mut r = failed(e.to_string(), planned);
+            r.wall_clock_stopped = matches!(e, TrainError::WallClock(_));
+            return r;
+        }
+    };
+    let scored = |m: &features::Matrix, idx: &[usize]| -> Result<f64, String> {
+        let p = model.predict(m).map_err(|e| e.to_string())?;
+        score(spec.metric, &data.targets, idx, &p).map_err(|e| format!("MetricError: {e}"))
+    };
+    match (
+        scored(&feats.eval[0], &data.valid),
+        scored(&feats.eval[1], test_idx),
+    ) {
+        (Ok(v), Ok(t)) => RunRecord {
+            outcome: RunOutcome::Success { valid_metric: v },
+            planned_work: planned,
+            test: Some(TestMetric(t)),
+            wall_clock_stopped: false,
+        },
+        (Err(e), _) | (_, Err(e)) => failed(e, planned),
+    }
+}
+
+/// One run, bypassing the cache (benchmarks).
+pub fn run_uncached(
+    bench: &Workbench,
+    task: &Task,
+    data: &Dataset,
+    script: &Script,
+    seed: u64,
+) -> RunRecord {
+    run_script(task, data, script, seed, bench.guard_s)
+}
+
+fn failed(message: String, planned: f64) -> RunRecord {
+    RunRecord {
+        outcome: RunOutcome::Failed { message },
+        planned_work: planned,
+        test: None,
+        wall_clock_stopped: false,
+    }
+}
+
+/// Validation and test metric of a script: for evaluation and reports only.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub task: String,
+    pub valid_metric: f64,
+    pub test_metric: f64,
+    pub planned_work: f64,
+}
+
+/// Runs (or fetches from the cache) `script` on `task` and opens the test metric.
+pub fn evaluate(
+    bench: &Workbench,
+    task: &Task,
+    script: &Script,
+    seed: u64,
+) -> Result<Evaluation, WorkbenchError> {
+    let rec = bench.run(task, script, seed)?;
+    match (&rec.outcome, rec.test) {
+        (RunOutcome::Success { valid_metric }, Some(TestMetric(t))) => Ok(Evaluation {
+            task: task.spec.id.clone(),
+            valid_metric: *valid_metric,
+            test_metric: t,
+            planned_work: rec.planned_work,
+        }),
+        (other, _) => Err(WorkbenchError::NotEvaluable(
+            task.spec.id.clone(),
+            format!("{other:?}"),
+        )),
+    }
+}

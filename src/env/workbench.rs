@@ -1,0 +1,428 @@
+//! The workbench: takes one agent action against a task's current script and returns the
+//! feedback, the next script and the reward. Runs are cached by the digest of
+//! (task, script, seed), in memory and optionally on disk.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use super::action::{Action, ActionKind};
+use super::evaluation::{RunOutcome, RunRecord, run_script};
+use super::script::Script;
+use crate::provenance::{Digest, digest_of};
+use crate::reward::{RewardConfig, StepOutcome, reward};
+use crate::tasks::{Dataset, Inputs, Registry, Targets, Task, TaskError};
+
+/// What the agent is told after an action.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Feedback {
+    InvalidAction {
+        message: String,
+    },
+    ExecutionError {
+        message: String,
+    },
+    BudgetExceeded {
+        message: String,
+        planned_work: f64,
+        budget: f64,
+    },
+    NonEdit {
+        message: String,
+    },
+    Success {
+        metric: f64,
+        message: String,
+    },
+}
+
+impl Feedback {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Feedback::InvalidAction { .. } => "invalid_action",
+            Feedback::ExecutionError { .. } => "execution_error",
+            Feedback::BudgetExceeded { .. } => "budget_exceeded",
+            Feedback::NonEdit { .. } => "non_edit",
+            Feedback::Success { .. } => "success",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Feedback::InvalidAction { message }
+            | Feedback::ExecutionError { message }
+            | Feedback::BudgetExceeded { message, .. }
+            | Feedback::NonEdit { message }
+            | Feedback::Success { message, .. } => message,
+        }
+    }
+
+    fn outcome(&self) -> StepOutcome {
+        match self {
+            Feedback::InvalidAction { .. } => StepOutcome::InvalidAction,
+            Feedback::ExecutionError { .. } => StepOutcome::ExecutionError,
+            Feedback::BudgetExceeded { .. } => StepOutcome::BudgetExceeded,
+            Feedback::NonEdit { .. } => StepOutcome::NonEdit,
+            Feedback::Success { metric, .. } => StepOutcome::Success { metric: *metric },
+        }
+    }
+}
+
+/// The result of one step.
+#[derive(Clone, Debug)]
+pub struct StepResult {
+    pub feedback: Feedback,
+    pub next_script: Script,
+    pub reward: f64,
+    /// `Final Answer` ends the episode.
+    pub done: bool,
+    /// Validation metric of the script before the action (the reward's baseline), if it ran.
+    pub previous_metric: Option<f64>,
+    /// Wall-clock seconds of the step (reported, never used to decide anything cached).
+    pub wall_s: f64,
+    pub cached: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkbenchError {
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error("task `{0}`: the starter script does not parse: {1}")]
+    Starter(String, String),
+    #[error("task `{0}`: script cannot be evaluated: {1}")]
+    NotEvaluable(String, String),
+    #[error("task `{0}`: no baseline metric: the current and the starter script both fail")]
+    NoBaseline(String),
+    #[error("reward: {0}")]
+    Reward(String),
+    #[error("cache {path}: {message}")]
+    Cache { path: PathBuf, message: String },
+}
+
+/// The workbench over a task registry.
+pub struct Workbench {
+    pub registry: Registry,
+    datasets: Mutex<HashMap<String, Arc<Dataset>>>,
+    cache: Mutex<HashMap<Digest, RunRecord>>,
+    cache_dir: Option<PathBuf>,
+    /// Seconds after which a run is stopped (reported as such; never cached).
+    pub guard_s: f64,
+    pub reward_config: RewardConfig,
+}
+
+impl Workbench {
+    pub fn new(registry: Registry) -> Self {
+        Self {
+            registry,
+            datasets: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
+            cache_dir: None,
+            guard_s: 120.0,
+            reward_config: RewardConfig::default(),
+        }
+    }
+
+    /// Also keeps run records as JSON files in `dir`.
+    pub fn with_cache_dir(mut self, dir: PathBuf) -> Self {
+        self.cache_dir = Some(dir);
+        self
+    }
+
+    pub fn task(&self, id: &str) -> Result<&Task, WorkbenchError> {
+        Ok(self.registry.get(id)?)
+    }
+
+    /// The task's starter script.
+    pub fn starter(&self, task: &Task) -> Result<Script, WorkbenchError> {
+        Script::parse(task.spec.data_type, &task.spec.starter)
+            .map_err(|e| WorkbenchError::Starter(task.spec.id.clone(), e.to_string()))
+    }
+
+    /// The task's data (loaded and verified once per workbench).
+    pub fn dataset(&self, task: &Task) -> Result<Arc<Dataset>, WorkbenchError> {
+        let mut map = self
+            .datasets
+            .lock()
+            .expect("dataset cache lock is never poisoned by a panic-free loader");
+        if let Some(d) = map.get(&task.spec.id) {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(self.registry.dataset(task)?);
+        map.insert(task.spec.id.clone(), d.clone());
+        Ok(d)
+    }
+
+    /// The cache key of a run.
+    pub fn run_key(task: &Task, script: &Script, seed: u64) -> Digest {
+        digest_of(&(
+            "mlagent-run-v1",
+            task.digest.to_string(),
+            script.to_string(),
+            seed,
+        ))
+        .expect("a run key holds only strings and integers")
+    }
+
+    /// Runs `script` (or fetches its record): the validation metric, the sealed test metric.
+    pub fn run(
+        &self,
+        task: &Task,
+        script: &Script,
+        seed: u64,
+    ) -> Result<RunRecord, WorkbenchError> {
+        Ok(self.run_cached(task, script, seed)?.0)
+    }
+
+    fn run_cached(
+        &self,
+        task: &Task,
+        script: &Script,
+        seed: u64,
+    ) -> Result<(RunRecord, bool), WorkbenchError> {
+        let key = Self::run_key(task, script, seed);
+        if let Some(r) = self.cache.lock().expect("run cache lock").get(&key) {
+            return Ok((r.clone(), true));
+        }
+        let path = self
+            .cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{key}.json")));
+        if let Some(p) = &path
+            && let Ok(bytes) = std::fs::read(p)
+        {
+            let rec: RunRecord =
+                serde_json::from_slice(&bytes).map_err(|e| WorkbenchError::Cache {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
+            self.cache
+                .lock()
+                .expect("run cache lock")
+                .insert(key, rec.clone());
+            return Ok((rec, true));
+        }
+        let data = self.dataset(task)?;
+        let rec = run_script(task, &data, script, seed, self.guard_s);
+        if !rec.wall_clock_stopped {
+            if let Some(p) = &path {
+                let bytes = serde_json::to_vec_pretty(&rec).expect("a run record serialises");
+                crate::provenance::atomic::write(p, &bytes).map_err(|e| WorkbenchError::Cache {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
+            }
+            self.cache
+                .lock()
+                .expect("run cache lock")
+                .insert(key, rec.clone());
+        }
+        Ok((rec, false))
+    }
+
+    fn baseline(&self, task: &Task, script: &Script, seed: u64) -> Result<f64, WorkbenchError> {
+        for s in [script.clone(), self.starter(task)?] {
+            if let RunOutcome::Success { valid_metric } = self.run(task, &s, seed)?.outcome {
+                return Ok(valid_metric);
+            }
+        }
+        Err(WorkbenchError::NoBaseline(task.spec.id.clone()))
+    }
+
+    /// One agent step: parse `action_text`, act on `script`, return feedback, next script, reward.
+    pub fn step(
+        &self,
+        task: &Task,
+        script: &Script,
+        action_text: &str,
+        seed: u64,
+    ) -> Result<StepResult, WorkbenchError> {
+        let start = std::time::Instant::now();
+        let mut next = script.clone();
+        let mut done = false;
+        let mut cached = false;
+        let mut previous = None;
+        let feedback = match Action::parse(action_text) {
+            Err(e) => Feedback::InvalidAction {
+                message: e.to_string(),
+            },
+            Ok(a) => match a.kind {
+                ActionKind::EditScript => match next.apply(&a.edits) {
+                    Err(e) => Feedback::InvalidAction {
+                        message: e.to_string(),
+                    },
+                    Ok(()) => {
+                        previous = Some(self.baseline(task, script, seed)?);
+                        let (rec, hit) = self.run_cached(task, &next, seed)?;
+                        cached = hit;
+                        match rec.outcome {
+                            RunOutcome::Success { valid_metric } => Feedback::Success {
+                                metric: valid_metric,
+                                message: format!(
+                                    "validation {} = {valid_metric:.6} (previous script: {:.6})",
+                                    task.spec.metric.name(),
+                                    previous.expect("set above")
+                                ),
+                            },
+                            RunOutcome::Failed { message } => Feedback::ExecutionError { message },
+                            RunOutcome::OverBudget {
+                                planned_work,
+                                budget,
+                            } => Feedback::BudgetExceeded {
+                                message: format!(
+                                    "the run would cost {planned_work:.3e} multiply-adds; the task's budget is {budget:.3e}"
+                                ),
+                                planned_work,
+                                budget,
+                            },
+                        }
+                    }
+                },
+                ActionKind::InspectScript => Feedback::NonEdit {
+                    message: format!("{}\n{}", script, script.describe_keys()),
+                },
+                ActionKind::UnderstandData => Feedback::NonEdit {
+                    message: describe_data(task, &*self.dataset(task)?),
+                },
+                ActionKind::FinalAnswer => {
+                    done = true;
+                    Feedback::NonEdit {
+                        message: "episode ended".into(),
+                    }
+                }
+            },
+        };
+        let r = reward(
+            &feedback.outcome(),
+            previous.unwrap_or(0.0),
+            task.spec.metric.direction(),
+            task.spec.reward_scale,
+            &self.reward_config,
+        )
+        .map_err(|e| WorkbenchError::Reward(e.to_string()))?;
+        Ok(StepResult {
+            feedback,
+            next_script: next,
+            reward: r,
+            done,
+            previous_metric: previous,
+            wall_s: start.elapsed().as_secs_f64(),
+            cached,
+        })
+    }
+}
+
+/// The `Understand Data` answer: sizes, label balance and feature statistics of the training split.
+pub fn describe_data(task: &Task, data: &Dataset) -> String {
+    let t = &data.train;
+    let mut out = format!(
+        "task {}: {}\nexamples: train {}, validation {} (test held out)\nmetric: {} ({:?})\n",
+        task.spec.id,
+        task.spec.description,
+        t.len(),
+        data.valid.len(),
+        task.spec.metric.name(),
+        task.spec.metric.direction()
+    );
+    match &data.targets {
+        Targets::Classes { labels, names } => {
+            let mut c = vec![0usize; names.len()];
+            t.iter().for_each(|&i| c[labels[i]] += 1);
+            let parts: Vec<String> = names
+                .iter()
+                .zip(&c)
+                .map(|(n, k)| format!("{n}: {k}"))
+                .collect();
+            out.push_str(&format!("classes (train counts): {}\n", parts.join(", ")));
+        }
+        Targets::Binary(y) => {
+            let pos = t.iter().filter(|&&i| y[i] == 1.0).count();
+            out.push_str(&format!(
+                "binary label: {pos} positive, {} negative\n",
+                t.len() - pos
+            ));
+        }
+        Targets::Columns { names, values } => {
+            for (j, n) in names.iter().enumerate() {
+                let v: Vec<f64> = t.iter().map(|&i| values[i][j]).collect();
+                out.push_str(&format!("target {n}: {}\n", stats(&v)));
+            }
+        }
+    }
+    match &data.inputs {
+        Inputs::Table {
+            numeric_names,
+            numeric,
+            categorical_names,
+            categorical,
+        } => {
+            for (j, n) in numeric_names.iter().enumerate() {
+                let v: Vec<f64> = t.iter().map(|&i| numeric[i][j]).collect();
+                out.push_str(&format!("feature {n}: {}\n", stats(&v)));
+            }
+            for (j, n) in categorical_names.iter().enumerate() {
+                let mut l: Vec<&str> = t.iter().map(|&i| categorical[i][j].as_str()).collect();
+                l.sort();
+                l.dedup();
+                out.push_str(&format!("categorical {n}: levels {}\n", l.join(", ")));
+            }
+        }
+        Inputs::Images {
+            height,
+            width,
+            pixels,
+        } => {
+            let v: Vec<f64> = t
+                .iter()
+                .flat_map(|&i| pixels[i].iter().map(|p| f64::from(*p)))
+                .collect();
+            out.push_str(&format!(
+                "images: {height}x{width} grayscale; pixels {}\n",
+                stats(&v)
+            ));
+        }
+        Inputs::Texts(texts) | Inputs::Graph { texts, .. } => {
+            let v: Vec<f64> = t
+                .iter()
+                .map(|&i| texts[i].split_whitespace().count() as f64)
+                .collect();
+            out.push_str(&format!("texts: words per text {}\n", stats(&v)));
+            if let Inputs::Graph { group, .. } = &data.inputs {
+                let groups = group.iter().max().map_or(0, |m| m + 1);
+                out.push_str(&format!(
+                    "graph: {} nodes, edges join the nodes of each of {groups} speeches\n",
+                    texts.len()
+                ));
+            }
+        }
+        Inputs::Pairs(p) => {
+            out.push_str(&format!(
+                "text pairs: {} pairs; target is a graded similarity in [0, 1]\n",
+                p.len()
+            ));
+        }
+        Inputs::Pixels { documents, .. } => {
+            for (i, d) in documents.iter().enumerate() {
+                out.push_str(&format!(
+                    "document {i}: {}x{} pixels; a pixel's target is its clean intensity\n",
+                    d.width, d.height
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn stats(v: &[f64]) -> String {
+    if v.is_empty() {
+        return "empty".into();
+    }
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt();
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("mean {m:.4}, std {s:.4}, min {lo:.4}, max {hi:.4}")
+}

@@ -1,0 +1,180 @@
+//! Bundled data files: checksum verification and the three loaders (CSV, gzipped IDX, PNG).
+//! Every read goes through [`DataDir::read_verified`], so a tampered or swapped file is an error
+//! naming it before any byte of it is used.
+
+use std::path::{Path, PathBuf};
+
+use crate::provenance::Digest;
+
+use super::TaskError;
+
+/// The `tasks/data/` folder.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Reads `rel` and checks its sha256 against `expected` (hex).
+    pub fn read_verified(&self, rel: &str, expected: &str) -> Result<Vec<u8>, TaskError> {
+        let path = self.root.join(rel);
+        let bytes = std::fs::read(&path).map_err(|source| TaskError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let actual = Digest::of_bytes(&bytes).to_string();
+        if actual != expected {
+            return Err(TaskError::Checksum {
+                path,
+                expected: expected.to_string(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Checks every line of `CHECKSUMS.sha256` (`sha256sum` format); returns the files checked.
+    pub fn verify_all(&self) -> Result<Vec<String>, TaskError> {
+        let list = self.root.join("CHECKSUMS.sha256");
+        let text = std::fs::read_to_string(&list).map_err(|source| TaskError::Io {
+            path: list.clone(),
+            source,
+        })?;
+        let mut checked = Vec::new();
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let (hash, name) = line.split_once("  ").ok_or_else(|| TaskError::Format {
+                path: list.clone(),
+                message: format!("line {}: expected `<sha256>  <path>`", i + 1),
+            })?;
+            self.read_verified(name, hash)?;
+            checked.push(name.to_string());
+        }
+        Ok(checked)
+    }
+
+    /// The checksum listed for `rel` in `CHECKSUMS.sha256`, if any.
+    pub fn listed_checksum(&self, rel: &str) -> Result<Option<String>, TaskError> {
+        let list = self.root.join("CHECKSUMS.sha256");
+        let text = std::fs::read_to_string(&list).map_err(|source| TaskError::Io {
+            path: list.clone(),
+            source,
+        })?;
+        Ok(text
+            .lines()
+            .filter_map(|l| l.split_once("  "))
+            .find(|(_, n)| *n == rel)
+            .map(|(h, _)| h.to_string()))
+    }
+}
+
+/// A CSV file as header + string rows.
+pub struct Csv {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Csv {
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self, TaskError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(bytes);
+        let fmt = |e: csv::Error| TaskError::Format {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let header = reader
+            .headers()
+            .map_err(fmt)?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let mut rows = Vec::new();
+        for rec in reader.records() {
+            rows.push(rec.map_err(fmt)?.iter().map(str::to_string).collect());
+        }
+        Ok(Self { header, rows })
+    }
+
+    /// The index of column `name`, or an error naming the file and the column.
+    pub fn column(&self, name: &str, path: &Path) -> Result<usize, TaskError> {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| TaskError::Format {
+                path: path.to_path_buf(),
+                message: format!("no column `{name}` (columns: {})", self.header.join(", ")),
+            })
+    }
+}
+
+/// Decodes a gzipped IDX file: returns (dims, bytes).
+pub fn read_idx_gz(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>), TaskError> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut raw)
+        .map_err(|e| TaskError::Format {
+            path: path.to_path_buf(),
+            message: format!("gzip: {e}"),
+        })?;
+    let bad = |m: &str| TaskError::Format {
+        path: path.to_path_buf(),
+        message: m.to_string(),
+    };
+    if raw.len() < 4 || raw[0] != 0 || raw[1] != 0 || raw[2] != 0x08 {
+        return Err(bad("IDX: expected magic 0x0000_08nn (unsigned bytes)"));
+    }
+    let ndim = raw[3] as usize;
+    let head = 4 + 4 * ndim;
+    if raw.len() < head {
+        return Err(bad("IDX: truncated header"));
+    }
+    let dims: Vec<usize> = (0..ndim)
+        .map(|i| {
+            u32::from_be_bytes(raw[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
+        })
+        .collect();
+    let n: usize = dims.iter().product();
+    if raw.len() != head + n {
+        return Err(bad(&format!(
+            "IDX: expected {n} data bytes for dims {dims:?}, found {}",
+            raw.len() - head
+        )));
+    }
+    Ok((dims, raw[head..].to_vec()))
+}
+
+/// Decodes an 8-bit grayscale PNG into (width, height, pixels in [0, 1]).
+pub fn read_gray_png(bytes: &[u8], path: &Path) -> Result<(usize, usize, Vec<f32>), TaskError> {
+    let bad = |m: String| TaskError::Format {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().map_err(|e| bad(format!("png: {e}")))?;
+    let mut buf = vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| bad(format!("png: {e}")))?;
+    if info.color_type != png::ColorType::Grayscale || info.bit_depth != png::BitDepth::Eight {
+        return Err(bad(format!(
+            "png: expected 8-bit grayscale, found {:?} {:?}",
+            info.color_type, info.bit_depth
+        )));
+    }
+    let (w, h) = (info.width as usize, info.height as usize);
+    let pixels = buf[..w * h].iter().map(|&b| b as f32 / 255.0).collect();
+    Ok((w, h, pixels))
+}
