@@ -18,7 +18,10 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
         );
     }
     let mut ran = 0;
-    for b in mlagent::bench::all() {
+    let benches = mlagent::bench::all();
+    let bar = super::progress_bar(benches.len() as u64, "benchmarks");
+    for b in benches {
+        bar.inc(1);
         if let Some(f) = &args.filter
             && !b.name.contains(f.as_str())
         {
@@ -26,12 +29,15 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
         }
         ran += 1;
         for fig in (b.run)() {
-            println!(
-                "{:<28} {:<44} {:>14.3} {}",
-                b.name, fig.name, fig.value, fig.unit
-            );
+            bar.suspend(|| {
+                println!(
+                    "{:<28} {:<44} {:>14.3} {}",
+                    b.name, fig.name, fig.value, fig.unit
+                )
+            });
         }
     }
+    bar.finish_and_clear();
     if ran == 0 {
         anyhow::bail!("no benchmark matches {:?}", args.filter);
     }

@@ -31,3 +31,15 @@ impl Global {
             .unwrap_or_else(mlagent::provenance::Store::default_root)
     }
 }
+
+/// A progress bar on stderr; drawn only when stderr is a terminal, so logs and pipes stay clean.
+pub fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed})")
+            .expect("the progress template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_message(message);
+    bar
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mlagent::provenance::store::MANIFEST_FILE;
-use mlagent::provenance::verify::{verify_lineage, verify_store};
+use mlagent::provenance::verify::{verify_lineage, verify_store_with_progress};
 
 use super::Global;
 
@@ -21,7 +21,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let report = if is_run {
         verify_lineage(p, global.store.as_deref())?
     } else if p.is_dir() {
-        verify_store(p)?
+        let bar = super::progress_bar(0, "verifying runs");
+        let report = verify_store_with_progress(p, |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })?;
+        bar.finish_and_clear();
+        report
     } else {
         anyhow::bail!(
             "{}: expected a store folder, a run folder or a manifest.json",

@@ -28,9 +28,20 @@ impl VerifyReport {
 
 /// Verifies every complete run in the store at `root`.
 pub fn verify_store(root: &Path) -> Result<VerifyReport, StoreError> {
+    verify_store_with_progress(root, |_, _| {})
+}
+
+/// [`verify_store`], calling `progress(done, total)` after each run (for progress bars).
+pub fn verify_store_with_progress(
+    root: &Path,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport::default();
-    for (path, m) in list_manifests(root)? {
+    let manifests = list_manifests(root)?;
+    let total = manifests.len();
+    for (i, (path, m)) in manifests.into_iter().enumerate() {
         report.check(&path, &m);
+        progress(i + 1, total);
     }
     Ok(report)
 }
