@@ -67,9 +67,25 @@ struct GenerateOut<'a> {
     text: Option<String>,
 }
 
-#[derive(serde::Serialize)]
-struct LogitsOut {
-    logits: Vec<Vec<f32>>,
+/// `{"logits": [[a, b, ...], ...]}`, spaced exactly as the command's documented contract; each
+/// float in shortest round-trip form.
+fn logits_json<'a>(rows: impl Iterator<Item = &'a [f32]>) -> anyhow::Result<String> {
+    let mut out = String::from("{\"logits\": [");
+    for (i, row) in rows.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('[');
+        for (j, x) in row.iter().enumerate() {
+            if j > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&serde_json::to_string(x)?);
+        }
+        out.push(']');
+    }
+    out.push_str("]}");
+    Ok(out)
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
@@ -94,10 +110,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 .into_data()
                 .try_to_vec::<f32>()
                 .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
-            let out = LogitsOut {
-                logits: flat.chunks(v).take(t).map(<[f32]>::to_vec).collect(),
-            };
-            println!("{}", serde_json::to_string(&out)?);
+            println!("{}", logits_json(flat.chunks(v).take(t))?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate {
