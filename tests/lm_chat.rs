@@ -1,5 +1,7 @@
 //! Tokenizer training and the chat template.
 
+mod lm_support;
+
 use mlagent::lm::chat::{Message, Role, Step, fit_prompt, omission_note, render, stop_tokens};
 use mlagent::lm::tokenizer::ChatTokenizer;
 
@@ -120,30 +122,8 @@ fn child_tokenizer_digest() {
 /// them (two processes, two RAYON thread counts).
 #[test]
 fn bpe_training_is_identical_across_processes() {
-    let exe = std::env::current_exe().unwrap();
-    let run = |threads: &str| {
-        let out = std::process::Command::new(&exe)
-            .args([
-                "child_tokenizer_digest",
-                "--exact",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env("MLAGENT_LM_CHILD", "1")
-            .env("RAYON_NUM_THREADS", threads)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "{text}");
-        let at = text
-            .find("DIGEST=")
-            .unwrap_or_else(|| panic!("no digest in {text}"));
-        text[at..]
-            .lines()
-            .next()
-            .expect("the digest line")
-            .to_string()
-    };
-    assert_eq!(run("1"), run("2"));
+    assert_eq!(
+        lm_support::child_digest_line("child_tokenizer_digest", "1"),
+        lm_support::child_digest_line("child_tokenizer_digest", "2")
+    );
 }

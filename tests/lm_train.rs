@@ -1,5 +1,7 @@
 //! Training determinism, checkpoint bytes and exact resume of the policy model.
 
+mod lm_support;
+
 use burn::tensor::Device;
 use mlagent::lm::checkpoint;
 use mlagent::lm::train::{Batch, OptimConfig, Trainer};
@@ -84,38 +86,10 @@ fn child_training_digest() {
 
 #[test]
 fn thread_count_does_not_change_training() {
-    let exe = std::env::current_exe().unwrap();
-    let run = |threads: &str| {
-        let out = std::process::Command::new(&exe)
-            .args([
-                "child_training_digest",
-                "--exact",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env("MLAGENT_LM_CHILD", "1")
-            .env("RAYON_NUM_THREADS", threads)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let at = text
-            .find("DIGEST=")
-            .unwrap_or_else(|| panic!("no digest in {text}"));
-        text[at..]
-            .lines()
-            .next()
-            .expect("the digest line")
-            .to_string()
-    };
-    let one = run("1");
-    let two = run("2");
-    assert_eq!(one, two);
+    assert_eq!(
+        lm_support::child_digest_line("child_training_digest", "1"),
+        lm_support::child_digest_line("child_training_digest", "2")
+    );
 }
 
 #[test]
