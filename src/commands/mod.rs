@@ -23,15 +23,6 @@ pub struct Global {
     pub backend: BackendKind,
 }
 
-impl Global {
-    #[allow(dead_code)] // used by the stage commands that are still to come
-    pub fn store_root(&self) -> PathBuf {
-        self.store
-            .clone()
-            .unwrap_or_else(mlagent::provenance::Store::default_root)
-    }
-}
-
 /// A progress bar on stderr; drawn only when stderr is a terminal, so logs and pipes stay clean.
 pub fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);

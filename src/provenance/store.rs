@@ -171,7 +171,8 @@ impl Store {
     pub fn begin(&self, key: &RunKey, keep_resume: bool) -> Result<RunBuilder, StoreError> {
         let dir = self.run_dir(key);
         if dir.join(MANIFEST_FILE).exists() {
-            // A complete run is only ever replaced explicitly.
+            // Callers reuse complete runs through `find` first; reaching here means the caller
+            // asked for a fresh run, so the old one goes.
             fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
         }
         if dir.exists() {
