@@ -7,7 +7,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
+use crate::lm::generate::SamplingConfig;
 use crate::provenance::{Digest, digest_of};
+use crate::reward::RewardConfig;
+use crate::stages::expert::ExpertStageConfig;
+use crate::stages::ideas::IdeasConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -78,6 +82,45 @@ pub struct Experiment {
     pub train_tasks: Vec<String>,
     /// Evaluation tasks (the paper's 3 held-in + 10 held-out).
     pub eval_tasks: Vec<String>,
+    /// The reward every stage scores steps with.
+    pub reward: RewardConfig,
+    pub ideas: IdeasConfig,
+    pub expert: ExpertStageConfig,
+    pub policy: PolicyConfig,
+}
+
+/// The policy model and how it samples actions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `tiny` or `mini` (trained from scratch, see `lm::Qwen2Config::named`), or a published
+    /// architecture name when `pretrained` is given.
+    pub model: String,
+    /// A Hugging Face directory (config.json, safetensors, tokenizer.json) to start from
+    /// (paper scale: Qwen2.5-7B); absent: a BPE tokenizer is trained on the trajectories.
+    #[serde(default)]
+    pub pretrained: Option<PathBuf>,
+    /// Vocabulary of the trained BPE tokenizer (ignored with `pretrained`).
+    pub vocab_size: usize,
+    /// Prompt plus answer must fit in this many tokens; older steps are dropped first.
+    pub context_tokens: usize,
+    /// Sampling temperature of actions (0 = greedy).
+    pub temperature: f64,
+    pub top_p: f64,
+    /// Longest action, in tokens.
+    pub max_new_tokens: usize,
+}
+
+impl PolicyConfig {
+    /// Sampling settings; the stop tokens are the chat template's, set by the policy.
+    pub fn sampling(&self) -> SamplingConfig {
+        SamplingConfig {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            max_new_tokens: self.max_new_tokens,
+            stop_tokens: Vec::new(),
+        }
+    }
 }
 
 impl Experiment {
@@ -101,6 +144,35 @@ impl Experiment {
         }
         if self.eval_tasks.is_empty() {
             return Err(invalid("eval_tasks", "expected at least one task id"));
+        }
+        if self.ideas.diverse == 0 || self.ideas.pool_size < self.ideas.diverse {
+            return Err(invalid("ideas", "expected 0 < diverse <= pool_size"));
+        }
+        if self.expert.episodes_per_task == 0 {
+            return Err(invalid("expert.episodes_per_task", "expected at least 1"));
+        }
+        let (lo, hi) = self.expert.ideas_per_episode;
+        if lo > hi {
+            return Err(invalid(
+                "expert.ideas_per_episode",
+                "expected (min, max) with min <= max",
+            ));
+        }
+        if self.expert.expert.max_steps == 0 {
+            return Err(invalid("expert.expert.max_steps", "expected at least 1"));
+        }
+        let p = &self.policy;
+        if !(p.top_p > 0.0 && p.top_p <= 1.0) {
+            return Err(invalid("policy.top_p", "expected a number in (0, 1]"));
+        }
+        if p.temperature.is_nan() || p.temperature < 0.0 {
+            return Err(invalid("policy.temperature", "expected a number >= 0"));
+        }
+        if p.max_new_tokens == 0 || p.context_tokens <= p.max_new_tokens {
+            return Err(invalid(
+                "policy.context_tokens",
+                "expected context_tokens > max_new_tokens > 0",
+            ));
         }
         digest_of(self).map_err(|e| invalid("(numbers)", &e.to_string()))?;
         Ok(())

@@ -187,7 +187,13 @@ fn a_trained_model_generates_after_valid() {
         &device,
     )
     .unwrap();
-    assert_eq!(a, b);
+    // The autodiff and the plain device may order float sums differently (seen: one ulp apart
+    // on some CPUs), so the same tokens and log-probs within 1e-5 is the claim, not equal bits.
+    assert_eq!(a[0].tokens, b[0].tokens);
+    assert_eq!(a[0].stopped, b[0].stopped);
+    for (x, y) in a[0].logprobs.iter().zip(&b[0].logprobs) {
+        assert!((x - y).abs() <= 1e-5, "{x} vs {y}");
+    }
 }
 
 #[test]

@@ -18,7 +18,8 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use super::ideas::{Idea, Knob};
-use super::policy::render_action;
+use super::policy::{Policy, PolicyError, PolicyInput, PolicyOutput, render_action};
+use crate::env::Feedback;
 use crate::metrics::Direction;
 use crate::seed::{Rng, SeedPath};
 
@@ -269,6 +270,62 @@ fn sort_values(values: &mut [String]) {
         (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
         (Err(_), Err(_)) => a.cmp(b),
     });
+}
+
+/// One expert per episode of a batch, as a [`Policy`]: episode `i` is played by `experts[i]`,
+/// which learns from that episode's feedback.
+pub struct ExpertTeam {
+    name: String,
+    experts: Vec<Expert>,
+}
+
+impl ExpertTeam {
+    pub fn new(name: impl Into<String>, experts: Vec<Expert>) -> Self {
+        Self {
+            name: name.into(),
+            experts,
+        }
+    }
+}
+
+/// What an expert learns from the workbench's feedback.
+pub fn observation(feedback: &Feedback) -> Observation {
+    match feedback {
+        Feedback::Success { metric, .. } => Observation::Success { metric: *metric },
+        Feedback::ExecutionError { .. } | Feedback::BudgetExceeded { .. } => Observation::Failed,
+        Feedback::InvalidAction { .. } => Observation::Invalid,
+        Feedback::NonEdit { .. } => Observation::Info,
+    }
+}
+
+impl Policy for ExpertTeam {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn act(
+        &mut self,
+        input: &PolicyInput<'_>,
+        _seed: &SeedPath,
+    ) -> Result<PolicyOutput, PolicyError> {
+        let expert = self
+            .experts
+            .get_mut(input.episode)
+            .ok_or_else(|| PolicyError::Failed {
+                policy: self.name.clone(),
+                message: format!("no expert for episode {}", input.episode),
+            })?;
+        Ok(PolicyOutput {
+            text: expert.act(),
+            token_logprobs: None,
+        })
+    }
+
+    fn observe(&mut self, episode: usize, feedback: &Feedback) {
+        if let Some(e) = self.experts.get_mut(episode) {
+            e.observe(&observation(feedback));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! Agents that act in the workbench: the policy interface and the teachers.
 
 pub mod conversation;
+pub mod episode;
 pub mod expert;
 pub mod ideas;
+pub mod knobs;
+pub mod lm_policy;
 pub mod policy;
+pub mod prompt;

@@ -8,12 +8,15 @@ use rand::Rng as _;
 
 use super::conversation::Turn;
 use super::ideas::Knob;
+use crate::env::Feedback;
 use crate::seed::SeedPath;
 
 /// What a policy sees at one step.
 #[derive(Clone, Debug)]
 pub struct PolicyInput<'a> {
     pub task_id: &'a str,
+    /// Which episode of a batch this state belongs to (stateful policies keep one memory each).
+    pub episode: usize,
     /// Task turn, then alternating action (gpt) and feedback (human) turns; ends with a human turn.
     pub history: &'a [Turn],
     /// The task's editable keys (for policies that act on the schema rather than on text).
@@ -43,6 +46,23 @@ pub trait Policy {
         input: &PolicyInput<'_>,
         seed: &SeedPath,
     ) -> Result<PolicyOutput, PolicyError>;
+
+    /// Acts on several states at once (a language model batches them); `seeds[i]` names the
+    /// stream of decision `i`, so the answer to one state never depends on the others.
+    fn act_batch(
+        &mut self,
+        inputs: &[PolicyInput<'_>],
+        seeds: &[SeedPath],
+    ) -> Result<Vec<PolicyOutput>, PolicyError> {
+        inputs
+            .iter()
+            .zip(seeds)
+            .map(|(i, s)| self.act(i, s))
+            .collect()
+    }
+
+    /// Told the feedback of the action it gave for `episode` (stateful policies learn from it).
+    fn observe(&mut self, _episode: usize, _feedback: &Feedback) {}
 }
 
 /// Uniformly random actions over the action space, with some malformed text: the floor every
@@ -111,6 +131,7 @@ mod tests {
         let history = [Turn::human("task")];
         let input = PolicyInput {
             task_id: "t",
+            episode: 0,
             history: &history,
             knobs: &knobs,
         };

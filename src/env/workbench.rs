@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::action::{Action, ActionKind};
 use super::evaluation::{RunOutcome, RunRecord, run_script};
@@ -16,7 +16,7 @@ use crate::reward::{RewardConfig, StepOutcome, reward};
 use crate::tasks::{Dataset, Inputs, Registry, Targets, Task, TaskError};
 
 /// What the agent is told after an action.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Feedback {
     InvalidAction {

@@ -1,0 +1,172 @@
+//! The language-model policy: renders a state with the chat template (system, task turn,
+//! then assistant actions and user feedback), fits it to the context by dropping the oldest
+//! steps, and samples one action per state, all states of a batch at once.
+//!
+//! A policy directory holds `tokenizer.json` beside a Hugging Face model directory
+//! (`config.json`, `model.safetensors`), so a fine-tuned Qwen loads the same way.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+
+use super::conversation::{Role, Turn};
+use super::policy::{Policy, PolicyError, PolicyInput, PolicyOutput};
+use super::prompt;
+use crate::lm::chat::{FittedPrompt, Step, fit_prompt, stop_tokens};
+use crate::lm::generate::{SamplingConfig, generate};
+use crate::lm::tokenizer::ChatTokenizer;
+use crate::lm::{LmError, Qwen2, hf};
+use crate::seed::SeedPath;
+
+/// The tokenizer's file name inside a policy directory.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// A state's chat prompt: the first human turn is the task; then (gpt action, human
+/// feedback) pairs. The history must end with a human turn (the state to act on).
+pub fn fit_state(
+    tok: &ChatTokenizer,
+    history: &[Turn],
+    context_tokens: usize,
+) -> Result<FittedPrompt, LmError> {
+    let (task, rest) = history
+        .split_first()
+        .filter(|(t, rest)| t.from == Role::Human && rest.len() % 2 == 0)
+        .ok_or_else(|| {
+            LmError::Input(
+                "a state is a human task turn followed by (gpt, human) pairs".to_string(),
+            )
+        })?;
+    let mut steps = Vec::with_capacity(rest.len() / 2);
+    for pair in rest.chunks(2) {
+        if pair[0].from != Role::Gpt || pair[1].from != Role::Human {
+            return Err(LmError::Input(
+                "a state's history alternates gpt actions and human feedback".to_string(),
+            ));
+        }
+        steps.push(Step {
+            action: pair[0].value.clone(),
+            feedback: pair[1].value.clone(),
+        });
+    }
+    fit_prompt(tok, prompt::SYSTEM, &task.value, &steps, context_tokens)
+}
+
+/// A Qwen2 policy with its tokenizer and sampling settings.
+pub struct LmPolicy {
+    name: String,
+    pub model: Qwen2,
+    pub tokenizer: ChatTokenizer,
+    pub sampling: SamplingConfig,
+    /// Prompt + generation must fit in this many tokens.
+    pub context_tokens: usize,
+    device: Device,
+}
+
+impl LmPolicy {
+    /// `sampling.stop_tokens` is replaced by the template's stop tokens.
+    pub fn new(
+        name: impl Into<String>,
+        model: Qwen2,
+        tokenizer: ChatTokenizer,
+        mut sampling: SamplingConfig,
+        context_tokens: usize,
+        device: Device,
+    ) -> Self {
+        sampling.stop_tokens = stop_tokens(&tokenizer);
+        Self {
+            name: name.into(),
+            model,
+            tokenizer,
+            sampling,
+            context_tokens,
+            device,
+        }
+    }
+
+    /// Loads a policy directory (tokenizer + HF model) onto `device`.
+    pub fn load(
+        name: impl Into<String>,
+        dir: &Path,
+        sampling: SamplingConfig,
+        context_tokens: usize,
+        device: Device,
+    ) -> Result<Self, LmError> {
+        let tokenizer = ChatTokenizer::load(&dir.join(TOKENIZER_FILE))?;
+        let (_, model) = hf::load(dir, &device)?;
+        Ok(Self::new(
+            name,
+            model,
+            tokenizer,
+            sampling,
+            context_tokens,
+            device,
+        ))
+    }
+
+    /// The prompt budget: the context less the room kept for the answer.
+    pub fn prompt_tokens(&self) -> usize {
+        self.context_tokens
+            .saturating_sub(self.sampling.max_new_tokens)
+    }
+
+    fn fail(&self, e: LmError) -> PolicyError {
+        PolicyError::Failed {
+            policy: self.name.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Policy for LmPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn act(
+        &mut self,
+        input: &PolicyInput<'_>,
+        seed: &SeedPath,
+    ) -> Result<PolicyOutput, PolicyError> {
+        let mut out = self.act_batch(std::slice::from_ref(input), std::slice::from_ref(seed))?;
+        Ok(out.remove(0))
+    }
+
+    /// Each row is generated alone (batch of one) so that its text depends only on its state
+    /// and seed: padding a row into a batch changes float summation order.
+    fn act_batch(
+        &mut self,
+        inputs: &[PolicyInput<'_>],
+        seeds: &[SeedPath],
+    ) -> Result<Vec<PolicyOutput>, PolicyError> {
+        let mut outs = Vec::with_capacity(inputs.len());
+        for (input, seed) in inputs.iter().zip(seeds) {
+            let fitted = fit_state(&self.tokenizer, input.history, self.prompt_tokens())
+                .map_err(|e| self.fail(e))?;
+            let g = generate(
+                &self.model,
+                &[fitted.rendered.ids],
+                &self.sampling,
+                seed,
+                self.tokenizer.end_of_text,
+                &self.device,
+            )
+            .map_err(|e| self.fail(e))?
+            .remove(0);
+            let body: Vec<u32> = g
+                .tokens
+                .iter()
+                .copied()
+                .filter(|t| !self.sampling.stop_tokens.contains(t))
+                .collect();
+            let text = self
+                .tokenizer
+                .decode(&body, false)
+                .map_err(|e| self.fail(e))?;
+            outs.push(PolicyOutput {
+                text: text.trim_end().to_string(),
+                token_logprobs: Some(g.logprobs),
+            });
+        }
+        Ok(outs)
+    }
+}

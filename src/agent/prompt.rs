@@ -1,0 +1,46 @@
+//! What the agent reads: the system prompt, the task turn (task, metric, budget, the script)
+//! and the feedback turns. One rendering serves the expert's trajectories, SFT, RL states and
+//! evaluation, so a policy is trained on exactly the text it later acts on.
+
+use crate::env::{Feedback, Script};
+use crate::tasks::Task;
+
+/// The system prompt (assumed: the paper's prompts are not public; this is MLAgentBench's
+/// action format in a few lines).
+pub const SYSTEM: &str = "You are an ML engineer. Improve the validation metric of the script. \
+Answer with three lines: `Thought: ...`, `Action: ...` (Edit Script, Inspect Script, \
+Understand Data or Final Answer) and `Action Input: ...` (for Edit Script: `key = value; ...`).";
+
+/// The first human turn: the task and its starter script.
+pub fn task_turn(task: &Task, script: &Script) -> String {
+    let s = &task.spec;
+    format!(
+        "Task {id}: {desc}\nMetric: {metric} ({dir}).\nYou have at most {steps} actions.\n\nScript:\n{script}",
+        id = s.id,
+        desc = s.description,
+        metric = s.metric.name(),
+        dir = s.metric.direction().as_str(),
+        steps = s.budget.max_steps,
+    )
+}
+
+/// A human turn reporting the feedback of the last action.
+pub fn feedback_turn(feedback: &Feedback) -> String {
+    format!("Observation ({}): {}", feedback.kind(), feedback.message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feedback_turn_names_kind_and_message() {
+        let f = Feedback::ExecutionError {
+            message: "loss diverged".into(),
+        };
+        assert_eq!(
+            feedback_turn(&f),
+            "Observation (execution_error): loss diverged"
+        );
+    }
+}

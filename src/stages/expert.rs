@@ -1,0 +1,194 @@
+//! Stage `expert`: the expert's rollouts on the held-in tasks, each episode seeded with 1–3
+//! random ideas from the task's diverse ten (paper §3.1). Outputs:
+//!
+//! - `trajectories.jsonl`: ShareGPT conversations, one per episode, as LLaMA-Factory reads them;
+//! - `episodes.jsonl`: per episode, every step's script, action, feedback and reward (the RL
+//!   state pool reads it).
+
+use std::io::BufRead;
+use std::path::Path;
+
+use rand::Rng as _;
+use rand::seq::SliceRandom as _;
+use serde::{Deserialize, Serialize};
+
+use super::ideas::IdeaBook;
+use super::{Context, StageBodyError, StageError, write_config};
+use crate::agent::conversation::write_jsonl;
+use crate::agent::episode::{Episode, EpisodeJob, run_episodes};
+use crate::agent::expert::{Expert, ExpertConfig, ExpertKind, ExpertTeam};
+use crate::agent::knobs::knobs_of;
+use crate::pipeline::{StageOutputs, StageRun, run_stage};
+
+pub const STAGE: &str = "expert";
+pub const TRAJECTORIES_FILE: &str = "trajectories.jsonl";
+pub const EPISODES_FILE: &str = "episodes.jsonl";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpertStageConfig {
+    pub expert: ExpertConfig,
+    /// Episodes per held-in task.
+    pub episodes_per_task: usize,
+    /// The enriched expert starts with between `.0` and `.1` ideas (inclusive; the paper: 1–3).
+    pub ideas_per_episode: (usize, usize),
+}
+
+/// One expert episode to play: task index (into the tasks given), episode index, the expert.
+pub struct Seat {
+    pub task: usize,
+    pub episode: usize,
+    pub expert: Expert,
+}
+
+/// Seats `cfg.episodes_per_task` experts on each task, in (task, episode) order; enriched ones
+/// get random ideas from the task's diverse ten. `stream` names the seed stream.
+pub fn experts_for(
+    ctx: &Context<'_>,
+    cfg: &ExpertStageConfig,
+    tasks: &[&crate::tasks::Task],
+    ideas: Option<&IdeaBook>,
+    stream: &str,
+) -> Result<Vec<Seat>, StageBodyError> {
+    let seed = ctx.seed().child(stream);
+    let mut seats = Vec::new();
+    for (ti, task) in tasks.iter().enumerate() {
+        let starter = ctx.workbench.starter(task)?;
+        let starter_metric = match ctx.workbench.run(task, &starter, ctx.run_seed())?.outcome {
+            crate::env::evaluation::RunOutcome::Success { valid_metric } => Some(valid_metric),
+            _ => None,
+        };
+        for e in 0..cfg.episodes_per_task {
+            let s = seed.child(&task.spec.id).child(e);
+            let chosen = match (cfg.expert.kind, ideas.and_then(|b| b.get(&task.spec.id))) {
+                (ExpertKind::Enriched, Some(t)) if !t.diverse.is_empty() => {
+                    let mut rng = s.child("ideas").rng();
+                    let (lo, hi) = cfg.ideas_per_episode;
+                    let k = rng.random_range(lo..=hi.max(lo)).min(t.diverse.len());
+                    let mut all = t.diverse.clone();
+                    all.shuffle(&mut rng);
+                    all.truncate(k);
+                    all
+                }
+                _ => Vec::new(),
+            };
+            seats.push(Seat {
+                task: ti,
+                episode: e,
+                expert: Expert::new(
+                    cfg.expert.clone(),
+                    task.spec.metric.direction(),
+                    knobs_of(&starter),
+                    chosen,
+                    starter_metric,
+                    &s.child("expert"),
+                ),
+            });
+        }
+    }
+    Ok(seats)
+}
+
+/// Runs (or reuses) the expert stage below the ideas run.
+pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> {
+    let cfg = &ctx.experiment.expert;
+    let body_err = |source| StageError::Body {
+        stage: STAGE.into(),
+        source,
+    };
+    let tasks = ctx.tasks(&ctx.experiment.train_tasks).map_err(body_err)?;
+    if cfg.ideas_per_episode.0 > cfg.ideas_per_episode.1 {
+        return Err(body_err(StageBodyError::Config {
+            field: "expert.ideas_per_episode".into(),
+            message: format!(
+                "expected (min, max) with min <= max, found {:?}",
+                cfg.ideas_per_episode
+            ),
+        }));
+    }
+    let key = ctx.key(STAGE, cfg, &tasks, &[ideas]);
+    run_stage(ctx.store, &key, false, |run| {
+        let book = IdeaBook::load(&ideas.path(super::ideas::IDEAS_FILE))?;
+        let seats = experts_for(ctx, cfg, &tasks, Some(&book), STAGE)?;
+        let seed = ctx.seed().child(STAGE).child("decisions");
+        let jobs: Vec<EpisodeJob<'_>> = seats
+            .iter()
+            .map(
+                |&Seat {
+                     task: ti,
+                     episode: e,
+                     ..
+                 }| EpisodeJob {
+                    task: tasks[ti],
+                    seed: seed.child(&tasks[ti].spec.id).child(e),
+                    run_seed: ctx.run_seed(),
+                    max_steps: cfg
+                        .expert
+                        .max_steps
+                        .min(tasks[ti].spec.budget.max_steps as usize),
+                },
+            )
+            .collect();
+        let mut team = ExpertTeam::new("expert", seats.into_iter().map(|s| s.expert).collect());
+        let episodes = run_episodes(ctx.workbench, &jobs, &mut team)?;
+        let mut convs = Vec::with_capacity(episodes.len());
+        for (ep, job) in episodes.iter().zip(&jobs) {
+            let c = ep.conversation(job.task)?;
+            c.check_shape().map_err(|message| StageBodyError::File {
+                path: TRAJECTORIES_FILE.into(),
+                message,
+            })?;
+            convs.push(c);
+        }
+        write_config(run.dir(), cfg, &tasks)?;
+        let mut buf = Vec::new();
+        write_jsonl(&mut buf, &convs).expect("writing to memory cannot fail");
+        crate::provenance::atomic::write(&run.dir().join(TRAJECTORIES_FILE), &buf)?;
+        write_episodes(&run.dir().join(EPISODES_FILE), &episodes)?;
+        tracing::info!(
+            episodes = episodes.len(),
+            steps = episodes.iter().map(|e| e.steps.len()).sum::<usize>(),
+            "expert trajectories written"
+        );
+        Ok(StageOutputs {
+            content: vec![
+                super::CONFIG_FILE.into(),
+                TRAJECTORIES_FILE.into(),
+                EPISODES_FILE.into(),
+            ],
+            auxiliary: vec![],
+        })
+    })
+}
+
+/// Writes episodes as JSON lines, atomically.
+pub fn write_episodes(path: &Path, episodes: &[Episode]) -> Result<(), StageBodyError> {
+    let mut buf = Vec::new();
+    for e in episodes {
+        serde_json::to_writer(&mut buf, e).map_err(|err| StageBodyError::File {
+            path: path.display().to_string(),
+            message: err.to_string(),
+        })?;
+        buf.push(b'\n');
+    }
+    crate::provenance::atomic::write(path, &buf)?;
+    Ok(())
+}
+
+/// Reads `episodes.jsonl`, naming the file and line of any problem.
+pub fn read_episodes(path: &Path) -> Result<Vec<Episode>, StageBodyError> {
+    let bad = |line: usize, message: String| StageBodyError::File {
+        path: format!("{}:{line}", path.display()),
+        message,
+    };
+    let f = std::fs::File::open(path).map_err(|e| bad(0, e.to_string()))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| bad(i + 1, e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str(&line).map_err(|e| bad(i + 1, e.to_string()))?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,91 @@
+//! Stage `ideas`: for every held-in task, a pool of candidate improvement ideas generated from
+//! the starter script's knobs, and the most diverse few by farthest-point sampling (paper §3.1).
+//! Output: `ideas.ron`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Context, StageBodyError, StageError, write_config};
+use crate::agent::ideas::{Idea, candidate_pool, most_diverse};
+use crate::agent::knobs::knobs_of;
+use crate::pipeline::{StageOutputs, StageRun, run_stage};
+
+pub const STAGE: &str = "ideas";
+pub const IDEAS_FILE: &str = "ideas.ron";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdeasConfig {
+    /// Candidates generated per task (the paper: at least 100).
+    pub pool_size: usize,
+    /// Most diverse ideas kept per task (the paper: 10).
+    pub diverse: usize,
+}
+
+/// One task's ideas.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskIdeas {
+    pub task: String,
+    pub pool: Vec<Idea>,
+    pub diverse: Vec<Idea>,
+}
+
+/// `ideas.ron`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdeaBook {
+    pub tasks: Vec<TaskIdeas>,
+}
+
+impl IdeaBook {
+    pub fn load(path: &Path) -> Result<Self, StageBodyError> {
+        crate::config::load_ron(path).map_err(|e| StageBodyError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn get(&self, task: &str) -> Option<&TaskIdeas> {
+        self.tasks.iter().find(|t| t.task == task)
+    }
+}
+
+/// Runs (or reuses) the ideas stage over the experiment's held-in tasks.
+pub fn run(ctx: &Context<'_>) -> Result<StageRun, StageError> {
+    let cfg = &ctx.experiment.ideas;
+    let tasks = ctx
+        .tasks(&ctx.experiment.train_tasks)
+        .map_err(|source| StageError::Body {
+            stage: STAGE.into(),
+            source,
+        })?;
+    let key = ctx.key(STAGE, cfg, &tasks, &[]);
+    run_stage(ctx.store, &key, false, |run| {
+        let seed = ctx.seed().child(STAGE);
+        let mut book = IdeaBook { tasks: Vec::new() };
+        for task in &tasks {
+            let starter = ctx.workbench.starter(task)?;
+            let knobs = knobs_of(&starter);
+            let pool = candidate_pool(&knobs, cfg.pool_size, &seed.child(&task.spec.id));
+            if pool.len() < cfg.pool_size {
+                tracing::warn!(task = %task.spec.id, got = pool.len(), want = cfg.pool_size, "the script's knobs allow fewer candidate ideas than asked");
+            }
+            let diverse = most_diverse(&pool, cfg.diverse);
+            book.tasks.push(TaskIdeas {
+                task: task.spec.id.clone(),
+                pool,
+                diverse,
+            });
+        }
+        write_config(run.dir(), cfg, &tasks)?;
+        let text = ron::ser::to_string_pretty(&book, ron::ser::PrettyConfig::default())
+            .expect("an idea book serialises to RON");
+        crate::provenance::atomic::write(&run.dir().join(IDEAS_FILE), text.as_bytes())?;
+        Ok(StageOutputs {
+            content: vec![super::CONFIG_FILE.into(), IDEAS_FILE.into()],
+            auxiliary: vec![],
+        })
+    })
+}

@@ -1,0 +1,135 @@
+//! The pipeline's stages (DESIGN §3): each is a pure function of (its config, its parents'
+//! outputs, a seed), run through [`crate::pipeline::run_stage`] so that it is reused when its
+//! inputs are unchanged and recorded in a manifest when it runs.
+//!
+//! `ideas → expert → sft → rl → eval → report`
+
+pub mod expert;
+pub mod ideas;
+
+use serde::Serialize;
+
+use crate::config::Experiment;
+use crate::env::Workbench;
+use crate::pipeline::StageRun;
+use crate::provenance::{CodeVersion, Digest, Parent, RunKey, Store, digest_of};
+use crate::seed::SeedPath;
+use crate::tasks::Task;
+
+/// Errors of a stage body; each names the file or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StageBodyError {
+    #[error(transparent)]
+    Workbench(#[from] crate::env::WorkbenchError),
+    #[error(transparent)]
+    Episode(#[from] crate::agent::episode::EpisodeError),
+    #[error(transparent)]
+    Lm(#[from] crate::lm::LmError),
+    #[error(transparent)]
+    Write(#[from] crate::provenance::atomic::WriteError),
+    #[error(transparent)]
+    Conversation(#[from] crate::agent::conversation::ConversationError),
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("config `{field}`: {message}")]
+    Config { field: String, message: String },
+}
+
+pub type StageError = crate::pipeline::StageError<StageBodyError>;
+
+/// What every stage needs: the store, the workbench, the experiment, the code version.
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub workbench: &'a Workbench,
+    pub experiment: &'a Experiment,
+    pub code: CodeVersion,
+    /// Draw progress bars (off in tests and when output is not a terminal).
+    pub progress: bool,
+}
+
+/// A stage config together with the digests of the tasks it reads: a changed task file or
+/// dataset gives a different run.
+#[derive(Serialize)]
+struct Keyed<'a, C: Serialize> {
+    config: &'a C,
+    tasks: Vec<(String, String)>,
+}
+
+impl Context<'_> {
+    /// The training seed of every script run (assumed: one per experiment, so a script's metric
+    /// is a function of the script and the run cache serves every stage; PROVENANCE.md).
+    pub fn run_seed(&self) -> u64 {
+        self.experiment.seed
+    }
+
+    /// The root of the experiment's random streams.
+    pub fn seed(&self) -> SeedPath {
+        SeedPath::root(self.experiment.seed)
+    }
+
+    pub fn tasks(&self, ids: &[String]) -> Result<Vec<&Task>, StageBodyError> {
+        ids.iter().map(|id| Ok(self.workbench.task(id)?)).collect()
+    }
+
+    /// The run key of `stage` with `config` over `tasks`, below `parents`.
+    pub fn key<C: Serialize>(
+        &self,
+        stage: &str,
+        config: &C,
+        tasks: &[&Task],
+        parents: &[&StageRun],
+    ) -> RunKey {
+        let keyed = Keyed {
+            config,
+            tasks: tasks
+                .iter()
+                .map(|t| (t.spec.id.clone(), t.digest.to_string()))
+                .collect(),
+        };
+        RunKey {
+            stage: stage.to_string(),
+            config_digest: config_digest(&keyed),
+            parents: parents
+                .iter()
+                .map(|p| Parent {
+                    stage: p.manifest.stage.clone(),
+                    digest: p.manifest.digest,
+                })
+                .collect(),
+            seed: self.experiment.seed,
+            backend: self.experiment.backend.name().to_string(),
+            code: self.code.clone(),
+        }
+    }
+}
+
+/// The file every stage run writes first: its config and task digests, canonical JSON, so a
+/// reviewer can read exactly what a run's `config_digest` covers.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// Writes [`CONFIG_FILE`] into `dir` (a content output of every stage).
+pub fn write_config<C: Serialize>(
+    dir: &std::path::Path,
+    config: &C,
+    tasks: &[&Task],
+) -> Result<(), StageBodyError> {
+    let keyed = Keyed {
+        config,
+        tasks: tasks
+            .iter()
+            .map(|t| (t.spec.id.clone(), t.digest.to_string()))
+            .collect(),
+    };
+    let bytes = crate::provenance::canonical::to_canonical_bytes(&keyed).map_err(|e| {
+        StageBodyError::Config {
+            field: "(numbers)".into(),
+            message: e.to_string(),
+        }
+    })?;
+    crate::provenance::atomic::write(&dir.join(CONFIG_FILE), &bytes)?;
+    Ok(())
+}
+
+fn config_digest<C: Serialize>(c: &C) -> Digest {
+    digest_of(c).expect("stage configs are validated to hold finite numbers when loaded")
+}
