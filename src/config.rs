@@ -10,6 +10,7 @@ use crate::backend::BackendKind;
 use crate::lm::generate::SamplingConfig;
 use crate::provenance::{Digest, digest_of};
 use crate::reward::RewardConfig;
+use crate::stages::eval::EvalConfig;
 use crate::stages::expert::ExpertStageConfig;
 use crate::stages::ideas::IdeasConfig;
 
@@ -87,6 +88,8 @@ pub struct Experiment {
     pub ideas: IdeasConfig,
     pub expert: ExpertStageConfig,
     pub policy: PolicyConfig,
+    /// How the agents are evaluated (Table 1).
+    pub eval: EvalConfig,
 }
 
 /// The policy model and how it samples actions.
@@ -174,6 +177,23 @@ impl Experiment {
                 "expected context_tokens > max_new_tokens > 0",
             ));
         }
+        if self.eval.trajectories == 0 {
+            return Err(invalid("eval.trajectories", "expected at least 1"));
+        }
+        if self.eval.max_steps == Some(0) {
+            return Err(invalid("eval.max_steps", "expected at least 1 (or absent)"));
+        }
+        for (i, id) in self.eval_tasks.iter().enumerate() {
+            if let Err(e) = id.parse::<crate::report::EvalTask>() {
+                return Err(invalid(&format!("eval_tasks[{i}]"), &e.to_string()));
+            }
+            if self.eval_tasks[..i].contains(id) {
+                return Err(invalid(
+                    &format!("eval_tasks[{i}]"),
+                    &format!("task `{id}` listed twice"),
+                ));
+            }
+        }
         digest_of(self).map_err(|e| invalid("(numbers)", &e.to_string()))?;
         Ok(())
     }
@@ -195,6 +215,30 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.starts_with("x.ron:1:"), "{msg}");
         assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn eval_section_is_validated_naming_the_field() {
+        let path = Path::new("experiments/smoke.ron");
+        let text = std::fs::read_to_string(path).unwrap();
+        let load = |t: &str| {
+            let e: Experiment = parse_ron(t, path).unwrap();
+            e.validate(path).map(|_| e)
+        };
+        let e = load(&text).expect("smoke is valid");
+        assert!(e.eval.trajectories > 0);
+        let zero = text.replace("trajectories: 4", "trajectories: 0");
+        let msg = load(&zero).unwrap_err().to_string();
+        assert!(msg.contains("eval.trajectories"), "{msg}");
+        let bad_task = text.replace(
+            "eval_tasks: [\"house-price\"",
+            "eval_tasks: [\"spaceship-titanic\"",
+        );
+        let msg = load(&bad_task).unwrap_err().to_string();
+        assert!(
+            msg.contains("eval_tasks[0]") && msg.contains("spaceship-titanic"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ enum Command {
     Tasks(commands::tasks::Args),
     /// The ML workbench: take one agent step, or play the agent yourself
     Env(commands::env::Args),
+    /// Run or reuse every stage and print the paper's Table 1 / Figure 4 beside this run's
+    Reproduce(commands::reproduce::Args),
     /// The Qwen2 policy model
     Lm(commands::lm::Args),
     /// Run the benchmarks (use `cargo xtask bench` for a release build)
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Metric(a) => commands::metric::run(a, &cli.global),
         Command::Tasks(a) => commands::tasks::run(a, &cli.global),
         Command::Env(a) => commands::env::run(a, &cli.global),
+        Command::Reproduce(a) => commands::reproduce::run(a, &cli.global),
         Command::Lm(a) => commands::lm::run(a, &cli.global),
         Command::Bench(a) => commands::bench::run(a, &cli.global),
     };

@@ -5,6 +5,7 @@
 
 pub mod claims;
 pub mod golden;
+pub mod regression;
 pub mod render;
 pub mod results;
 pub mod stats;

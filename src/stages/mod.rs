@@ -4,8 +4,11 @@
 //!
 //! `ideas → expert → sft → rl → eval → report`
 
+pub mod eval;
 pub mod expert;
 pub mod ideas;
+pub mod report;
+pub mod reproduce;
 
 use serde::Serialize;
 

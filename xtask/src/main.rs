@@ -2,7 +2,7 @@
 //!
 //! - `reproduce <table1|figure4|all> [--profile smoke|mini|paper] [--store DIR] [--check]`
 //! - `verify [--store DIR]`: re-hash every artifact of a store
-//! - `bless [--profile ...]`: write golden/<profile>/ from a reproduction
+//! - `bless [--profile ...] [--target ...]`: write golden/<profile>/<target>.ron from a reproduction
 //! - `bench`: performance figures (release build)
 //! - `ci`: exactly what CI runs
 //! - `check-gpu`: type-check the wgpu and cuda backends offline
@@ -27,11 +27,57 @@ enum Target {
     All,
 }
 
+impl Target {
+    fn id(self) -> &'static str {
+        match self {
+            Target::Table1 => "table1",
+            Target::Figure4 => "figure4",
+            Target::All => "all",
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum, Debug)]
 enum Profile {
     Smoke,
     Mini,
     Paper,
+}
+
+impl Profile {
+    fn id(self) -> &'static str {
+        match self {
+            Profile::Smoke => "smoke",
+            Profile::Mini => "mini",
+            Profile::Paper => "paper",
+        }
+    }
+}
+
+/// The cargo profile the mlagent binary is built with.
+#[derive(Clone, Copy, ValueEnum, Debug, PartialEq, Eq)]
+enum Build {
+    Dev,
+    Release,
+}
+
+impl Build {
+    /// `--build`, else `MLAGENT_BUILD=dev|release`, else dev for smoke (the test build is
+    /// already warm) and release for mini and paper.
+    fn choose(flag: Option<Build>, profile: Profile) -> Result<Build> {
+        if let Some(b) = flag {
+            return Ok(b);
+        }
+        match std::env::var("MLAGENT_BUILD") {
+            Ok(v) if v == "dev" => Ok(Build::Dev),
+            Ok(v) if v == "release" => Ok(Build::Release),
+            Ok(v) => bail!("MLAGENT_BUILD={v}: expected `dev` or `release`"),
+            Err(_) => Ok(match profile {
+                Profile::Smoke => Build::Dev,
+                Profile::Mini | Profile::Paper => Build::Release,
+            }),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -43,21 +89,29 @@ enum Cmd {
         profile: Profile,
         #[arg(long)]
         store: Option<PathBuf>,
-        /// Compare with golden/<profile>/ and fail on a regression
+        /// Compare with golden/<profile>/<target>.ron and fail on a regression
         #[arg(long)]
         check: bool,
+        /// Cargo profile of the mlagent binary [default: $MLAGENT_BUILD, else dev for smoke,
+        /// release otherwise]
+        #[arg(long, value_enum)]
+        build: Option<Build>,
     },
     /// Re-hash every artifact of a store
     Verify {
         #[arg(long)]
         store: Option<PathBuf>,
     },
-    /// Write golden/<profile>/ from a reproduction
+    /// Write golden/<profile>/<target>.ron from a reproduction
     Bless {
         #[arg(long, value_enum, default_value = "mini")]
         profile: Profile,
+        #[arg(long, value_enum, default_value = "table1")]
+        target: Target,
         #[arg(long)]
         store: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        build: Option<Build>,
     },
     /// Performance figures, from a release build
     Bench {
@@ -107,10 +161,25 @@ fn main() -> ExitCode {
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Reproduce { .. } => {
-            bail!("`reproduce` is not built yet (issue 8): no stage pipeline exists to run")
-        }
-        Cmd::Bless { .. } => bail!("`bless` is not built yet (issue 8)"),
+        Cmd::Reproduce {
+            target,
+            profile,
+            store,
+            check,
+            build,
+        } => reproduce(
+            target,
+            profile,
+            store,
+            check,
+            Build::choose(build, profile)?,
+        ),
+        Cmd::Bless {
+            profile,
+            target,
+            store,
+            build,
+        } => bless(target, profile, store, Build::choose(build, profile)?),
         Cmd::Verify { store } => {
             let store = store.unwrap_or_else(|| root().join("target/mlagent/store"));
             let mut c = cargo();
@@ -139,6 +208,72 @@ fn real_main() -> Result<()> {
     }
 }
 
+/// The regression golden of a profile and target.
+fn golden_path(profile: Profile, target: Target) -> PathBuf {
+    root()
+        .join("golden")
+        .join(profile.id())
+        .join(format!("{}.ron", target.id()))
+}
+
+/// `cargo run [--release] --bin mlagent -- --store S reproduce <target> --profile <p>`.
+fn mlagent_reproduce(
+    target: Target,
+    profile: Profile,
+    store: Option<PathBuf>,
+    build: Build,
+) -> Command {
+    let store = store.unwrap_or_else(|| root().join("target/mlagent/store"));
+    let mut c = cargo();
+    c.args(["run", "--quiet"]);
+    if build == Build::Release {
+        c.arg("--release");
+    }
+    c.args(["--bin", "mlagent", "--", "--store"])
+        .arg(store)
+        .args(["reproduce", target.id(), "--profile", profile.id()]);
+    c
+}
+
+/// Runs (or reuses) the pipeline and prints the side-by-side table and verdicts; the last line
+/// on stdout is mlagent's `report digest: <hex>`.
+fn reproduce(
+    target: Target,
+    profile: Profile,
+    store: Option<PathBuf>,
+    check: bool,
+    build: Build,
+) -> Result<()> {
+    let mut c = mlagent_reproduce(target, profile, store, build);
+    if check {
+        let g = golden_path(profile, target);
+        if !g.is_file() {
+            bail!(
+                "no golden at {}: write one with `cargo xtask bless --profile {} --target {}`",
+                g.display(),
+                profile.id(),
+                target.id()
+            );
+        }
+        c.arg("--check").arg(g);
+    }
+    run(c)
+}
+
+/// Writes golden/<profile>/<target>.ron from a reproduction, with the digest that produced it.
+fn bless(target: Target, profile: Profile, store: Option<PathBuf>, build: Build) -> Result<()> {
+    let mut c = mlagent_reproduce(target, profile, store, build);
+    c.arg("--bless")
+        .arg(golden_path(profile, target))
+        .arg("--bless-command")
+        .arg(format!(
+            "cargo xtask bless --profile {} --target {}",
+            profile.id(),
+            target.id()
+        ));
+    run(c)
+}
+
 fn ci() -> Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -159,7 +294,7 @@ fn ci() -> Result<()> {
     let mut doc = cargo();
     doc.args(["test", "--workspace", "--doc"]);
     run(doc)?;
-    Ok(())
+    reproduce(Target::Table1, Profile::Smoke, None, true, Build::Dev)
 }
 
 fn check_gpu() -> Result<()> {

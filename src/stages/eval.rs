@@ -1,0 +1,284 @@
+//! Stage `eval`: every agent plays `trajectories` episodes on each evaluation task, each up to the
+//! task's step budget; a trajectory's score is the test metric of the best-validation script it
+//! reached (`eval::episode_test_metric`). Table 1's Avg and Best are computed from these scores.
+//!
+//! Agents: the random baseline, the non-enriched expert and the expert (the teacher) always;
+//! the language-model agents (SFT, ML-Agent, ML-Agent with episode-wise RL) when their runs are
+//! given, each loaded from its run's `policy/` folder. Trajectory `i` of every agent on a task
+//! reads the same seed path (`eval/<task>/<i>`), so index `i` pairs trajectories across agents.
+//!
+//! Outputs: `results.json` (`report::ResultsTable`) and `episodes.jsonl` (every trajectory, for
+//! audit: agent, task, index, score and the full episode).
+
+use serde::{Deserialize, Serialize};
+
+use super::expert::{ExpertStageConfig, experts_for};
+use super::ideas::IdeaBook;
+use super::{Context, StageBodyError, StageError, write_config};
+use crate::agent::episode::{Episode, EpisodeJob, run_episodes};
+use crate::agent::expert::{ExpertKind, ExpertTeam};
+use crate::agent::lm_policy::LmPolicy;
+use crate::agent::policy::{Policy, RandomPolicy};
+use crate::eval::{episode_test_metric, starter_test_metric};
+use crate::pipeline::{StageOutputs, StageRun, run_stage};
+use crate::report::{Agent, AgentScores, EvalTask, ResultsTable, TaskResults};
+use crate::tasks::Task;
+
+pub const STAGE: &str = "eval";
+pub const RESULTS_FILE: &str = "results.json";
+pub const EPISODES_FILE: &str = "episodes.jsonl";
+/// The folder of a language-model stage run that holds its policy.
+pub const POLICY_DIR: &str = "policy";
+
+/// `eval` section of an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Trajectories per (agent, task); the paper: 8.
+    pub trajectories: usize,
+    /// Step cap of a trajectory below the task's own step budget (`None`: the task's budget, as
+    /// in the paper; smoke lowers it to stay fast).
+    #[serde(default)]
+    pub max_steps: Option<usize>,
+}
+
+impl EvalConfig {
+    /// The step limit of a trajectory on `task`.
+    pub fn steps_on(&self, task: &Task) -> usize {
+        let budget = task.spec.budget.max_steps as usize;
+        self.max_steps.map_or(budget, |m| m.min(budget))
+    }
+}
+
+/// What the eval run's identity covers besides its parents: its own settings, the expert
+/// agents' settings, the LM agents' sampling settings and which agents were evaluated.
+#[derive(Serialize)]
+struct EvalKey<'a> {
+    eval: &'a EvalConfig,
+    expert: &'a ExpertStageConfig,
+    policy: &'a crate::config::PolicyConfig,
+    agents: Vec<Agent>,
+}
+
+/// One audited trajectory of `episodes.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trajectory {
+    pub agent: Agent,
+    pub task: EvalTask,
+    pub index: usize,
+    /// Test metric of the best-validation script.
+    pub score: f64,
+    pub episode: Episode,
+}
+
+/// The evaluation tasks of the experiment in canonical (Table 1) order, as (EvalTask, Task).
+pub fn eval_tasks<'a>(ctx: &Context<'a>) -> Result<Vec<(EvalTask, &'a Task)>, StageBodyError> {
+    let mut out = Vec::new();
+    for (i, id) in ctx.experiment.eval_tasks.iter().enumerate() {
+        let t: EvalTask =
+            id.parse()
+                .map_err(|e: crate::report::task::UnknownId| StageBodyError::Config {
+                    field: format!("eval_tasks[{i}]"),
+                    message: e.to_string(),
+                })?;
+        out.push((t, ctx.workbench.task(id)?));
+    }
+    out.sort_by_key(|(t, _)| *t);
+    out.dedup_by_key(|(t, _)| *t);
+    Ok(out)
+}
+
+/// Runs (or reuses) the evaluation below the ideas run and the given language-model runs.
+pub fn run(
+    ctx: &Context<'_>,
+    ideas: &StageRun,
+    lm_agents: &[(Agent, &StageRun)],
+) -> Result<StageRun, StageError> {
+    let body_err = |source| StageError::Body {
+        stage: STAGE.into(),
+        source,
+    };
+    let cfg = &ctx.experiment.eval;
+    if cfg.trajectories == 0 {
+        return Err(body_err(StageBodyError::Config {
+            field: "eval.trajectories".into(),
+            message: "expected at least 1".into(),
+        }));
+    }
+    let evals = eval_tasks(ctx).map_err(body_err)?;
+    let tasks: Vec<&Task> = evals.iter().map(|(_, t)| *t).collect();
+    let mut agents = vec![Agent::Random, Agent::NonEnrichedExpert, Agent::Expert];
+    for (a, _) in lm_agents {
+        if agents.contains(a) {
+            return Err(body_err(StageBodyError::Config {
+                field: "eval agents".into(),
+                message: format!("agent {a} given twice or is a built-in agent"),
+            }));
+        }
+        agents.push(*a);
+    }
+    agents.sort();
+    let key_cfg = EvalKey {
+        eval: cfg,
+        expert: &ctx.experiment.expert,
+        policy: &ctx.experiment.policy,
+        agents: agents.clone(),
+    };
+    let mut parents = vec![ideas];
+    parents.extend(lm_agents.iter().map(|(_, r)| *r));
+    let key = ctx.key(STAGE, &key_cfg, &tasks, &parents);
+    run_stage(ctx.store, &key, false, |run| {
+        let book = IdeaBook::load(&ideas.path(super::ideas::IDEAS_FILE))?;
+        let mut table = ResultsTable {
+            trajectories: cfg.trajectories,
+            tasks: Vec::with_capacity(evals.len()),
+        };
+        for (et, task) in &evals {
+            table.tasks.push(TaskResults {
+                task: *et,
+                starter: starter_test_metric(ctx.workbench, task, ctx.run_seed())?,
+                agents: Vec::new(),
+            });
+        }
+        let mut audit = Vec::new();
+        for agent in &agents {
+            let episodes = match agent {
+                Agent::Random => play(ctx, &tasks, &mut RandomPolicy)?,
+                Agent::NonEnrichedExpert | Agent::Expert => {
+                    let kind = if *agent == Agent::Expert {
+                        ExpertKind::Enriched
+                    } else {
+                        ExpertKind::NonEnriched
+                    };
+                    let mut ecfg = ctx.experiment.expert.clone();
+                    ecfg.expert.kind = kind;
+                    ecfg.episodes_per_task = cfg.trajectories;
+                    let seats = experts_for(ctx, &ecfg, &tasks, Some(&book), STAGE)?;
+                    let mut team =
+                        ExpertTeam::new(agent.id(), seats.into_iter().map(|s| s.expert).collect());
+                    play(ctx, &tasks, &mut team)?
+                }
+                lm => {
+                    let (_, lm_run) = lm_agents
+                        .iter()
+                        .find(|(a, _)| a == lm)
+                        .expect("every LM agent in `agents` came from `lm_agents`");
+                    let p = &ctx.experiment.policy;
+                    let device =
+                        ctx.experiment
+                            .backend
+                            .device()
+                            .map_err(|e| StageBodyError::Config {
+                                field: "backend".into(),
+                                message: e.to_string(),
+                            })?;
+                    let mut policy = LmPolicy::load(
+                        lm.id(),
+                        &lm_run.path(POLICY_DIR),
+                        p.sampling(),
+                        p.context_tokens,
+                        device,
+                    )?;
+                    play(ctx, &tasks, &mut policy)?
+                }
+            };
+            for (ti, (et, task)) in evals.iter().enumerate() {
+                let mut scores = Vec::with_capacity(cfg.trajectories);
+                for i in 0..cfg.trajectories {
+                    let episode = &episodes[ti * cfg.trajectories + i];
+                    let score = episode_test_metric(ctx.workbench, task, episode, ctx.run_seed())?;
+                    scores.push(score);
+                    audit.push(Trajectory {
+                        agent: *agent,
+                        task: *et,
+                        index: i,
+                        score,
+                        episode: episode.clone(),
+                    });
+                }
+                table.tasks[ti].agents.push(AgentScores {
+                    agent: *agent,
+                    scores,
+                });
+            }
+        }
+        table.validate().map_err(|e| StageBodyError::File {
+            path: RESULTS_FILE.into(),
+            message: e.to_string(),
+        })?;
+        write_config(run.dir(), &key_cfg, &tasks)?;
+        write_json(&run.dir().join(RESULTS_FILE), &table)?;
+        let mut buf = Vec::new();
+        for t in &audit {
+            serde_json::to_writer(&mut buf, t).map_err(|e| StageBodyError::File {
+                path: EPISODES_FILE.into(),
+                message: e.to_string(),
+            })?;
+            buf.push(b'\n');
+        }
+        crate::provenance::atomic::write(&run.dir().join(EPISODES_FILE), &buf)?;
+        tracing::info!(
+            agents = agents.len(),
+            tasks = evals.len(),
+            trajectories = audit.len(),
+            "evaluation written"
+        );
+        Ok(StageOutputs {
+            content: vec![
+                super::CONFIG_FILE.into(),
+                RESULTS_FILE.into(),
+                EPISODES_FILE.into(),
+            ],
+            auxiliary: vec![],
+        })
+    })
+}
+
+/// Plays `trajectories` episodes per task with `policy`, in (task, index) order. Trajectory `i`
+/// on `task` decides with the stream `eval/<task>/<i>/decisions` whichever agent plays it.
+fn play(
+    ctx: &Context<'_>,
+    tasks: &[&Task],
+    policy: &mut dyn Policy,
+) -> Result<Vec<Episode>, StageBodyError> {
+    let cfg = &ctx.experiment.eval;
+    let seed = ctx.seed().child(STAGE);
+    let jobs: Vec<EpisodeJob<'_>> = tasks
+        .iter()
+        .flat_map(|task| {
+            let seed = &seed;
+            (0..cfg.trajectories).map(move |i| EpisodeJob {
+                task,
+                seed: seed.child(&task.spec.id).child(i).child("decisions"),
+                run_seed: ctx.run_seed(),
+                max_steps: cfg.steps_on(task),
+            })
+        })
+        .collect();
+    Ok(run_episodes(ctx.workbench, &jobs, policy)?)
+}
+
+/// Writes pretty JSON atomically (serde_json prints floats in their shortest round-trip form,
+/// so equal values give equal bytes).
+pub fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<(), StageBodyError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| StageBodyError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    bytes.push(b'\n');
+    crate::provenance::atomic::write(path, &bytes)?;
+    Ok(())
+}
+
+/// Reads `results.json` of an eval run, validated.
+pub fn read_results(path: &std::path::Path) -> Result<ResultsTable, StageBodyError> {
+    let bad = |message: String| StageBodyError::File {
+        path: path.display().to_string(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let t: ResultsTable = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    t.validate().map_err(|e| bad(e.to_string()))?;
+    Ok(t)
+}
