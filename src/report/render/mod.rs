@@ -126,5 +126,25 @@ fn best_index(d: super::task::Direction, vals: &[Option<f64>]) -> Option<usize> 
 
 /// Fixed formatting of a relative gain.
 pub(crate) fn fmt_gain(g: Option<f64>) -> String {
-    g.map_or("–".to_string(), |g| format!("{g:+.2}%"))
+    g.map_or("–".to_string(), |g| {
+        let s = format!("{g:+.2}%");
+        // A zero gain (or one that rounds to zero) reads as no change, never "-0.00%".
+        if s == "-0.00%" {
+            "+0.00%".to_string()
+        } else {
+            s
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn zero_gain_has_no_minus_sign() {
+        assert_eq!(super::fmt_gain(Some(-0.0)), "+0.00%");
+        assert_eq!(super::fmt_gain(Some(-0.001)), "+0.00%");
+        assert_eq!(super::fmt_gain(Some(-0.01)), "-0.01%");
+        assert_eq!(super::fmt_gain(Some(12.345)), "+12.35%");
+        assert_eq!(super::fmt_gain(None), "–");
+    }
 }
