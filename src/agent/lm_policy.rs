@@ -13,7 +13,7 @@ use super::conversation::{Role, Turn};
 use super::policy::{Policy, PolicyError, PolicyInput, PolicyOutput};
 use super::prompt;
 use crate::lm::chat::{FittedPrompt, Step, fit_prompt, stop_tokens};
-use crate::lm::generate::{SamplingConfig, generate};
+use crate::lm::generate::{SamplingConfig, generate_seeded};
 use crate::lm::tokenizer::ChatTokenizer;
 use crate::lm::{LmError, Qwen2, hf};
 use crate::seed::SeedPath;
@@ -51,6 +51,9 @@ pub fn fit_state(
     fit_prompt(tok, prompt::SYSTEM, &task.value, &steps, context_tokens)
 }
 
+/// States generated together by default: enough to amortise per-token overhead on a CPU.
+pub const DEFAULT_BATCH: usize = 8;
+
 /// A Qwen2 policy with its tokenizer and sampling settings.
 pub struct LmPolicy {
     name: String,
@@ -59,6 +62,8 @@ pub struct LmPolicy {
     pub sampling: SamplingConfig,
     /// Prompt + generation must fit in this many tokens.
     pub context_tokens: usize,
+    /// States generated together (see `act_batch`).
+    pub batch_size: usize,
     device: Device,
 }
 
@@ -79,8 +84,15 @@ impl LmPolicy {
             tokenizer,
             sampling,
             context_tokens,
+            batch_size: DEFAULT_BATCH,
             device,
         }
+    }
+
+    /// Sets how many states are generated together.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
     }
 
     /// Loads a policy directory (tokenizer + HF model) onto `device`.
@@ -131,27 +143,57 @@ impl Policy for LmPolicy {
         Ok(out.remove(0))
     }
 
-    /// Each row is generated alone (batch of one) so that its text depends only on its state
-    /// and seed: padding a row into a batch changes float summation order.
+    /// States are generated in batches of `batch_size` rows (left-padded, pads masked). A
+    /// row's tokens then agree with generating it alone only up to float summation order, so
+    /// batch composition is part of the computation — it is fixed by the lock-step episode
+    /// order, hence deterministic and independent of thread count.
     fn act_batch(
         &mut self,
         inputs: &[PolicyInput<'_>],
         seeds: &[SeedPath],
     ) -> Result<Vec<PolicyOutput>, PolicyError> {
-        let mut outs = Vec::with_capacity(inputs.len());
-        for (input, seed) in inputs.iter().zip(seeds) {
-            let fitted = fit_state(&self.tokenizer, input.history, self.prompt_tokens())
-                .map_err(|e| self.fail(e))?;
-            let g = generate(
+        if seeds.len() != inputs.len() {
+            return Err(self.fail(LmError::Input(format!(
+                "{} states but {} seeds",
+                inputs.len(),
+                seeds.len()
+            ))));
+        }
+        let prompts: Vec<Vec<u32>> = inputs
+            .iter()
+            .map(|input| {
+                fit_state(&self.tokenizer, input.history, self.prompt_tokens())
+                    .map(|f| f.rendered.ids)
+                    .map_err(|e| self.fail(e))
+            })
+            .collect::<Result<_, _>>()?;
+        // Rows of similar length share a batch (less padding); the order is a function of the
+        // prompts alone (length, then position), so it is deterministic.
+        let mut order: Vec<usize> = (0..prompts.len()).collect();
+        order.sort_by_key(|&i| (prompts[i].len(), i));
+        let mut generations: Vec<Option<crate::lm::generate::Generation>> =
+            vec![None; prompts.len()];
+        for rows in order.chunks(self.batch_size.max(1)) {
+            let chunk: Vec<Vec<u32>> = rows.iter().map(|&i| prompts[i].clone()).collect();
+            let chunk_seeds: Vec<SeedPath> = rows.iter().map(|&i| seeds[i].clone()).collect();
+            let gens = generate_seeded(
                 &self.model,
-                &[fitted.rendered.ids],
+                &chunk,
                 &self.sampling,
-                seed,
+                &chunk_seeds,
                 self.tokenizer.end_of_text,
                 &self.device,
             )
-            .map_err(|e| self.fail(e))?
-            .remove(0);
+            .map_err(|e| self.fail(e))?;
+            for (&i, g) in rows.iter().zip(gens) {
+                generations[i] = Some(g);
+            }
+        }
+        let generations = generations
+            .into_iter()
+            .map(|g| g.expect("every row belongs to exactly one chunk"));
+        let mut outs = Vec::with_capacity(inputs.len());
+        for g in generations {
             let body: Vec<u32> = g
                 .tokens
                 .iter()

@@ -101,6 +101,27 @@ pub fn generate(
     pad_id: u32,
     device: &Device,
 ) -> Result<Vec<Generation>, LmError> {
+    let seeds: Vec<SeedPath> = (0..prompts.len()).map(|b| seed.child(b)).collect();
+    generate_seeded(model, prompts, cfg, &seeds, pad_id, device)
+}
+
+/// Like [`generate`], with the sampling stream of each row given: row `b` samples from
+/// `seeds[b]`, so a row's draws do not depend on its place in the batch.
+pub fn generate_seeded(
+    model: &Qwen2,
+    prompts: &[Vec<u32>],
+    cfg: &SamplingConfig,
+    seeds: &[SeedPath],
+    pad_id: u32,
+    device: &Device,
+) -> Result<Vec<Generation>, LmError> {
+    if seeds.len() != prompts.len() {
+        return Err(LmError::Input(format!(
+            "{} prompts but {} seeds",
+            prompts.len(),
+            seeds.len()
+        )));
+    }
     if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
         return Err(LmError::Input(
             "every prompt needs at least one token".into(),
@@ -137,7 +158,7 @@ pub fn generate(
     let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, len]), device);
     let mut logits = last_logits(model, model.hidden(tokens, &positions, Some(&mut cache)));
 
-    let mut rngs: Vec<_> = (0..b).map(|r| seed.child(r).rng()).collect();
+    let mut rngs: Vec<_> = seeds.iter().map(SeedPath::rng).collect();
     let mut out: Vec<Generation> = (0..b)
         .map(|_| Generation {
             tokens: vec![],
