@@ -110,6 +110,14 @@ impl Expert {
         }
     }
 
+    /// Replaces the knobs with those of the script as it is now, so that hill-climbing moves a
+    /// notch from the current value rather than only within reach of the starter's.
+    pub fn update_knobs(&mut self, knobs: &[Knob]) {
+        if !knobs.is_empty() {
+            self.knobs = knobs.to_vec();
+        }
+    }
+
     pub fn is_done(&self) -> bool {
         self.done
     }
@@ -315,6 +323,7 @@ impl Policy for ExpertTeam {
                 policy: self.name.clone(),
                 message: format!("no expert for episode {}", input.episode),
             })?;
+        expert.update_knobs(input.knobs);
         Ok(PolicyOutput {
             text: expert.act(),
             token_logprobs: None,
