@@ -69,6 +69,10 @@ pub struct Expert {
     best: Option<f64>,
     ideas: Vec<Idea>,
     pending: Option<Vec<(String, String)>>,
+    /// The knob and direction of the pending tweak, if the pending edit is one.
+    pending_tweak: Option<(String, bool)>,
+    /// Where to tweak next: the same way after a gain, the other way after a loss (once).
+    momentum: Option<(String, bool)>,
     fruitless: usize,
     steps: usize,
     rng: Rng,
@@ -103,6 +107,8 @@ impl Expert {
             best: starter_metric,
             ideas,
             pending: None,
+            pending_tweak: None,
+            momentum: None,
             fruitless: 0,
             steps: 0,
             rng: seed.rng(),
@@ -182,6 +188,7 @@ impl Expert {
     /// Updates beliefs from the feedback of the action `act` returned last.
     pub fn observe(&mut self, obs: &Observation) {
         let pending = self.pending.take();
+        let tweak = self.pending_tweak.take();
         match obs {
             Observation::Success { metric } => {
                 let improved = match self.best {
@@ -200,12 +207,37 @@ impl Expert {
                 } else {
                     self.fruitless += 1;
                 }
+                self.momentum = self.next_momentum(tweak, improved);
             }
             Observation::Failed => {
                 // The script on record did not change; nothing to revert.
                 self.fruitless += 1;
+                self.momentum = self.next_momentum(tweak, false);
             }
             Observation::Invalid | Observation::Info => {}
+        }
+    }
+
+    /// After a tweak: keep going the same way if it helped; otherwise try the other way once
+    /// (an engineer's line search). The non-enriched expert keeps its fixed habit.
+    fn next_momentum(
+        &self,
+        tweak: Option<(String, bool)>,
+        improved: bool,
+    ) -> Option<(String, bool)> {
+        if self.cfg.kind == ExpertKind::NonEnriched {
+            return None;
+        }
+        let (key, up) = tweak?;
+        if improved {
+            Some((key, up))
+        } else if self.momentum.as_ref() == Some(&(key.clone(), up)) {
+            // This direction helped before and has now stopped helping: try the other way.
+            Some((key, !up))
+        } else if self.momentum.is_none() {
+            Some((key, !up))
+        } else {
+            None
         }
     }
 
@@ -221,6 +253,16 @@ impl Expert {
 
     /// One notch of one knob away from the kept script.
     fn next_tweak(&mut self) -> Option<(String, Vec<(String, String)>)> {
+        if let Some((key, up)) = self.momentum.take()
+            && let Some(knob) = self.knobs.iter().find(|k| k.key == key)
+            && let Some(next) = self.notch(knob, up)
+        {
+            let now = self.kept[&key].clone();
+            self.pending_tweak = Some((key.clone(), up));
+            let why = if up { "raise" } else { "lower" };
+            let thought = format!("{why} {key} further: try {next} instead of {now}");
+            return Some((thought, vec![(key, next)]));
+        }
         let order: Vec<usize> = match self.cfg.kind {
             ExpertKind::NonEnriched => {
                 // The narrow habit: learning rate and epochs first, always in that order.
@@ -242,31 +284,37 @@ impl Expert {
             }
         };
         for i in order {
-            let knob = &self.knobs[i];
-            let mut values: Vec<String> = knob.candidates.clone();
-            if !values.contains(&knob.current) {
-                values.push(knob.current.clone());
-            }
-            sort_values(&mut values);
-            let now = &self.kept[&knob.key];
-            let Some(pos) = values.iter().position(|v| v == now) else {
-                continue;
-            };
             let up = match self.cfg.kind {
                 ExpertKind::NonEnriched => true,
                 ExpertKind::Enriched => self.rng.random::<bool>(),
             };
-            let next = if up {
-                values.get(pos + 1)
-            } else {
-                pos.checked_sub(1).and_then(|p| values.get(p))
-            };
-            if let Some(next) = next {
-                let thought = format!("tune {}: try {} instead of {}", knob.key, next, now);
-                return Some((thought, vec![(knob.key.clone(), next.clone())]));
+            let knob = &self.knobs[i];
+            if let Some(next) = self.notch(knob, up) {
+                let key = knob.key.clone();
+                let now = &self.kept[&key];
+                let thought = format!("tune {key}: try {next} instead of {now}");
+                self.pending_tweak = Some((key.clone(), up));
+                return Some((thought, vec![(key, next)]));
             }
         }
         None
+    }
+
+    /// The value one notch up (or down) from the kept value of `knob`, if any.
+    fn notch(&self, knob: &Knob, up: bool) -> Option<String> {
+        let mut values: Vec<String> = knob.candidates.clone();
+        if !values.contains(&knob.current) {
+            values.push(knob.current.clone());
+        }
+        sort_values(&mut values);
+        let now = self.kept.get(&knob.key)?;
+        let pos = values.iter().position(|v| v == now)?;
+        let next = if up {
+            values.get(pos + 1)
+        } else {
+            pos.checked_sub(1).and_then(|p| values.get(p))
+        };
+        next.cloned()
     }
 }
 

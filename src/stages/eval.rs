@@ -154,6 +154,13 @@ pub fn run(
                     let mut ecfg = ctx.experiment.expert.clone();
                     ecfg.expert.kind = kind;
                     ecfg.episodes_per_task = cfg.trajectories;
+                    // Every agent gets the task's step budget in evaluation (the episode job
+                    // caps each task); the teacher's own limit applies to its training data.
+                    ecfg.expert.max_steps = tasks
+                        .iter()
+                        .map(|t| cfg.steps_on(t))
+                        .max()
+                        .unwrap_or(ecfg.expert.max_steps);
                     let seats = experts_for(ctx, &ecfg, &tasks, Some(&book), STAGE)?;
                     let mut team =
                         ExpertTeam::new(agent.id(), seats.into_iter().map(|s| s.expert).collect());
