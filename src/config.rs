@@ -12,6 +12,7 @@ use crate::provenance::{Digest, digest_of};
 use crate::reward::RewardConfig;
 use crate::stages::expert::ExpertStageConfig;
 use crate::stages::ideas::IdeasConfig;
+use crate::train::sft::SftConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -87,6 +88,8 @@ pub struct Experiment {
     pub ideas: IdeasConfig,
     pub expert: ExpertStageConfig,
     pub policy: PolicyConfig,
+    /// Fine-tuning on the expert's trajectories.
+    pub sft: SftConfig,
 }
 
 /// The policy model and how it samples actions.
@@ -174,6 +177,9 @@ impl Experiment {
                 "expected context_tokens > max_new_tokens > 0",
             ));
         }
+        self.sft
+            .validate()
+            .map_err(|(field, message)| invalid(&field, &message))?;
         digest_of(self).map_err(|e| invalid("(numbers)", &e.to_string()))?;
         Ok(())
     }

@@ -34,6 +34,8 @@ enum Command {
     Env(commands::env::Args),
     /// The Qwen2 policy model
     Lm(commands::lm::Args),
+    /// Run the pipeline's stages in order (reusing unchanged runs)
+    Run(commands::run::Args),
     /// Run the benchmarks (use `cargo xtask bench` for a release build)
     #[command(hide = true)]
     Bench(commands::bench::Args),
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Tasks(a) => commands::tasks::run(a, &cli.global),
         Command::Env(a) => commands::env::run(a, &cli.global),
         Command::Lm(a) => commands::lm::run(a, &cli.global),
+        Command::Run(a) => commands::run::run(a, &cli.global),
         Command::Bench(a) => commands::bench::run(a, &cli.global),
     };
     match result {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod env;
 pub mod lm;
 pub mod metric;
+pub mod run;
 pub mod tasks;
 pub mod verify;
 

@@ -6,6 +6,7 @@
 
 pub mod expert;
 pub mod ideas;
+pub mod sft;
 
 use serde::Serialize;
 
@@ -33,6 +34,9 @@ pub enum StageBodyError {
     File { path: String, message: String },
     #[error("config `{field}`: {message}")]
     Config { field: String, message: String },
+    /// Stopped on request (SIGINT / SIGTERM) after saving its resume state.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 pub type StageError = crate::pipeline::StageError<StageBodyError>;
