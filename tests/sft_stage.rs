@@ -158,3 +158,38 @@ fn a_run_killed_during_sft_resumes_to_the_same_checkpoint() {
     let resumed = outcome(&expert_dir, sft_digest, &sft_dir);
     assert_eq!(reference(), &resumed);
 }
+
+#[cfg(unix)]
+#[test]
+fn sigint_during_sft_checkpoints_stops_with_a_resume_hint_and_resumes_exactly() {
+    let store = tempfile::tempdir().unwrap();
+    let child = cli(store.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while resume_dir(store.path())
+        .and_then(|d| read_progress(&d).ok().flatten())
+        .is_none()
+    {
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) with a live child's pid and a valid signal number has no memory effects.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "stopped with an error");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("resume by running again"),
+        "{stderr}"
+    );
+    let out = cli(store.path()).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let (_, expert_dir) = printed_dir(&stdout, "expert");
+    let (sft_digest, sft_dir) = printed_dir(&stdout, "sft");
+    assert_eq!(reference(), &outcome(&expert_dir, sft_digest, &sft_dir));
+}

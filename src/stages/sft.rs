@@ -62,7 +62,21 @@ pub struct ProbeScore {
     /// value of the wrong type, ...).
     pub well_formed: f64,
     pub mean_reward: f64,
+    /// The first few (task, action, feedback kind), for a reader to see what the policy does.
+    pub samples: Vec<ProbeSample>,
 }
+
+/// One probe action and what the workbench made of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSample {
+    pub task: String,
+    pub action: String,
+    pub feedback: String,
+}
+
+/// Samples kept in `probe.json` per policy.
+const PROBE_SAMPLES: usize = 8;
 
 /// `probe.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -439,8 +453,16 @@ fn score(
         })
         .collect::<Vec<_>>();
     let (mut parsed, mut well, mut reward) = (0usize, 0usize, 0.0f64);
-    for (o, r) in outs.iter().zip(results) {
+    let mut samples = Vec::new();
+    for ((o, r), s) in outs.iter().zip(results).zip(states) {
         let r = r?;
+        if samples.len() < PROBE_SAMPLES {
+            samples.push(ProbeSample {
+                task: s.task.spec.id.clone(),
+                action: o.text.clone(),
+                feedback: format!("{}: {}", r.feedback.kind(), r.feedback.message()),
+            });
+        }
         let ok = Action::parse(&o.text).is_ok();
         parsed += usize::from(ok);
         well += usize::from(ok && !matches!(r.feedback, Feedback::InvalidAction { .. }));
@@ -453,5 +475,6 @@ fn score(
         parsed: parsed as f64 / k,
         well_formed: well as f64 / k,
         mean_reward: reward / k,
+        samples,
     })
 }
