@@ -13,6 +13,7 @@ use crate::reward::RewardConfig;
 use crate::stages::eval::EvalConfig;
 use crate::stages::expert::ExpertStageConfig;
 use crate::stages::ideas::IdeasConfig;
+use crate::train::sft::SftConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -90,6 +91,8 @@ pub struct Experiment {
     pub policy: PolicyConfig,
     /// How the agents are evaluated (Table 1).
     pub eval: EvalConfig,
+    /// Fine-tuning on the expert's trajectories.
+    pub sft: SftConfig,
 }
 
 /// The policy model and how it samples actions.
@@ -194,6 +197,9 @@ impl Experiment {
                 ));
             }
         }
+        self.sft
+            .validate()
+            .map_err(|(field, message)| invalid(&field, &message))?;
         digest_of(self).map_err(|e| invalid("(numbers)", &e.to_string()))?;
         Ok(())
     }

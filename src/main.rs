@@ -36,6 +36,8 @@ enum Command {
     Reproduce(commands::reproduce::Args),
     /// The Qwen2 policy model
     Lm(commands::lm::Args),
+    /// Run the pipeline's stages in order (reusing unchanged runs)
+    Run(commands::run::Args),
     /// Run the benchmarks (use `cargo xtask bench` for a release build)
     #[command(hide = true)]
     Bench(commands::bench::Args),
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Env(a) => commands::env::run(a, &cli.global),
         Command::Reproduce(a) => commands::reproduce::run(a, &cli.global),
         Command::Lm(a) => commands::lm::run(a, &cli.global),
+        Command::Run(a) => commands::run::run(a, &cli.global),
         Command::Bench(a) => commands::bench::run(a, &cli.global),
     };
     match result {

@@ -6,6 +6,7 @@ pub mod env;
 pub mod lm;
 pub mod metric;
 pub mod reproduce;
+pub mod run;
 pub mod tasks;
 pub mod verify;
 

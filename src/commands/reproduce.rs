@@ -10,12 +10,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use mlagent::config::Experiment;
-use mlagent::env::Workbench;
 use mlagent::provenance::{CodeVersion, LockWait, Store};
 use mlagent::report::regression::{Blessed, ReproductionGolden, Tolerance};
 use mlagent::stages::report::{self, PaperSources, Target};
 use mlagent::stages::{Context, eval, reproduce};
-use mlagent::tasks::Registry;
 
 use super::Global;
 
@@ -59,8 +57,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let sources = PaperSources::load(args.paper_root.as_deref().unwrap_or(&root))?;
     let store_root = global.store.clone().unwrap_or_else(Store::default_root);
     let store = Store::open(&store_root, LockWait::Wait)?;
-    let mut workbench = Workbench::new(Registry::load_default().context("loading tasks/")?);
-    workbench.reward_config = experiment.reward.clone();
+    let workbench =
+        mlagent::stages::workbench(&experiment, &store_root).context("loading tasks/")?;
     let code = CodeVersion::of_this_build();
     let ctx = Context {
         store: &store,

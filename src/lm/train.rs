@@ -1,7 +1,8 @@
 //! One optimisation step of the policy: masked next-token cross-entropy, backward, AdamW.
 //! Used by SFT (assistant tokens only) and by tests of determinism and exact resume.
 
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::module::{Module as _, ModuleVisitor, Param};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -186,5 +187,116 @@ impl Trainer {
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.step += 1;
         Ok(value)
+    }
+}
+
+/// What one accumulated optimiser step did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// Mean cross-entropy over every target token of the step's micro-batches.
+    pub loss: f32,
+    /// Target tokens of the step.
+    pub tokens: usize,
+    /// Global L2 norm of the gradient before clipping.
+    pub grad_norm: f64,
+}
+
+/// Sums the squares of every parameter's gradient, in the module's fixed visiting order.
+struct SquaredNorm<'a> {
+    grads: &'a GradientsParams,
+    sum: f64,
+}
+
+impl ModuleVisitor for SquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            let s: f32 = g.square().sum().into_scalar();
+            self.sum += f64::from(s);
+        }
+    }
+}
+
+/// Multiplies every parameter's gradient by `factor`.
+struct Scale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f32,
+}
+
+impl ModuleVisitor for Scale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(param.id) {
+            self.grads
+                .register::<D>(param.id, g.mul_scalar(self.factor));
+        }
+    }
+}
+
+/// Clips `grads` to global L2 norm `max_norm` (PyTorch's `clip_grad_norm_`, which transformers
+/// applies with `max_grad_norm`: scale by `max_norm / (norm + 1e-6)` when that is below 1).
+/// burn's own `GradientClipping::Norm` clips each tensor separately, which is not the same.
+/// Returns the norm before clipping.
+pub fn clip_global_norm(model: &Qwen2, grads: &mut GradientsParams, max_norm: Option<f64>) -> f64 {
+    let mut norm = SquaredNorm { grads, sum: 0.0 };
+    model.visit(&mut norm);
+    let total = norm.sum.sqrt();
+    if let Some(max) = max_norm {
+        let factor = max / (total + 1e-6);
+        if factor < 1.0 {
+            model.visit(&mut Scale {
+                grads,
+                factor: factor as f32,
+            });
+        }
+    }
+    total
+}
+
+impl Trainer {
+    /// One optimiser step over several micro-batches (gradient accumulation): the loss is the
+    /// mean over every target token of all of them (each micro-batch's mean weighted by its
+    /// share of the tokens, as transformers does with `num_items_in_batch`), the gradient is
+    /// clipped to `max_grad_norm` (global L2), then AdamW updates at `lr`.
+    pub fn step_accumulated(
+        &mut self,
+        micro_batches: &[Batch],
+        lr: f64,
+        max_grad_norm: Option<f64>,
+        device: &Device,
+    ) -> Result<StepStats, LmError> {
+        let total: usize = micro_batches.iter().map(Batch::target_count).sum();
+        if total == 0 {
+            return Err(LmError::Input(
+                "an optimiser step needs at least one target token".into(),
+            ));
+        }
+        let mut acc = GradientsAccumulator::<Qwen2>::new();
+        let mut loss_sum = 0.0f64;
+        for b in micro_batches {
+            let n = b.target_count();
+            if n == 0 {
+                continue;
+            }
+            let weight = n as f32 / total as f32;
+            let loss = masked_loss(&self.model, b, device)?.mul_scalar(weight);
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                return Err(LmError::Input(format!(
+                    "loss is {value} at step {}",
+                    self.step
+                )));
+            }
+            loss_sum += f64::from(value);
+            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            acc.accumulate(&self.model, grads);
+        }
+        let mut grads = acc.grads();
+        let grad_norm = clip_global_norm(&self.model, &mut grads, max_grad_norm);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.step += 1;
+        Ok(StepStats {
+            loss: loss_sum as f32,
+            tokens: total,
+            grad_norm,
+        })
     }
 }

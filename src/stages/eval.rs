@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::expert::{ExpertStageConfig, experts_for};
 use super::ideas::IdeaBook;
-use super::{Context, StageBodyError, StageError, write_config};
+use super::{Context, StageBodyError, StageError};
 use crate::agent::episode::{Episode, EpisodeJob, run_episodes};
 use crate::agent::expert::{ExpertKind, ExpertTeam};
 use crate::agent::lm_policy::LmPolicy;
@@ -214,7 +214,7 @@ pub fn run(
             path: RESULTS_FILE.into(),
             message: e.to_string(),
         })?;
-        write_config(run.dir(), &key_cfg, &tasks)?;
+        ctx.write_config(run.dir(), &key_cfg, &tasks)?;
         write_json(&run.dir().join(RESULTS_FILE), &table)?;
         let mut buf = Vec::new();
         for t in &audit {

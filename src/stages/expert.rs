@@ -13,7 +13,7 @@ use rand::seq::SliceRandom as _;
 use serde::{Deserialize, Serialize};
 
 use super::ideas::IdeaBook;
-use super::{Context, StageBodyError, StageError, write_config};
+use super::{Context, StageBodyError, StageError};
 use crate::agent::conversation::write_jsonl;
 use crate::agent::episode::{Episode, EpisodeJob, run_episodes};
 use crate::agent::expert::{Expert, ExpertConfig, ExpertKind, ExpertTeam};
@@ -140,7 +140,7 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
             })?;
             convs.push(c);
         }
-        write_config(run.dir(), cfg, &tasks)?;
+        ctx.write_config(run.dir(), cfg, &tasks)?;
         let mut buf = Vec::new();
         write_jsonl(&mut buf, &convs).expect("writing to memory cannot fail");
         crate::provenance::atomic::write(&run.dir().join(TRAJECTORIES_FILE), &buf)?;

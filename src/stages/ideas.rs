@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, StageBodyError, StageError, write_config};
+use super::{Context, StageBodyError, StageError};
 use crate::agent::ideas::{Idea, candidate_pool, most_diverse};
 use crate::agent::knobs::knobs_of;
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
@@ -79,7 +79,7 @@ pub fn run(ctx: &Context<'_>) -> Result<StageRun, StageError> {
                 diverse,
             });
         }
-        write_config(run.dir(), cfg, &tasks)?;
+        ctx.write_config(run.dir(), cfg, &tasks)?;
         let text = ron::ser::to_string_pretty(&book, ron::ser::PrettyConfig::default())
             .expect("an idea book serialises to RON");
         crate::provenance::atomic::write(&run.dir().join(IDEAS_FILE), text.as_bytes())?;

@@ -9,6 +9,7 @@ pub mod expert;
 pub mod ideas;
 pub mod report;
 pub mod reproduce;
+pub mod sft;
 
 use serde::Serialize;
 
@@ -36,6 +37,9 @@ pub enum StageBodyError {
     File { path: String, message: String },
     #[error("config `{field}`: {message}")]
     Config { field: String, message: String },
+    /// Stopped on request (SIGINT / SIGTERM) after saving its resume state.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 pub type StageError = crate::pipeline::StageError<StageBodyError>;
@@ -55,6 +59,8 @@ pub struct Context<'a> {
 #[derive(Serialize)]
 struct Keyed<'a, C: Serialize> {
     config: &'a C,
+    /// Every stage scores steps (or reads scored steps) with the experiment's reward.
+    reward: &'a crate::reward::RewardConfig,
     tasks: Vec<(String, String)>,
 }
 
@@ -84,6 +90,7 @@ impl Context<'_> {
     ) -> RunKey {
         let keyed = Keyed {
             config,
+            reward: &self.experiment.reward,
             tasks: tasks
                 .iter()
                 .map(|t| (t.spec.id.clone(), t.digest.to_string()))
@@ -110,27 +117,44 @@ impl Context<'_> {
 /// reviewer can read exactly what a run's `config_digest` covers.
 pub const CONFIG_FILE: &str = "config.json";
 
-/// Writes [`CONFIG_FILE`] into `dir` (a content output of every stage).
-pub fn write_config<C: Serialize>(
-    dir: &std::path::Path,
-    config: &C,
-    tasks: &[&Task],
-) -> Result<(), StageBodyError> {
-    let keyed = Keyed {
-        config,
-        tasks: tasks
-            .iter()
-            .map(|t| (t.spec.id.clone(), t.digest.to_string()))
-            .collect(),
-    };
-    let bytes = crate::provenance::canonical::to_canonical_bytes(&keyed).map_err(|e| {
-        StageBodyError::Config {
-            field: "(numbers)".into(),
-            message: e.to_string(),
-        }
-    })?;
-    crate::provenance::atomic::write(&dir.join(CONFIG_FILE), &bytes)?;
-    Ok(())
+impl Context<'_> {
+    /// Writes [`CONFIG_FILE`] into `dir` (a content output of every stage): exactly the value
+    /// whose digest is the run key's `config_digest`.
+    pub fn write_config<C: Serialize>(
+        &self,
+        dir: &std::path::Path,
+        config: &C,
+        tasks: &[&Task],
+    ) -> Result<(), StageBodyError> {
+        let keyed = Keyed {
+            config,
+            reward: &self.experiment.reward,
+            tasks: tasks
+                .iter()
+                .map(|t| (t.spec.id.clone(), t.digest.to_string()))
+                .collect(),
+        };
+        let bytes = crate::provenance::canonical::to_canonical_bytes(&keyed).map_err(|e| {
+            StageBodyError::Config {
+                field: "(numbers)".into(),
+                message: e.to_string(),
+            }
+        })?;
+        crate::provenance::atomic::write(&dir.join(CONFIG_FILE), &bytes)?;
+        Ok(())
+    }
+}
+
+/// The workbench of an experiment over `store_root`: the bundled tasks, the experiment's reward,
+/// and the run cache in `<store>/cache/runs`.
+pub fn workbench(
+    experiment: &Experiment,
+    store_root: &std::path::Path,
+) -> Result<Workbench, crate::tasks::TaskError> {
+    let mut wb = Workbench::new(crate::tasks::Registry::load_default()?)
+        .with_cache_dir(store_root.join("cache").join("runs"));
+    wb.reward_config = experiment.reward.clone();
+    Ok(wb)
 }
 
 fn config_digest<C: Serialize>(c: &C) -> Digest {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, StageBodyError, StageError, write_config};
+use super::{Context, StageBodyError, StageError};
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
 use crate::provenance::Digest;
 use crate::provenance::files::file_digest;
@@ -216,7 +216,7 @@ pub fn run(
             notes,
         };
         let dir = run.dir();
-        write_config(dir, &key_cfg, &tasks)?;
+        ctx.write_config(dir, &key_cfg, &tasks)?;
         let write = |name: &str, text: &str| -> Result<(), StageBodyError> {
             crate::provenance::atomic::write(&dir.join(name), text.as_bytes())?;
             Ok(())

@@ -4,7 +4,7 @@
 //! "not built" (never a stand-in number).
 
 use super::report::{PaperSources, Target};
-use super::{Context, StageError, eval, expert, ideas, report};
+use super::{Context, StageError, eval, expert, ideas, report, sft};
 use crate::pipeline::StageRun;
 use crate::report::{Agent, RlMethod};
 
@@ -32,9 +32,10 @@ pub fn run_all(
     let mut notes = Vec::new();
 
     // ---- language-model stages: each adds (agent, run) to `lm` and, for RL, its curve.
-    let lm: Vec<(Agent, StageRun)> = Vec::new();
+    let mut lm: Vec<(Agent, StageRun)> = Vec::new();
     let curves: Vec<(RlMethod, Agent)> = Vec::new();
-    // sft:        let sft = sft::run(ctx, &expert)?;            lm.push((Agent::Sft, sft));
+    let sft = sft::run(ctx, &expert)?;
+    lm.push((Agent::Sft, sft));
     // rl:         let rl = rl::run(ctx, &expert, &sft)?;        lm.push((Agent::MlAgent, rl));
     //             curves.push((RlMethod::StepWise, Agent::MlAgent));
     // rl-episode: let ep = rl::run_episode(ctx, &expert, &sft)?; lm.push((Agent::MlAgentEpisode, ep));

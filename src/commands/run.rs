@@ -1,0 +1,75 @@
+//! `mlagent run --experiment FILE --store DIR --until STAGE`: runs the pipeline's stages in
+//! order up to STAGE, reusing every run whose inputs are unchanged, and prints each stage's run
+//! folder and manifest digest.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use mlagent::config::Experiment;
+use mlagent::pipeline::StageRun;
+use mlagent::provenance::{CodeVersion, LockWait, Store};
+use mlagent::stages::{Context, expert, ideas, sft};
+
+use super::Global;
+
+/// The pipeline's stages, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Stage {
+    Ideas,
+    Expert,
+    Sft,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The experiment config (RON), e.g. experiments/mini.ron
+    #[arg(long, value_name = "FILE")]
+    pub experiment: PathBuf,
+    /// Run the stages up to and including this one
+    #[arg(long, value_enum, default_value = "sft")]
+    pub until: Stage,
+}
+
+fn report(stage: Stage, run: &StageRun) {
+    println!(
+        "{:<8} {} {} ({})",
+        format!("{stage:?}").to_lowercase(),
+        run.manifest.digest,
+        run.dir.display(),
+        if run.reused { "reused" } else { "ran" }
+    );
+}
+
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let store_dir = global
+        .store
+        .clone()
+        .context("`run` needs --store DIR (the artifact store folder)")?;
+    // The backend is the config's (it is part of every run key), not `--backend`'s.
+    let exp = Experiment::load(&args.experiment)?;
+    let store = Store::open(&store_dir, LockWait::Wait)
+        .with_context(|| format!("opening the store {}", store_dir.display()))?;
+    let wb = mlagent::stages::workbench(&exp, &store_dir).context("loading tasks/")?;
+    let ctx = Context {
+        store: &store,
+        workbench: &wb,
+        experiment: &exp,
+        code: CodeVersion::of_this_build(),
+        progress: std::io::stderr().is_terminal(),
+    };
+    let i = ideas::run(&ctx)?;
+    report(Stage::Ideas, &i);
+    if args.until == Stage::Ideas {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let e = expert::run(&ctx, &i)?;
+    report(Stage::Expert, &e);
+    if args.until == Stage::Expert {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = sft::run(&ctx, &e)?;
+    report(Stage::Sft, &s);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,578 @@
+//! Supervised fine-tuning on the expert's conversations (paper §3.1, LLaMA-Factory's
+//! `stage: sft`): cross-entropy on every assistant turn with system, task and feedback tokens
+//! masked; AdamW; cosine schedule with warmup; global gradient-norm clipping; micro-batches
+//! grouped by length; gradient accumulation to an effective batch; epochs.
+//!
+//! Training checkpoints after every epoch and whenever it is asked to stop, and resumes from
+//! the last checkpoint exactly: the batch order of an epoch is a function of its seed, and the
+//! optimiser state reloads with its parameters (see `lm::checkpoint`), so a resumed run ends
+//! with the same weights as an uninterrupted one.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::tensor::Device;
+use rand::seq::SliceRandom as _;
+use serde::{Deserialize, Serialize};
+
+use super::schedule::CosineSchedule;
+use crate::agent::conversation::{Conversation, Role as TurnRole};
+use crate::agent::prompt;
+use crate::lm::chat::{Message, Role, render};
+use crate::lm::tokenizer::ChatTokenizer;
+use crate::lm::train::{Batch, Trainer};
+use crate::lm::{LmError, Qwen2Config, checkpoint};
+use crate::provenance::atomic;
+use crate::seed::SeedPath;
+
+/// Numeric precision of training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Precision {
+    F32,
+    /// The paper's setting (LLaMA-Factory `bf16: true`, mixed precision). Not implemented by
+    /// this trainer: it is rejected with an error rather than silently run in f32.
+    Bf16,
+}
+
+/// The `sft` section of an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftConfig {
+    /// Peak learning rate (the paper: 2e-5 for Qwen2.5-7B).
+    pub lr: f64,
+    /// Fraction of the optimiser steps spent warming up linearly to `lr`.
+    pub warmup_ratio: f64,
+    pub epochs: usize,
+    /// Conversations per forward/backward pass.
+    pub micro_batch: usize,
+    /// Conversations per optimiser step (a multiple of `micro_batch`; the paper: 64).
+    pub effective_batch: usize,
+    /// Longer rendered conversations are truncated to this many tokens (the paper: 15000).
+    pub cutoff_tokens: usize,
+    /// Global L2 gradient-norm clip (transformers' default 1.0); absent: no clipping.
+    pub max_grad_norm: Option<f64>,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f64,
+    pub precision: Precision,
+    /// Held-out states the stage's probe scores the fine-tuned policy on (`probe.json`).
+    pub probe_states: usize,
+}
+
+impl SftConfig {
+    /// Checks the settings; the message names the field and what was expected.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |f: &str, m: &str| Err((format!("sft.{f}"), m.to_string()));
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr", "expected a positive number");
+        }
+        if !(0.0..=1.0).contains(&self.warmup_ratio) {
+            return bad("warmup_ratio", "expected a number in [0, 1]");
+        }
+        if self.epochs == 0 {
+            return bad("epochs", "expected at least 1");
+        }
+        if self.micro_batch == 0 || !self.effective_batch.is_multiple_of(self.micro_batch) {
+            return bad(
+                "effective_batch",
+                "expected a positive multiple of micro_batch (micro_batch >= 1)",
+            );
+        }
+        if self.effective_batch == 0 {
+            return bad("effective_batch", "expected at least 1");
+        }
+        if self.cutoff_tokens < 2 {
+            return bad("cutoff_tokens", "expected at least 2");
+        }
+        if let Some(n) = self.max_grad_norm
+            && !(n.is_finite() && n > 0.0)
+        {
+            return bad("max_grad_norm", "expected a positive number or None");
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay", "expected a number >= 0");
+        }
+        Ok(())
+    }
+
+    /// Micro-batches per optimiser step.
+    pub fn grad_accum(&self) -> usize {
+        self.effective_batch / self.micro_batch
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SftError {
+    #[error(transparent)]
+    Lm(#[from] LmError),
+    #[error(transparent)]
+    Write(#[from] atomic::WriteError),
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "interrupted after optimiser step {step} (epoch {epoch}); the checkpoint is in {}; resume by running again",
+        dir.display()
+    )]
+    Interrupted {
+        step: u64,
+        epoch: usize,
+        dir: PathBuf,
+    },
+}
+
+/// One training sequence: token ids and, per token, whether it is a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Example {
+    pub ids: Vec<u32>,
+    pub mask: Vec<bool>,
+}
+
+/// The chat messages of a ShareGPT conversation as the policy sees them: the system prompt,
+/// human turns as user and gpt turns as assistant (so training text equals acting text).
+pub fn messages(conv: &Conversation) -> Vec<Message> {
+    std::iter::once(Message::new(Role::System, prompt::SYSTEM))
+        .chain(conv.conversations.iter().map(|t| {
+            let role = match t.from {
+                TurnRole::Human => Role::User,
+                TurnRole::Gpt => Role::Assistant,
+            };
+            Message::new(role, t.value.clone())
+        }))
+        .collect()
+}
+
+/// Renders every conversation with the chat template (assistant tokens = targets) and cuts it
+/// at `cutoff` tokens. Conversations left with no target after the first token are dropped;
+/// returns the examples and how many were dropped.
+pub fn render_examples(
+    tok: &ChatTokenizer,
+    convs: &[Conversation],
+    cutoff: usize,
+) -> Result<(Vec<Example>, usize), LmError> {
+    let mut out = Vec::with_capacity(convs.len());
+    let mut dropped = 0;
+    for c in convs {
+        let mut r = render(tok, &messages(c), false)?;
+        r.ids.truncate(cutoff);
+        r.assistant_mask.truncate(cutoff);
+        if r.ids.len() < 2 || !r.assistant_mask[1..].iter().any(|&m| m) {
+            dropped += 1;
+            continue;
+        }
+        out.push(Example {
+            ids: r.ids,
+            mask: r.assistant_mask,
+        });
+    }
+    Ok((out, dropped))
+}
+
+/// The texts a tokenizer is trained on: the system prompt, the role headers and every turn.
+pub fn tokenizer_corpus(convs: &[Conversation]) -> Vec<String> {
+    let mut out = vec![
+        prompt::SYSTEM.to_string(),
+        "system\nuser\nassistant\n".to_string(),
+    ];
+    out.extend(
+        convs
+            .iter()
+            .flat_map(|c| c.conversations.iter().map(|t| t.value.clone())),
+    );
+    out
+}
+
+/// One epoch's optimiser steps, each a list of micro-batches of example indices. The examples
+/// are shuffled by `seed`; each step takes the next `micro_batch · grad_accum` of them, sorts
+/// them by length (longest first, ties by index) and cuts them into micro-batches, so a
+/// micro-batch holds similar lengths (little padding) while steps stay random
+/// (transformers' `group_by_length`, with a mega-batch of one optimiser step). The last step
+/// of an epoch may be smaller.
+pub fn epoch_plan(
+    lengths: &[usize],
+    micro_batch: usize,
+    grad_accum: usize,
+    seed: &SeedPath,
+) -> Vec<Vec<Vec<usize>>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.shuffle(&mut seed.rng());
+    order
+        .chunks(micro_batch * grad_accum)
+        .map(|step| {
+            let mut s = step.to_vec();
+            s.sort_by_key(|&i| (std::cmp::Reverse(lengths[i]), i));
+            s.chunks(micro_batch).map(<[usize]>::to_vec).collect()
+        })
+        .collect()
+}
+
+/// Optimiser steps per epoch for `n` examples.
+pub fn steps_per_epoch(n: usize, cfg: &SftConfig) -> usize {
+    n.div_ceil(cfg.effective_batch)
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricRow {
+    /// 1-based optimiser step.
+    pub step: u64,
+    /// 0-based epoch.
+    pub epoch: usize,
+    pub lr: f64,
+    pub loss: f32,
+    /// Target tokens of the step.
+    pub tokens: usize,
+    pub grad_norm: f64,
+}
+
+/// Where training stands: the resume file beside a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// The epoch to continue in and the steps of it already taken.
+    pub epoch: usize,
+    pub step_in_epoch: usize,
+    /// The checkpoint folder (relative to the resume folder) holding the state after them.
+    pub checkpoint: String,
+    pub metrics: Vec<MetricRow>,
+}
+
+/// The resume file's name in the resume folder.
+pub const PROGRESS_FILE: &str = "progress.json";
+
+impl Progress {
+    pub fn done(&self, epochs: usize) -> bool {
+        self.epoch >= epochs
+    }
+}
+
+/// Reads the resume file of `resume_dir`, if any.
+pub fn read_progress(resume_dir: &Path) -> Result<Option<Progress>, SftError> {
+    let path = resume_dir.join(PROGRESS_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| SftError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| SftError::File {
+            path: path.display().to_string(),
+            message: format!("expected a training progress record: {e}"),
+        })
+}
+
+/// Saves the trainer into a fresh checkpoint folder, then points the resume file at it
+/// (atomically), then removes older checkpoint folders: at every instant the resume file names
+/// a complete checkpoint.
+fn save_progress(
+    resume_dir: &Path,
+    model_cfg: &Qwen2Config,
+    trainer: &Trainer,
+    epoch: usize,
+    step_in_epoch: usize,
+    metrics: &[MetricRow],
+) -> Result<(), SftError> {
+    let name = format!("step-{:08}", trainer.step);
+    let dir = resume_dir.join(&name);
+    std::fs::create_dir_all(&dir).map_err(|e| SftError::File {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    checkpoint::save(&dir, model_cfg, trainer)?;
+    let p = Progress {
+        epoch,
+        step_in_epoch,
+        checkpoint: name.clone(),
+        metrics: metrics.to_vec(),
+    };
+    let mut text = serde_json::to_string_pretty(&p).expect("progress serialises");
+    text.push('\n');
+    atomic::write(&resume_dir.join(PROGRESS_FILE), text.as_bytes())?;
+    for e in std::fs::read_dir(resume_dir).map_err(|e| SftError::File {
+        path: resume_dir.display().to_string(),
+        message: e.to_string(),
+    })? {
+        let e = e.map_err(|e| SftError::File {
+            path: resume_dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let n = e.file_name().to_string_lossy().to_string();
+        if n.starts_with("step-") && n != name && e.path().is_dir() {
+            std::fs::remove_dir_all(e.path()).map_err(|err| SftError::File {
+                path: e.path().display().to_string(),
+                message: err.to_string(),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// What a training run needs besides the config and the data.
+pub struct Run<'a> {
+    pub model_cfg: &'a Qwen2Config,
+    /// Names the epochs' batch orders (`seed.child("epoch").child(e)`).
+    pub seed: SeedPath,
+    pub resume_dir: &'a Path,
+    pub device: &'a Device,
+    pub pad_id: u32,
+    /// Set (e.g. by SIGINT) to checkpoint and stop between two optimiser steps.
+    pub stop: &'a AtomicBool,
+    /// Called after every optimiser step (progress display).
+    pub on_step: &'a mut dyn FnMut(&MetricRow),
+}
+
+/// Fine-tunes `trainer` on `examples`, resuming from `run.resume_dir` when it holds a
+/// checkpoint (then `trainer` is replaced by it). Returns the trained trainer and every step's
+/// metrics.
+pub fn fine_tune(
+    cfg: &SftConfig,
+    mut trainer: Trainer,
+    examples: &[Example],
+    run: Run<'_>,
+) -> Result<(Trainer, Vec<MetricRow>), SftError> {
+    cfg.validate()
+        .map_err(|(f, m)| SftError::Config(format!("`{f}`: {m}")))?;
+    if cfg.precision == Precision::Bf16 {
+        return Err(SftError::Config(
+            "`sft.precision`: Bf16 is not implemented by this trainer (it trains in f32 on every \
+             backend); set `precision: F32`"
+                .into(),
+        ));
+    }
+    if examples.is_empty() {
+        return Err(SftError::Config(
+            "no training example: every conversation was empty after the cutoff".into(),
+        ));
+    }
+    let per_epoch = steps_per_epoch(examples.len(), cfg);
+    let schedule = CosineSchedule::new(cfg.lr, cfg.warmup_ratio, (per_epoch * cfg.epochs) as u64);
+    let (mut epoch, mut skip, mut metrics) = (0, 0, Vec::new());
+    if let Some(p) = read_progress(run.resume_dir)? {
+        let (_, t, m) = checkpoint::load(&run.resume_dir.join(&p.checkpoint), run.device)?;
+        if m.step != p.metrics.len() as u64 {
+            return Err(SftError::File {
+                path: run.resume_dir.join(PROGRESS_FILE).display().to_string(),
+                message: format!(
+                    "records {} steps but its checkpoint {} is at step {}",
+                    p.metrics.len(),
+                    p.checkpoint,
+                    m.step
+                ),
+            });
+        }
+        tracing::info!(step = m.step, epoch = p.epoch, "resuming fine-tuning");
+        trainer = t;
+        (epoch, skip, metrics) = (p.epoch, p.step_in_epoch, p.metrics);
+    }
+    let lengths: Vec<usize> = examples.iter().map(|e| e.ids.len()).collect();
+    while epoch < cfg.epochs {
+        let plan = epoch_plan(
+            &lengths,
+            cfg.micro_batch,
+            cfg.grad_accum(),
+            &run.seed.child("epoch").child(epoch),
+        );
+        for (si, step) in plan.iter().enumerate().skip(skip) {
+            if run.stop.load(Ordering::SeqCst) {
+                save_progress(run.resume_dir, run.model_cfg, &trainer, epoch, si, &metrics)?;
+                return Err(SftError::Interrupted {
+                    step: trainer.step,
+                    epoch,
+                    dir: run.resume_dir.to_path_buf(),
+                });
+            }
+            let batches = step
+                .iter()
+                .map(|mb| {
+                    Batch::pad(
+                        mb.iter()
+                            .map(|&i| (examples[i].ids.clone(), examples[i].mask.clone()))
+                            .collect(),
+                        run.pad_id,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let lr = schedule.lr(trainer.step);
+            let s = trainer.step_accumulated(&batches, lr, cfg.max_grad_norm, run.device)?;
+            let row = MetricRow {
+                step: trainer.step,
+                epoch,
+                lr,
+                loss: s.loss,
+                tokens: s.tokens,
+                grad_norm: s.grad_norm,
+            };
+            (run.on_step)(&row);
+            metrics.push(row);
+        }
+        epoch += 1;
+        skip = 0;
+        save_progress(run.resume_dir, run.model_cfg, &trainer, epoch, 0, &metrics)?;
+    }
+    Ok((trainer, metrics))
+}
+
+/// `metrics.jsonl`: one [`MetricRow`] per line.
+pub fn metrics_jsonl(rows: &[MetricRow]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for r in rows {
+        serde_json::to_writer(&mut buf, r).expect("a metric row serialises");
+        buf.push(b'\n');
+    }
+    buf
+}
+
+/// The loss curve as SVG (fixed size, fonts not measured: bytes depend only on the data).
+pub fn loss_svg(rows: &[MetricRow]) -> Result<String, SftError> {
+    use plotters::prelude::*;
+    let perr = |e: &dyn std::fmt::Debug| SftError::File {
+        path: "loss.svg".into(),
+        message: format!("plotting: {e:?}"),
+    };
+    let pts: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| (r.step as f64, f64::from(r.loss)))
+        .collect();
+    let x_hi = pts.last().map_or(1.0, |p| p.0).max(1.0);
+    let y_hi = pts.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.05;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| perr(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("SFT training loss", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..x_hi, 0.0..y_hi)
+            .map_err(|e| perr(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("optimiser step")
+            .y_desc("cross-entropy (assistant tokens)")
+            .draw()
+            .map_err(|e| perr(&e))?;
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), RGBColor(0, 114, 178)))
+            .map_err(|e| perr(&e))?;
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|&p| Circle::new(p, 2, RGBColor(0, 114, 178).filled())),
+            )
+            .map_err(|e| perr(&e))?;
+        root.present().map_err(|e| perr(&e))?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::conversation::Turn;
+
+    fn cfg() -> SftConfig {
+        SftConfig {
+            lr: 1e-3,
+            warmup_ratio: 0.1,
+            epochs: 2,
+            micro_batch: 2,
+            effective_batch: 4,
+            cutoff_tokens: 64,
+            max_grad_norm: Some(1.0),
+            weight_decay: 0.0,
+            precision: Precision::F32,
+            probe_states: 4,
+        }
+    }
+
+    #[test]
+    fn plan_covers_every_example_once_groups_by_length_and_follows_the_seed() {
+        let lengths: Vec<usize> = (0..23).map(|i| (i * 37) % 101).collect();
+        let s = SeedPath::root(3).child("epoch").child(0);
+        let plan = epoch_plan(&lengths, 2, 3, &s);
+        assert_eq!(plan.len(), 23usize.div_ceil(6));
+        let mut seen: Vec<usize> = plan.iter().flatten().flatten().copied().collect();
+        seen.sort();
+        assert_eq!(seen, (0..23).collect::<Vec<_>>());
+        for step in &plan {
+            let flat: Vec<usize> = step.iter().flatten().map(|&i| lengths[i]).collect();
+            assert!(flat.windows(2).all(|w| w[0] >= w[1]), "sorted by length");
+            assert!(step.iter().all(|mb| mb.len() <= 2));
+        }
+        assert_eq!(plan, epoch_plan(&lengths, 2, 3, &s));
+        assert_ne!(
+            plan,
+            epoch_plan(&lengths, 2, 3, &SeedPath::root(3).child("epoch").child(1))
+        );
+    }
+
+    #[test]
+    fn only_assistant_turns_are_targets_and_cutoff_truncates() {
+        let conv = Conversation {
+            conversations: vec![
+                Turn::human("task text"),
+                Turn::gpt("Thought: a\nAction: Inspect Script\nAction Input: "),
+                Turn::human("Observation (non_edit): fine"),
+                Turn::gpt("Thought: b\nAction: Final Answer\nAction Input: "),
+            ],
+        };
+        let tok =
+            ChatTokenizer::train_bpe(&tokenizer_corpus(std::slice::from_ref(&conv)), 300).unwrap();
+        let (ex, dropped) = render_examples(&tok, std::slice::from_ref(&conv), 10_000).unwrap();
+        assert_eq!(dropped, 0);
+        let e = &ex[0];
+        let target: Vec<u32> = e
+            .ids
+            .iter()
+            .zip(&e.mask)
+            .filter(|p| *p.1)
+            .map(|p| *p.0)
+            .collect();
+        let text = tok.decode(&target, false).unwrap();
+        assert!(text.contains("Action: Inspect Script") && text.contains("Final Answer"));
+        assert!(!text.contains("task text") && !text.contains("Observation"));
+        assert!(!text.contains("You are an ML engineer"));
+        // Cut inside the system prompt: no target left, so the example is dropped.
+        let (ex, dropped) = render_examples(&tok, std::slice::from_ref(&conv), 5).unwrap();
+        assert!(ex.is_empty() && dropped == 1);
+        // Cut in the middle: the first action is partly kept.
+        let first = e.mask.iter().position(|&m| m).unwrap();
+        let (ex, _) = render_examples(&tok, std::slice::from_ref(&conv), first + 3).unwrap();
+        assert_eq!(ex[0].ids.len(), first + 3);
+        assert_eq!(ex[0].mask.iter().filter(|&&m| m).count(), 3);
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let mut c = cfg();
+        assert!(c.validate().is_ok());
+        c.effective_batch = 5;
+        assert_eq!(c.validate().unwrap_err().0, "sft.effective_batch");
+        let mut c = cfg();
+        c.warmup_ratio = 1.5;
+        assert_eq!(c.validate().unwrap_err().0, "sft.warmup_ratio");
+    }
+
+    #[test]
+    fn loss_plot_is_a_function_of_the_metrics() {
+        let rows: Vec<MetricRow> = (1..=5)
+            .map(|i| MetricRow {
+                step: i,
+                epoch: 0,
+                lr: 1e-3,
+                loss: 3.0 / i as f32,
+                tokens: 10,
+                grad_norm: 1.0,
+            })
+            .collect();
+        let a = loss_svg(&rows).unwrap();
+        assert!(a.starts_with("<svg"));
+        assert_eq!(a, loss_svg(&rows).unwrap());
+        assert_ne!(a, loss_svg(&rows[..4]).unwrap());
+    }
+}
