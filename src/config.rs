@@ -12,6 +12,7 @@ use crate::provenance::{Digest, digest_of};
 use crate::reward::RewardConfig;
 use crate::stages::expert::ExpertStageConfig;
 use crate::stages::ideas::IdeasConfig;
+use crate::train::rl::RlConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -87,6 +88,8 @@ pub struct Experiment {
     pub ideas: IdeasConfig,
     pub expert: ExpertStageConfig,
     pub policy: PolicyConfig,
+    /// Step-wise RL and the episode-wise baseline.
+    pub rl: RlConfig,
 }
 
 /// The policy model and how it samples actions.
@@ -174,6 +177,19 @@ impl Experiment {
                 "expected context_tokens > max_new_tokens > 0",
             ));
         }
+        if self
+            .rl
+            .context_tokens
+            .is_some_and(|c| c <= p.max_new_tokens)
+        {
+            return Err(invalid(
+                "rl.context_tokens",
+                "expected more tokens than policy.max_new_tokens",
+            ));
+        }
+        self.rl
+            .validate()
+            .map_err(|(field, message)| invalid(&field, &message))?;
         digest_of(self).map_err(|e| invalid("(numbers)", &e.to_string()))?;
         Ok(())
     }

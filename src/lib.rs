@@ -17,3 +17,4 @@ pub mod reward;
 pub mod seed;
 pub mod stages;
 pub mod tasks;
+pub mod train;

@@ -1,0 +1,3 @@
+//! Training the policy beyond the expert data: reinforcement learning (`rl`).
+
+pub mod rl;
