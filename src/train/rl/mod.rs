@@ -214,3 +214,41 @@ pub struct IterationMetrics {
     pub work_units: f64,
     pub cumulative_work_units: f64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn smoke_rl() -> RlConfig {
+        crate::config::Experiment::load(Path::new("experiments/smoke.ron"))
+            .expect("the smoke config loads")
+            .rl
+    }
+
+    #[test]
+    fn every_profile_has_a_valid_rl_section() {
+        for p in ["smoke", "mini", "paper"] {
+            let e = crate::config::Experiment::load(Path::new(&format!("experiments/{p}.ron")));
+            assert!(e.is_ok(), "{p}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn bad_settings_name_their_field() {
+        let mut c = smoke_rl();
+        c.algorithm = Algorithm::Grpo;
+        c.samples_per_state = 1;
+        assert_eq!(c.validate().unwrap_err().0, "rl.samples_per_state");
+        let mut c = smoke_rl();
+        c.clip_epsilon = 1.5;
+        assert_eq!(c.validate().unwrap_err().0, "rl.clip_epsilon");
+        let mut c = smoke_rl();
+        c.episode.gamma = f64::NAN;
+        assert_eq!(c.validate().unwrap_err().0, "rl.episode.gamma");
+        let mut c = smoke_rl();
+        c.max_work_units = Some(-1.0);
+        assert_eq!(c.validate().unwrap_err().0, "rl.max_work_units");
+        assert!(smoke_rl().validate().is_ok());
+    }
+}
