@@ -314,3 +314,23 @@ fn steps_are_charged_their_planned_work() {
         0.0
     );
 }
+
+/// The GRPO switch: no critic (value loss 0), the same curve shape, a different run.
+#[test]
+fn grpo_variant_trains_without_a_critic() {
+    let mut exp = smoke();
+    exp.rl.algorithm = mlagent::train::rl::Algorithm::Grpo;
+    let root = tempfile::tempdir().unwrap();
+    let d = pipeline(root.path(), &exp, SFT_STEPS, Until::Rl);
+    let dir = d.rl_dir.unwrap();
+    let metrics = rl::read_metrics(&dir.join(rl::METRICS_FILE)).unwrap();
+    assert_eq!(metrics.len(), exp.rl.iterations);
+    assert!(
+        metrics
+            .iter()
+            .all(|m| m.value_loss == 0.0 && m.kl.is_finite())
+    );
+    let curve: Curve =
+        serde_json::from_slice(&std::fs::read(dir.join(rl::CURVE_FILE)).unwrap()).unwrap();
+    assert_eq!(curve.points.len(), 3);
+}
