@@ -67,7 +67,7 @@ fn rl_stages_are_deterministic_and_shaped() {
     );
     let rl_dir = da.rl_dir.unwrap();
     check_outputs(&rl_dir, RlMethod::StepWise);
-    check_outputs(&da.episode_dir.unwrap(), RlMethod::EpisodeWise);
+    check_outputs(da.episode_dir.as_ref().unwrap(), RlMethod::EpisodeWise);
     let w_rl = std::fs::read(rl_dir.join("policy/model.safetensors")).unwrap();
     let sft_runs: Vec<PathBuf> = std::fs::read_dir(a.path().join("runs/sft"))
         .unwrap()
@@ -75,6 +75,13 @@ fn rl_stages_are_deterministic_and_shaped() {
         .collect();
     let w_sft = std::fs::read(sft_runs[0].join("policy/model.safetensors")).unwrap();
     assert_ne!(w_rl, w_sft, "RL updated the policy");
+    // Both curves start from one evaluation of the SFT policy (shared evaluation seeds).
+    let start = |dir: &Path| {
+        let c: Curve =
+            serde_json::from_slice(&std::fs::read(dir.join(rl::CURVE_FILE)).unwrap()).unwrap();
+        c.points[0].clone()
+    };
+    assert_eq!(start(&rl_dir), start(da.episode_dir.as_ref().unwrap()));
 }
 
 /// Run in a child process by the kill test: the pipeline up to `rl` in the named store.

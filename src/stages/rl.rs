@@ -126,7 +126,9 @@ fn run_method(
         )?;
         let run_seed = ctx.run_seed();
         let set = EvalSet::new(ctx.workbench, &eval_tasks, run_seed)?;
-        let eval_seed = seed.child("eval");
+        // Shared by both methods (and every point): their curves start from the same
+        // evaluation of the same SFT policy and differ only through the policies.
+        let eval_seed = ctx.seed().child("rl-eval");
         let mut eval = |l: &Learner| {
             evaluate(
                 ctx.workbench,
