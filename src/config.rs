@@ -13,6 +13,7 @@ use crate::reward::RewardConfig;
 use crate::stages::eval::EvalConfig;
 use crate::stages::expert::ExpertStageConfig;
 use crate::stages::ideas::IdeasConfig;
+use crate::train::rl::RlConfig;
 use crate::train::sft::SftConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +94,8 @@ pub struct Experiment {
     pub eval: EvalConfig,
     /// Fine-tuning on the expert's trajectories.
     pub sft: SftConfig,
+    /// Step-wise RL and the episode-wise baseline.
+    pub rl: RlConfig,
 }
 
 /// The policy model and how it samples actions.
@@ -198,6 +201,19 @@ impl Experiment {
             }
         }
         self.sft
+            .validate()
+            .map_err(|(field, message)| invalid(&field, &message))?;
+        if self
+            .rl
+            .context_tokens
+            .is_some_and(|c| c <= p.max_new_tokens)
+        {
+            return Err(invalid(
+                "rl.context_tokens",
+                "expected more tokens than policy.max_new_tokens",
+            ));
+        }
+        self.rl
             .validate()
             .map_err(|(field, message)| invalid(&field, &message))?;
         digest_of(self).map_err(|e| invalid("(numbers)", &e.to_string()))?;

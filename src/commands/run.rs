@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use mlagent::config::Experiment;
 use mlagent::pipeline::StageRun;
 use mlagent::provenance::{CodeVersion, LockWait, Store};
-use mlagent::stages::{Context, expert, ideas, sft};
+use mlagent::stages::{Context, expert, ideas, rl, sft};
 
 use super::Global;
 
@@ -20,6 +20,8 @@ pub enum Stage {
     Ideas,
     Expert,
     Sft,
+    Rl,
+    RlEpisode,
 }
 
 #[derive(Debug, clap::Args)]
@@ -28,14 +30,20 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub experiment: PathBuf,
     /// Run the stages up to and including this one
-    #[arg(long, value_enum, default_value = "sft")]
+    #[arg(long, value_enum, default_value = "rl-episode")]
     pub until: Stage,
 }
 
 fn report(stage: Stage, run: &StageRun) {
     println!(
-        "{:<8} {} {} ({})",
-        format!("{stage:?}").to_lowercase(),
+        "{:<10} {} {} ({})",
+        match stage {
+            Stage::Ideas => "ideas",
+            Stage::Expert => "expert",
+            Stage::Sft => "sft",
+            Stage::Rl => "rl",
+            Stage::RlEpisode => "rl-episode",
+        },
         run.manifest.digest,
         run.dir.display(),
         if run.reused { "reused" } else { "ran" }
@@ -71,5 +79,15 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     }
     let s = sft::run(&ctx, &e)?;
     report(Stage::Sft, &s);
+    if args.until == Stage::Sft {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = rl::run(&ctx, &e, &s)?;
+    report(Stage::Rl, &r);
+    if args.until == Stage::Rl {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = rl::run_episode(&ctx, &e, &s)?;
+    report(Stage::RlEpisode, &r);
     Ok(ExitCode::SUCCESS)
 }

@@ -2,13 +2,14 @@
 //! outputs, a seed), run through [`crate::pipeline::run_stage`] so that it is reused when its
 //! inputs are unchanged and recorded in a manifest when it runs.
 //!
-//! `ideas → expert → sft → rl → eval → report`
+//! `ideas → expert → sft → rl (and rl-episode) → eval → report`
 
 pub mod eval;
 pub mod expert;
 pub mod ideas;
 pub mod report;
 pub mod reproduce;
+pub mod rl;
 pub mod sft;
 
 use serde::Serialize;
@@ -31,6 +32,8 @@ pub enum StageBodyError {
     Lm(#[from] crate::lm::LmError),
     #[error(transparent)]
     Write(#[from] crate::provenance::atomic::WriteError),
+    #[error(transparent)]
+    Rl(#[from] crate::train::rl::RlError),
     #[error(transparent)]
     Conversation(#[from] crate::agent::conversation::ConversationError),
     #[error("{path}: {message}")]

@@ -4,7 +4,7 @@
 //! "not built" (never a stand-in number).
 
 use super::report::{PaperSources, Target};
-use super::{Context, StageError, eval, expert, ideas, report, sft};
+use super::{Context, StageError, eval, expert, ideas, report, rl, sft};
 use crate::pipeline::StageRun;
 use crate::report::{Agent, RlMethod};
 
@@ -33,13 +33,15 @@ pub fn run_all(
 
     // ---- language-model stages: each adds (agent, run) to `lm` and, for RL, its curve.
     let mut lm: Vec<(Agent, StageRun)> = Vec::new();
-    let curves: Vec<(RlMethod, Agent)> = Vec::new();
+    let mut curves: Vec<(RlMethod, Agent)> = Vec::new();
     let sft = sft::run(ctx, &expert)?;
+    let step_wise = rl::run(ctx, &expert, &sft)?;
+    let episode_wise = rl::run_episode(ctx, &expert, &sft)?;
     lm.push((Agent::Sft, sft));
-    // rl:         let rl = rl::run(ctx, &expert, &sft)?;        lm.push((Agent::MlAgent, rl));
-    //             curves.push((RlMethod::StepWise, Agent::MlAgent));
-    // rl-episode: let ep = rl::run_episode(ctx, &expert, &sft)?; lm.push((Agent::MlAgentEpisode, ep));
-    //             curves.push((RlMethod::EpisodeWise, Agent::MlAgentEpisode));
+    lm.push((Agent::MlAgent, step_wise));
+    curves.push((RlMethod::StepWise, Agent::MlAgent));
+    lm.push((Agent::MlAgentEpisode, episode_wise));
+    curves.push((RlMethod::EpisodeWise, Agent::MlAgentEpisode));
     for (agent, stage) in [
         (Agent::Sft, "sft"),
         (Agent::MlAgent, "rl"),

@@ -1,0 +1,280 @@
+//! Stages `rl` (step-wise RL, the paper's method) and `rl-episode` (the episode-wise baseline of
+//! Figure 4), both below the expert and SFT runs. Outputs:
+//!
+//! - `policy/`: the final policy (tokenizer.json, config.json, model.safetensors), loadable as
+//!   the SFT policy is; `value_head.json`: the critic's head;
+//! - `curve.json`: a [`Curve`] (point 0 = the SFT start, then every `eval_every` iterations),
+//!   `wall_seconds` left out so the file is reproducible; `curve_timed.json`: the same with
+//!   measured wall seconds (auxiliary);
+//! - `metrics.jsonl`: one [`IterationMetrics`] per iteration; `timing.jsonl`: measured seconds
+//!   per iteration (auxiliary);
+//! - `curve.svg`: mean step reward per iteration and held-in / held-out gain per point;
+//! - `resume/`: the last checkpoint (auxiliary).
+
+use serde::Serialize;
+
+use super::{Context, StageBodyError, StageError};
+use crate::agent::lm_policy::TOKENIZER_FILE;
+use crate::config::PolicyConfig;
+use crate::pipeline::{StageOutputs, StageRun, run_stage};
+use crate::provenance::atomic;
+use crate::report::RlMethod;
+use crate::report::results::Curve;
+use crate::reward::RewardConfig;
+use crate::train::rl::curve::{EvalSet, Series, evaluate, plot_svg};
+use crate::train::rl::learner::Learner;
+use crate::train::rl::state_pool::StatePool;
+use crate::train::rl::{IterationMetrics, RlConfig, driver, episodic, resume, stepwise};
+
+pub const STAGE: &str = "rl";
+pub const EPISODE_STAGE: &str = "rl-episode";
+pub const POLICY_DIR: &str = "policy";
+pub const VALUE_FILE: &str = "value_head.json";
+pub const CURVE_FILE: &str = "curve.json";
+pub const CURVE_TIMED_FILE: &str = "curve_timed.json";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const TIMING_FILE: &str = "timing.jsonl";
+pub const PLOT_FILE: &str = "curve.svg";
+
+/// What an RL run's identity covers besides its parents and tasks.
+#[derive(Serialize)]
+struct RlStageConfig<'a> {
+    method: RlMethod,
+    rl: &'a RlConfig,
+    policy: &'a PolicyConfig,
+    reward: &'a RewardConfig,
+    train_tasks: &'a [String],
+    eval_tasks: &'a [String],
+}
+
+/// Runs (or reuses, or resumes) step-wise RL below the expert and SFT runs.
+pub fn run(ctx: &Context<'_>, expert: &StageRun, sft: &StageRun) -> Result<StageRun, StageError> {
+    run_method(ctx, expert, sft, RlMethod::StepWise)
+}
+
+/// Runs (or reuses, or resumes) the episode-wise baseline below the expert and SFT runs.
+pub fn run_episode(
+    ctx: &Context<'_>,
+    expert: &StageRun,
+    sft: &StageRun,
+) -> Result<StageRun, StageError> {
+    run_method(ctx, expert, sft, RlMethod::EpisodeWise)
+}
+
+fn jsonl<T: Serialize>(items: &[T]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for i in items {
+        serde_json::to_writer(&mut buf, i).expect("metrics serialise");
+        buf.push(b'\n');
+    }
+    buf
+}
+
+fn run_method(
+    ctx: &Context<'_>,
+    expert: &StageRun,
+    sft: &StageRun,
+    method: RlMethod,
+) -> Result<StageRun, StageError> {
+    let exp = ctx.experiment;
+    let stage = match method {
+        RlMethod::StepWise => STAGE,
+        RlMethod::EpisodeWise => EPISODE_STAGE,
+    };
+    let body_err = |source| StageError::Body {
+        stage: stage.into(),
+        source,
+    };
+    exp.rl
+        .validate()
+        .map_err(|(field, message)| body_err(StageBodyError::Config { field, message }))?;
+    let train = ctx.tasks(&exp.train_tasks).map_err(body_err)?;
+    let eval_tasks = ctx.tasks(&exp.eval_tasks).map_err(body_err)?;
+    let mut all = train.clone();
+    for t in &eval_tasks {
+        if !all.iter().any(|a| a.spec.id == t.spec.id) {
+            all.push(t);
+        }
+    }
+    let cfg = RlStageConfig {
+        method,
+        rl: &exp.rl,
+        policy: &exp.policy,
+        reward: &exp.reward,
+        train_tasks: &exp.train_tasks,
+        eval_tasks: &exp.eval_tasks,
+    };
+    let key = ctx.key(stage, &cfg, &all, &[expert, sft]);
+    run_stage(ctx.store, &key, true, |run| {
+        ctx.write_config(run.dir(), &cfg, &all)?;
+        let backend = |e: crate::backend::BackendError| StageBodyError::Config {
+            field: "backend".into(),
+            message: e.to_string(),
+        };
+        let train_device = exp.backend.train_device().map_err(backend)?;
+        let infer_device = exp.backend.device().map_err(backend)?;
+        let seed = ctx.seed().child(stage);
+        let sft_policy = sft.path(POLICY_DIR);
+        let mut learner = Learner::from_sft(
+            &sft_policy,
+            &exp.rl,
+            exp.policy.sampling(),
+            exp.rl.context_tokens.unwrap_or(exp.policy.context_tokens),
+            &seed,
+            train_device,
+            infer_device.clone(),
+        )?;
+        let run_seed = ctx.run_seed();
+        let set = EvalSet::new(ctx.workbench, &eval_tasks, run_seed)?;
+        // Shared by both methods (and every point): their curves start from the same
+        // evaluation of the same SFT policy and differ only through the policies.
+        let eval_seed = ctx.seed().child("rl-eval");
+        let mut eval = |l: &Learner| {
+            evaluate(
+                ctx.workbench,
+                &set,
+                l.snapshot()?,
+                &l.tok,
+                &l.sampling,
+                l.context_tokens,
+                &exp.rl.eval,
+                &eval_seed,
+                run_seed,
+                &l.infer_device,
+            )
+        };
+        let progress = match method {
+            RlMethod::StepWise => {
+                let episodes =
+                    super::expert::read_episodes(&expert.path(super::expert::EPISODES_FILE))?;
+                let pool = StatePool::from_episodes(&episodes, &train)?;
+                tracing::info!(states = pool.len(), "expert state pool");
+                let mut collect = |it: usize, l: &Learner| {
+                    stepwise::collect(ctx.workbench, &pool, &train, l, it, &seed, run_seed)
+                };
+                driver::train(
+                    &mut learner,
+                    &run.resume_dir(),
+                    &seed,
+                    &mut collect,
+                    &mut eval,
+                )?
+            }
+            RlMethod::EpisodeWise => {
+                let mut collect = |it: usize, l: &Learner| {
+                    episodic::collect(ctx.workbench, &train, l, it, &seed, run_seed)
+                };
+                driver::train(
+                    &mut learner,
+                    &run.resume_dir(),
+                    &seed,
+                    &mut collect,
+                    &mut eval,
+                )?
+            }
+        };
+
+        // The final policy, in the SFT policy's layout.
+        let pdir = run.dir().join(POLICY_DIR);
+        std::fs::create_dir_all(&pdir).map_err(|e| StageBodyError::File {
+            path: pdir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let tok_src = sft_policy.join(TOKENIZER_FILE);
+        let tok_bytes = std::fs::read(&tok_src).map_err(|e| StageBodyError::File {
+            path: tok_src.display().to_string(),
+            message: e.to_string(),
+        })?;
+        atomic::write(&pdir.join(TOKENIZER_FILE), &tok_bytes)?;
+        crate::lm::hf::save(&pdir, &learner.cfg, &learner.ac.policy)?;
+        let value = crate::train::rl::actor::ValueWeights::of(&learner.ac.value);
+        atomic::write(
+            &run.dir().join(VALUE_FILE),
+            &serde_json::to_vec(&value).expect("value weights serialise"),
+        )?;
+
+        let timed = Curve {
+            method,
+            points: progress.points.clone(),
+        };
+        let mut content = timed.clone();
+        for p in &mut content.points {
+            p.wall_seconds = None;
+        }
+        let pretty = |c: &Curve| {
+            let mut v = serde_json::to_vec_pretty(c).expect("a curve serialises");
+            v.push(b'\n');
+            v
+        };
+        atomic::write(&run.dir().join(CURVE_FILE), &pretty(&content))?;
+        atomic::write(&run.dir().join(CURVE_TIMED_FILE), &pretty(&timed))?;
+        atomic::write(&run.dir().join(METRICS_FILE), &jsonl(&progress.metrics))?;
+        #[derive(Serialize)]
+        struct Timing {
+            iteration: usize,
+            wall_seconds: f64,
+        }
+        let timing: Vec<Timing> = progress
+            .iteration_seconds
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| Timing {
+                iteration: i + 1,
+                wall_seconds: s,
+            })
+            .collect();
+        atomic::write(&run.dir().join(TIMING_FILE), &jsonl(&timing))?;
+        let plot_path = run.dir().join(PLOT_FILE);
+        let svg = plot_svg(
+            &[Series {
+                label: method.label(),
+                metrics: &progress.metrics,
+                curve: &content,
+            }],
+            &plot_path,
+        )?;
+        atomic::write(&plot_path, svg.as_bytes())?;
+        tracing::info!(
+            iterations = progress.iteration,
+            work_units = progress.work_units,
+            "RL finished"
+        );
+        let mut auxiliary = vec![CURVE_TIMED_FILE.to_string(), TIMING_FILE.to_string()];
+        auxiliary.extend(
+            resume::files()
+                .into_iter()
+                .map(|f| format!("{}/{f}", crate::provenance::store::RESUME_DIR)),
+        );
+        Ok(StageOutputs {
+            content: vec![
+                super::CONFIG_FILE.into(),
+                format!("{POLICY_DIR}/{TOKENIZER_FILE}"),
+                format!("{POLICY_DIR}/{}", crate::lm::hf::CONFIG_FILE),
+                format!("{POLICY_DIR}/{}", crate::lm::hf::WEIGHTS_FILE),
+                VALUE_FILE.into(),
+                CURVE_FILE.into(),
+                METRICS_FILE.into(),
+                PLOT_FILE.into(),
+            ],
+            auxiliary,
+        })
+    })
+}
+
+/// Reads a run's `metrics.jsonl`.
+pub fn read_metrics(path: &std::path::Path) -> Result<Vec<IterationMetrics>, StageBodyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| StageBodyError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| StageBodyError::File {
+                path: format!("{}:{}", path.display(), i + 1),
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,141 @@
+//! The training loop both RL methods share: collect an iteration's samples, update, count the
+//! environment work, and at the start and every `eval_every` iterations evaluate and
+//! checkpoint. A run interrupted anywhere resumes from its last checkpoint and ends with the
+//! same bytes as an uninterrupted one.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::learner::Learner;
+use super::resume::{self, Progress};
+use super::{IterationMetrics, RlError, Sample};
+use crate::env::{Feedback, Script, Workbench};
+use crate::report::results::{CurvePoint, TaskGain};
+use crate::seed::SeedPath;
+use crate::tasks::Task;
+
+/// An iteration's training data and what it cost.
+#[derive(Clone, Debug, Default)]
+pub struct Collected {
+    pub samples: Vec<Sample>,
+    /// GRPO advantages (one per sample); `None` for PPO.
+    pub grpo: Option<Vec<f64>>,
+    pub successes: usize,
+    pub invalid: usize,
+    /// Environment work units charged (planned multiply-adds of every script run the
+    /// iteration's steps asked for, cached or not).
+    pub work_units: f64,
+}
+
+/// The work a step is charged: the planned work of the run it asked for when it edited the
+/// script and the edit ran (successfully or not); 0 for non-edits, invalid actions and runs
+/// refused for exceeding the budget (those train nothing).
+pub fn step_work(
+    wb: &Workbench,
+    task: &Task,
+    feedback: &Feedback,
+    next_script: &Script,
+    run_seed: u64,
+) -> Result<f64, RlError> {
+    Ok(match feedback {
+        Feedback::Success { .. } | Feedback::ExecutionError { .. } => {
+            wb.run(task, next_script, run_seed)?.planned_work
+        }
+        _ => 0.0,
+    })
+}
+
+fn point(rl_step: usize, work: f64, wall: f64, task_gains: Vec<TaskGain>) -> CurvePoint {
+    CurvePoint {
+        rl_step: rl_step as u32,
+        work_units: work.round() as u64,
+        wall_seconds: Some(wall),
+        task_gains,
+    }
+}
+
+/// Runs (or resumes) training; returns the final progress.
+pub fn train(
+    learner: &mut Learner,
+    resume_dir: &Path,
+    seed: &SeedPath,
+    collect: &mut dyn FnMut(usize, &Learner) -> Result<Collected, RlError>,
+    evaluate: &mut dyn FnMut(&Learner) -> Result<Vec<TaskGain>, RlError>,
+) -> Result<Progress, RlError> {
+    let start = Instant::now();
+    let mut progress = match resume::load(resume_dir, learner)? {
+        Some(p) => {
+            tracing::info!(iteration = p.iteration, "resuming RL");
+            p
+        }
+        None => {
+            let gains = evaluate(learner)?;
+            let wall = start.elapsed().as_secs_f64();
+            let p = Progress {
+                iteration: 0,
+                work_units: 0.0,
+                wall_seconds: wall,
+                points: vec![point(0, 0.0, wall, gains)],
+                metrics: Vec::new(),
+                iteration_seconds: Vec::new(),
+            };
+            resume::save(resume_dir, learner, &p)?;
+            p
+        }
+    };
+    let base_wall = progress.wall_seconds;
+    let rl = learner.rl.clone();
+    let cap_reached = |w: f64| rl.max_work_units.is_some_and(|c| w >= c);
+    while progress.iteration < rl.iterations && !cap_reached(progress.work_units) {
+        let it = progress.iteration + 1;
+        let t0 = Instant::now();
+        let c = collect(it, learner)?;
+        let n = c.samples.len().max(1) as f64;
+        let mean_reward = c.samples.iter().map(|s| s.reward).sum::<f64>() / n;
+        let collect_s = t0.elapsed().as_secs_f64();
+        let stats = learner.update(&c.samples, c.grpo, &seed.child("update").child(it))?;
+        let update_s = t0.elapsed().as_secs_f64() - collect_s;
+        progress.work_units += c.work_units;
+        progress.metrics.push(IterationMetrics {
+            iteration: it,
+            samples: c.samples.len(),
+            mean_reward,
+            success_rate: c.successes as f64 / n,
+            invalid_rate: c.invalid as f64 / n,
+            policy_loss: stats.loss.policy,
+            value_loss: stats.loss.value,
+            kl: stats.loss.kl,
+            entropy: stats.loss.entropy,
+            clip_fraction: stats.loss.clip_fraction,
+            work_units: c.work_units,
+            cumulative_work_units: progress.work_units,
+        });
+        progress.iteration_seconds.push(t0.elapsed().as_secs_f64());
+        progress.iteration = it;
+        tracing::info!(
+            iteration = it,
+            mean_reward,
+            kl = stats.loss.kl,
+            work_units = progress.work_units,
+            collect_s,
+            update_s,
+            "RL iteration"
+        );
+        let last = it == rl.iterations || cap_reached(progress.work_units);
+        if it % rl.eval_every == 0 || last {
+            let e0 = Instant::now();
+            let gains = evaluate(learner)?;
+            tracing::info!(
+                iteration = it,
+                eval_s = e0.elapsed().as_secs_f64(),
+                "RL evaluation"
+            );
+            progress.wall_seconds = base_wall + start.elapsed().as_secs_f64();
+            progress
+                .points
+                .push(point(it, progress.work_units, progress.wall_seconds, gains));
+            resume::save(resume_dir, learner, &progress)?;
+        }
+    }
+    Ok(progress)
+}

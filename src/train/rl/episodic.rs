@@ -1,0 +1,123 @@
+//! The episode-wise baseline: each iteration the current policy plays whole episodes from the
+//! held-in tasks' starters (round-robin over tasks), and every step becomes a PPO sample whose
+//! value target is its Monte-Carlo discounted return `G_t = r_t + γ G_{t+1}` (no bootstrapping,
+//! no GAE: an episode always ends, by Final Answer or its step limit). Work is charged exactly
+//! as step-wise RL charges it, step by step.
+
+use std::collections::BTreeMap;
+
+use super::actor::{Sampled, sample_action};
+use super::driver::{Collected, step_work};
+use super::learner::Learner;
+use super::ppo::{discounted_returns, grpo_advantages};
+use super::{Algorithm, RlError, Sample};
+use crate::agent::episode::{EpisodeJob, run_episodes};
+use crate::agent::policy::{Policy, PolicyError, PolicyInput, PolicyOutput};
+use crate::env::{Feedback, Script, Workbench};
+use crate::lm::Qwen2;
+use crate::seed::SeedPath;
+use crate::tasks::Task;
+
+/// A policy that samples like [`crate::agent::lm_policy::LmPolicy`] and keeps each decision's
+/// token ids, keyed by (episode, step).
+struct Recording<'a> {
+    model: Qwen2,
+    learner: &'a Learner,
+    taken: BTreeMap<(usize, usize), Sampled>,
+}
+
+impl Policy for Recording<'_> {
+    fn name(&self) -> &str {
+        "rl-episode"
+    }
+
+    fn act(
+        &mut self,
+        input: &PolicyInput<'_>,
+        seed: &SeedPath,
+    ) -> Result<PolicyOutput, PolicyError> {
+        let l = self.learner;
+        let s = sample_action(
+            &self.model,
+            &l.tok,
+            input.history,
+            &l.sampling,
+            l.context_tokens,
+            seed,
+            &l.infer_device,
+        )
+        .map_err(|e| PolicyError::Failed {
+            policy: "rl-episode".into(),
+            message: e.to_string(),
+        })?;
+        let text = s.text.clone();
+        let step = input.history.len().saturating_sub(1) / 2;
+        self.taken.insert((input.episode, step), s);
+        Ok(PolicyOutput {
+            text,
+            token_logprobs: None,
+        })
+    }
+}
+
+/// Collects iteration `iteration`'s samples; `seed` is the stage's stream.
+pub fn collect(
+    wb: &Workbench,
+    tasks: &[&Task],
+    learner: &Learner,
+    iteration: usize,
+    seed: &SeedPath,
+    run_seed: u64,
+) -> Result<Collected, RlError> {
+    let cfg = &learner.rl.episode;
+    let jobs: Vec<EpisodeJob<'_>> = (0..cfg.episodes_per_iteration)
+        .map(|j| {
+            let task = tasks[j % tasks.len()];
+            EpisodeJob {
+                task,
+                seed: seed.child("rollout").child(iteration).child(j),
+                run_seed,
+                max_steps: cfg.max_steps.min(task.spec.budget.max_steps as usize),
+            }
+        })
+        .collect();
+    let mut policy = Recording {
+        model: learner.snapshot()?,
+        learner,
+        taken: BTreeMap::new(),
+    };
+    let episodes = run_episodes(wb, &jobs, &mut policy)?;
+    let mut out = Collected::default();
+    let mut groups = Vec::new();
+    let mut returns = Vec::new();
+    for (j, (ep, job)) in episodes.iter().zip(&jobs).enumerate() {
+        let rewards: Vec<f64> = ep.steps.iter().map(|s| s.reward).collect();
+        let g = discounted_returns(&rewards, cfg.gamma);
+        for (t, st) in ep.steps.iter().enumerate() {
+            let s = policy.taken.remove(&(j, t)).ok_or_else(|| {
+                RlError::Input(format!("episode {j} step {t}: no recorded decision"))
+            })?;
+            let after = Script::parse(job.task.spec.data_type, &st.script_after)
+                .map_err(|e| RlError::Input(format!("task {}: {e}", job.task.spec.id)))?;
+            out.work_units += step_work(wb, job.task, &st.feedback, &after, run_seed)?;
+            match st.feedback {
+                Feedback::Success { .. } => out.successes += 1,
+                Feedback::InvalidAction { .. } => out.invalid += 1,
+                _ => {}
+            }
+            groups.push(j % tasks.len());
+            returns.push(g[t]);
+            out.samples.push(Sample {
+                prompt: s.prompt,
+                action: s.action,
+                reward: st.reward,
+                target: g[t],
+                group: j % tasks.len(),
+            });
+        }
+    }
+    if learner.rl.algorithm == Algorithm::Grpo {
+        out.grpo = Some(grpo_advantages(&returns, &groups));
+    }
+    Ok(out)
+}

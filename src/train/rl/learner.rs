@@ -1,0 +1,250 @@
+//! The learner: the actor-critic being trained (autodiff device), its optimiser, the frozen SFT
+//! reference (inference device), and the PPO update over an iteration's samples.
+//!
+//! "Old" log-probs and values are recomputed right before each update from an inference copy
+//! of the current weights, through the same scoring code as the update itself (not taken from
+//! the sampler), so at the first minibatch the ratio is 1 up to float summation order.
+
+use std::path::Path;
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Device;
+use rand::seq::SliceRandom as _;
+
+use super::actor::{ActorCritic, ValueWeights, copy_to, score, to_host};
+use super::ppo::{LossStats, LossWeights, ppo_loss, standardize};
+use super::{Algorithm, RlConfig, RlError, Sample};
+use crate::agent::lm_policy::TOKENIZER_FILE;
+use crate::lm::chat::stop_tokens;
+use crate::lm::generate::SamplingConfig;
+use crate::lm::tokenizer::ChatTokenizer;
+use crate::lm::value::ValueHead;
+use crate::lm::{Qwen2, Qwen2Config, hf};
+use crate::seed::SeedPath;
+
+pub struct Learner {
+    pub cfg: Qwen2Config,
+    pub tok: ChatTokenizer,
+    pub ac: ActorCritic,
+    pub optim: ModuleOptimizer,
+    pub reference: Qwen2,
+    pub rl: RlConfig,
+    /// Sampling of the actions RL trains on (the policy's settings at `rl.temperature`).
+    pub sampling: SamplingConfig,
+    pub context_tokens: usize,
+    pub train_device: Device,
+    pub infer_device: Device,
+}
+
+/// Means over an update's minibatches.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct UpdateStats {
+    pub loss: LossStats,
+    pub minibatches: usize,
+}
+
+impl Learner {
+    /// Starts from the SFT policy directory: the policy and the reference both load its weights;
+    /// the value head is initialised from `seed`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_sft(
+        dir: &Path,
+        rl: &RlConfig,
+        policy_sampling: SamplingConfig,
+        context_tokens: usize,
+        seed: &SeedPath,
+        train_device: Device,
+        infer_device: Device,
+    ) -> Result<Self, RlError> {
+        let tok = ChatTokenizer::load(&dir.join(TOKENIZER_FILE))?;
+        let (cfg, policy) = hf::load(dir, &train_device)?;
+        let reference = copy_to(&cfg, &policy, &infer_device)?;
+        let value = ValueHead::init(cfg.hidden_size, &seed.child("value_head"), &train_device);
+        Ok(Self::assemble(
+            cfg,
+            tok,
+            ActorCritic { policy, value },
+            rl.optim.build(),
+            reference,
+            rl,
+            policy_sampling,
+            context_tokens,
+            train_device,
+            infer_device,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn assemble(
+        cfg: Qwen2Config,
+        tok: ChatTokenizer,
+        ac: ActorCritic,
+        optim: ModuleOptimizer,
+        reference: Qwen2,
+        rl: &RlConfig,
+        mut sampling: SamplingConfig,
+        context_tokens: usize,
+        train_device: Device,
+        infer_device: Device,
+    ) -> Self {
+        sampling.temperature = rl.temperature;
+        sampling.stop_tokens = stop_tokens(&tok);
+        Self {
+            cfg,
+            tok,
+            ac,
+            optim,
+            reference,
+            rl: rl.clone(),
+            sampling,
+            context_tokens,
+            train_device,
+            infer_device,
+        }
+    }
+
+    /// The current policy on the inference device.
+    pub fn snapshot(&self) -> Result<Qwen2, RlError> {
+        Ok(copy_to(&self.cfg, &self.ac.policy, &self.infer_device)?)
+    }
+
+    fn snapshot_value(&self) -> ValueHead {
+        ValueWeights::of(&self.ac.value).to_head(&self.infer_device)
+    }
+
+    fn weights(&self) -> LossWeights {
+        LossWeights {
+            clip_epsilon: self.rl.clip_epsilon,
+            value_coef: self.rl.value_coef,
+            kl_coef: self.rl.kl_coef,
+            entropy_coef: self.rl.entropy_coef,
+        }
+    }
+
+    /// Per sample: log-probs of its action tokens under `model`, and V(state) when `value`.
+    fn score_all(
+        &self,
+        model: &Qwen2,
+        value: Option<&ValueHead>,
+        samples: &[Sample],
+    ) -> Result<(Vec<Vec<f32>>, Vec<f32>), RlError> {
+        let mut logps = Vec::with_capacity(samples.len());
+        let mut values = Vec::with_capacity(samples.len());
+        for chunk in samples.chunks(self.rl.minibatch_size) {
+            let refs: Vec<&Sample> = chunk.iter().collect();
+            let s = score(model, value, &refs, &self.infer_device)?;
+            let a = s.action_len;
+            let lp = to_host(s.logp);
+            for (r, smp) in chunk.iter().enumerate() {
+                logps.push(lp[r * a..r * a + smp.action.len()].to_vec());
+            }
+            values.extend(
+                s.values
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .expect("a float tensor converts to f32"),
+            );
+        }
+        Ok((logps, values))
+    }
+
+    /// One PPO update on `samples`. `grpo` gives the advantages for GRPO; for PPO they are
+    /// `target − V_old(s)`. Minibatch order comes from `seed.child("epoch").child(e)`.
+    pub fn update(
+        &mut self,
+        samples: &[Sample],
+        grpo: Option<Vec<f64>>,
+        seed: &SeedPath,
+    ) -> Result<UpdateStats, RlError> {
+        if samples.is_empty() {
+            return Ok(UpdateStats::default());
+        }
+        let with_value = self.rl.algorithm == Algorithm::Ppo;
+        let current = self.snapshot()?;
+        let vhead = self.snapshot_value();
+        let (old_logp, old_values) =
+            self.score_all(&current, with_value.then_some(&vhead), samples)?;
+        let (ref_logp, _) = self.score_all(&self.reference, None, samples)?;
+        let adv: Vec<f64> = match grpo {
+            Some(a) => a,
+            None => {
+                let mut a: Vec<f64> = samples
+                    .iter()
+                    .zip(&old_values)
+                    .map(|(s, &v)| s.target - v as f64)
+                    .collect();
+                if self.rl.normalize_advantages {
+                    standardize(&mut a);
+                }
+                a
+            }
+        };
+        if adv.len() != samples.len() {
+            return Err(RlError::Input(format!(
+                "{} advantages for {} samples",
+                adv.len(),
+                samples.len()
+            )));
+        }
+        let weights = self.weights();
+        let mut stats = UpdateStats::default();
+        let mut order: Vec<usize> = (0..samples.len()).collect();
+        for e in 0..self.rl.epochs {
+            order.shuffle(&mut seed.child("epoch").child(e).rng());
+            for chunk in order.chunks(self.rl.minibatch_size) {
+                let refs: Vec<&Sample> = chunk.iter().map(|&i| &samples[i]).collect();
+                let scored = score(
+                    &self.ac.policy,
+                    Some(&self.ac.value),
+                    &refs,
+                    &self.train_device,
+                )?;
+                let a = scored.action_len;
+                let pad = |per: &[Vec<f32>]| -> Vec<f32> {
+                    let mut v = Vec::with_capacity(chunk.len() * a);
+                    for &i in chunk {
+                        v.extend(&per[i]);
+                        v.extend(std::iter::repeat_n(0f32, a - per[i].len()));
+                    }
+                    v
+                };
+                let old = pad(&old_logp);
+                let reference = pad(&ref_logp);
+                let mb_adv: Vec<f32> = chunk.iter().map(|&i| adv[i] as f32).collect();
+                let targets: Vec<f32> = chunk.iter().map(|&i| samples[i].target as f32).collect();
+                let (loss, s) = ppo_loss(
+                    scored,
+                    &old,
+                    &reference,
+                    &mb_adv,
+                    &targets,
+                    with_value,
+                    &weights,
+                    &self.train_device,
+                );
+                let total: f32 = loss.clone().into_scalar();
+                if !total.is_finite() {
+                    return Err(RlError::Input(format!(
+                        "the PPO loss is {total} (epoch {e}): lower rl.optim.lr or rl.clip_epsilon"
+                    )));
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &self.ac);
+                self.ac = self.optim.step(self.rl.optim.lr, self.ac.clone(), grads);
+                stats.loss.policy += s.policy;
+                stats.loss.value += s.value;
+                stats.loss.kl += s.kl;
+                stats.loss.entropy += s.entropy;
+                stats.loss.clip_fraction += s.clip_fraction;
+                stats.minibatches += 1;
+            }
+        }
+        let n = stats.minibatches.max(1) as f64;
+        stats.loss.policy /= n;
+        stats.loss.value /= n;
+        stats.loss.kl /= n;
+        stats.loss.entropy /= n;
+        stats.loss.clip_fraction /= n;
+        Ok(stats)
+    }
+}

@@ -1,0 +1,254 @@
+//! Reinforcement learning of the policy (paper §3.2, Figure 4): step-wise PPO on single steps
+//! sampled from expert states, and the episode-wise baseline that rolls out whole episodes from
+//! each task's start. Both share the actor-critic, the PPO losses, the evaluation curve and the
+//! exact-resume checkpoints; they differ only in where their training samples come from.
+
+pub mod actor;
+pub mod curve;
+pub mod driver;
+pub mod episodic;
+pub mod learner;
+pub mod ppo;
+pub mod resume;
+pub mod state_pool;
+pub mod stepwise;
+
+use serde::{Deserialize, Serialize};
+
+use crate::lm::train::OptimConfig;
+
+/// How advantages are formed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Algorithm {
+    /// PPO with a learned value baseline: advantage = return − V(s).
+    Ppo,
+    /// GRPO: advantage = (reward − group mean) / group std over the samples of one state (or,
+    /// episode-wise, over one task's steps in an iteration); no critic.
+    Grpo,
+}
+
+/// Settings of both RL stages (the paper publishes none: PROVENANCE.md, "RL").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RlConfig {
+    pub algorithm: Algorithm,
+    /// PPO iterations (each: sample, execute, score, update).
+    pub iterations: usize,
+    /// Stop early once this many environment work units are charged (equal-compute cap for the
+    /// step-wise / episode-wise comparison); `None`: run all iterations.
+    #[serde(default)]
+    pub max_work_units: Option<f64>,
+    /// Step-wise: expert states sampled per iteration.
+    pub states_per_iteration: usize,
+    /// Step-wise: actions generated per state (GRPO needs at least 2).
+    pub samples_per_state: usize,
+    /// Passes over an iteration's samples.
+    pub epochs: usize,
+    /// Samples per optimiser step.
+    pub minibatch_size: usize,
+    pub optim: OptimConfig,
+    /// PPO clip range ε: the ratio is clipped to [1 − ε, 1 + ε].
+    pub clip_epsilon: f64,
+    /// Weight of the value loss ½ (V − return)² (PPO only).
+    pub value_coef: f64,
+    /// Weight of the KL penalty to the frozen SFT policy (k3 estimator).
+    pub kl_coef: f64,
+    /// Weight of the entropy bonus.
+    pub entropy_coef: f64,
+    /// PPO: standardise advantages over the iteration's samples.
+    pub normalize_advantages: bool,
+    /// Prompt + action budget in tokens during RL and its evaluations (older steps of a state
+    /// are dropped first); `None`: the policy's `context_tokens`. Shorter is cheaper: every
+    /// prompt token goes through the forward and backward pass of each update.
+    #[serde(default)]
+    pub context_tokens: Option<usize>,
+    /// Sampling temperature of the actions RL trains on (1 = the policy's own distribution).
+    pub temperature: f64,
+    /// Evaluate (and checkpoint) every this many iterations; also after the last.
+    pub eval_every: usize,
+    pub eval: RlEvalConfig,
+    pub episode: EpisodeRlConfig,
+}
+
+/// The evaluation at each curve point: sampled episodes from each evaluation task's starter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RlEvalConfig {
+    pub episodes_per_task: usize,
+    pub max_steps: usize,
+    /// Sampling temperature of evaluation episodes (0 = greedy).
+    pub temperature: f64,
+}
+
+/// The episode-wise baseline's rollouts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpisodeRlConfig {
+    /// Episodes per iteration, spread round-robin over the held-in tasks.
+    pub episodes_per_iteration: usize,
+    pub max_steps: usize,
+    /// Discount of the Monte-Carlo returns over steps.
+    pub gamma: f64,
+}
+
+impl RlConfig {
+    /// Checks the settings; `Err((field, message))`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |f: &str, m: &str| Err((format!("rl.{f}"), m.to_string()));
+        if self.iterations == 0 {
+            return bad("iterations", "expected at least 1");
+        }
+        if self.states_per_iteration == 0 {
+            return bad("states_per_iteration", "expected at least 1");
+        }
+        if self.samples_per_state == 0
+            || (self.algorithm == Algorithm::Grpo && self.samples_per_state < 2)
+        {
+            return bad(
+                "samples_per_state",
+                "expected at least 1 (at least 2 with GRPO: a group needs a spread)",
+            );
+        }
+        if self.epochs == 0 || self.minibatch_size == 0 {
+            return bad("epochs", "expected epochs >= 1 and minibatch_size >= 1");
+        }
+        if !(self.clip_epsilon > 0.0 && self.clip_epsilon < 1.0) {
+            return bad("clip_epsilon", "expected a number in (0, 1)");
+        }
+        for (f, v) in [
+            ("value_coef", self.value_coef),
+            ("kl_coef", self.kl_coef),
+            ("entropy_coef", self.entropy_coef),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(f, "expected a finite number >= 0");
+            }
+        }
+        if !(self.optim.lr.is_finite() && self.optim.lr > 0.0) {
+            return bad("optim.lr", "expected a finite number > 0");
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return bad("temperature", "expected a finite number > 0");
+        }
+        if self.context_tokens == Some(0) {
+            return bad("context_tokens", "expected a positive number of tokens");
+        }
+        if self.eval_every == 0 {
+            return bad("eval_every", "expected at least 1");
+        }
+        if self.eval.episodes_per_task == 0 || self.eval.max_steps == 0 {
+            return bad("eval", "expected episodes_per_task >= 1 and max_steps >= 1");
+        }
+        if !(self.eval.temperature.is_finite() && self.eval.temperature >= 0.0) {
+            return bad("eval.temperature", "expected a finite number >= 0");
+        }
+        if self.episode.episodes_per_iteration == 0 || self.episode.max_steps == 0 {
+            return bad(
+                "episode",
+                "expected episodes_per_iteration >= 1 and max_steps >= 1",
+            );
+        }
+        if !(self.episode.gamma >= 0.0 && self.episode.gamma <= 1.0) {
+            return bad("episode.gamma", "expected a number in [0, 1]");
+        }
+        if let Some(w) = self.max_work_units
+            && !(w.is_finite() && w > 0.0)
+        {
+            return bad("max_work_units", "expected a finite number > 0");
+        }
+        Ok(())
+    }
+}
+
+/// Errors of RL training; each names what is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RlError {
+    #[error(transparent)]
+    Lm(#[from] crate::lm::LmError),
+    #[error(transparent)]
+    Workbench(#[from] crate::env::WorkbenchError),
+    #[error(transparent)]
+    Episode(#[from] crate::agent::episode::EpisodeError),
+    #[error(transparent)]
+    Write(#[from] crate::provenance::atomic::WriteError),
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("{0}")]
+    Input(String),
+}
+
+/// One training sample: a state's prompt tokens, the sampled action's tokens (stop token
+/// included), and the scalars the update needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub prompt: Vec<u32>,
+    pub action: Vec<u32>,
+    /// The step's reward.
+    pub reward: f64,
+    /// The regression target of the value head (the reward step-wise; the Monte-Carlo return
+    /// episode-wise).
+    pub target: f64,
+    /// GRPO group (samples of one state, or one task's steps in an episode-wise iteration).
+    pub group: usize,
+}
+
+/// What one iteration did: a line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IterationMetrics {
+    /// 1-based iteration.
+    pub iteration: usize,
+    pub samples: usize,
+    pub mean_reward: f64,
+    /// Share of samples whose action parsed and ran successfully (feedback `Success`).
+    pub success_rate: f64,
+    /// Share of samples with an invalid action.
+    pub invalid_rate: f64,
+    pub policy_loss: f64,
+    pub value_loss: f64,
+    pub kl: f64,
+    pub entropy: f64,
+    /// Share of action tokens whose ratio was clipped.
+    pub clip_fraction: f64,
+    /// Environment work units charged in this iteration and in total.
+    pub work_units: f64,
+    pub cumulative_work_units: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn smoke_rl() -> RlConfig {
+        crate::config::Experiment::load(Path::new("experiments/smoke.ron"))
+            .expect("the smoke config loads")
+            .rl
+    }
+
+    #[test]
+    fn every_profile_has_a_valid_rl_section() {
+        for p in ["smoke", "mini", "paper"] {
+            let e = crate::config::Experiment::load(Path::new(&format!("experiments/{p}.ron")));
+            assert!(e.is_ok(), "{p}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn bad_settings_name_their_field() {
+        let mut c = smoke_rl();
+        c.algorithm = Algorithm::Grpo;
+        c.samples_per_state = 1;
+        assert_eq!(c.validate().unwrap_err().0, "rl.samples_per_state");
+        let mut c = smoke_rl();
+        c.clip_epsilon = 1.5;
+        assert_eq!(c.validate().unwrap_err().0, "rl.clip_epsilon");
+        let mut c = smoke_rl();
+        c.episode.gamma = f64::NAN;
+        assert_eq!(c.validate().unwrap_err().0, "rl.episode.gamma");
+        let mut c = smoke_rl();
+        c.max_work_units = Some(-1.0);
+        assert_eq!(c.validate().unwrap_err().0, "rl.max_work_units");
+        assert!(smoke_rl().validate().is_ok());
+    }
+}

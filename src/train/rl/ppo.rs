@@ -1,0 +1,284 @@
+//! The PPO objective and advantage estimators.
+//!
+//! Per action token (token-level: every token of every sample weighs the same in a minibatch):
+//! `ratio = exp(log π_θ − log π_old)`, policy loss `−min(ratio·A, clip(ratio, 1−ε, 1+ε)·A)`;
+//! KL to the frozen SFT reference by the k3 estimator `exp(r − n) − (r − n) − 1` (Schulman's
+//! unbiased, always-positive estimator of KL(π_θ ‖ π_ref) from samples of π_θ); entropy of
+//! π_θ at each position (exact, over the vocabulary). Per sample: value loss `½ (V − target)²`.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Weights of the loss terms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossWeights {
+    pub clip_epsilon: f64,
+    pub value_coef: f64,
+    pub kl_coef: f64,
+    pub entropy_coef: f64,
+}
+
+/// Scalars of one minibatch's loss, for the metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LossStats {
+    pub policy: f64,
+    pub value: f64,
+    pub kl: f64,
+    pub entropy: f64,
+    pub clip_fraction: f64,
+}
+
+/// The clipped surrogate, summed with per-token weights `w` (`[B, A]`; each row's tokens carry
+/// the advantage of its sample, `adv` `[B, A]`).
+pub fn clipped_policy_loss(
+    new_logp: Tensor<2>,
+    old_logp: Tensor<2>,
+    adv: Tensor<2>,
+    w: Tensor<2>,
+    eps: f64,
+) -> Tensor<1> {
+    let ratio = (new_logp - old_logp).exp();
+    let unclipped = ratio.clone() * adv.clone();
+    let clipped = ratio.clamp(1.0 - eps, 1.0 + eps) * adv;
+    (unclipped.min_pair(clipped) * w).sum().neg()
+}
+
+/// k3 estimate of KL(π_θ ‖ π_ref), summed with per-token weights `w`.
+pub fn kl_k3(new_logp: Tensor<2>, ref_logp: Tensor<2>, w: Tensor<2>) -> Tensor<1> {
+    let d = ref_logp - new_logp;
+    ((d.clone().exp() - d - 1.0) * w).sum()
+}
+
+fn t2(v: Vec<f32>, b: usize, a: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(v, [b, a]), device)
+}
+
+/// The full loss of a minibatch: policy + value_coef·value + kl_coef·KL − entropy_coef·entropy.
+/// `old_logp`, `ref_logp` are `[B·A]` row-major like `mask`; `adv`, `targets` are per sample.
+#[allow(clippy::too_many_arguments)]
+pub fn ppo_loss(
+    new: super::actor::Scored,
+    old_logp: &[f32],
+    ref_logp: &[f32],
+    adv: &[f32],
+    targets: &[f32],
+    with_value: bool,
+    weights: &LossWeights,
+    device: &Device,
+) -> (Tensor<1>, LossStats) {
+    let a = new.action_len;
+    let b = adv.len();
+    let n: f32 = new.mask.iter().sum();
+    let w: Vec<f32> = new.mask.iter().map(|m| m / n).collect();
+    let adv_tok: Vec<f32> = (0..b * a).map(|i| adv[i / a]).collect();
+    let w_t = t2(w.clone(), b, a, device);
+    let old = t2(old_logp.to_vec(), b, a, device);
+    let policy = clipped_policy_loss(
+        new.logp.clone(),
+        old.clone(),
+        t2(adv_tok, b, a, device),
+        w_t.clone(),
+        weights.clip_epsilon,
+    );
+    let kl = kl_k3(
+        new.logp.clone(),
+        t2(ref_logp.to_vec(), b, a, device),
+        w_t.clone(),
+    );
+    let entropy = (new.entropy * w_t).sum();
+    let mut total =
+        policy.clone() + kl.clone() * weights.kl_coef - entropy.clone() * weights.entropy_coef;
+    let mut value = 0.0;
+    if with_value {
+        let tgt = Tensor::<1>::from_data(TensorData::new(targets.to_vec(), [b]), device);
+        let vl = (new.values - tgt).powi_scalar(2).mean() * 0.5;
+        value = vl.clone().into_scalar::<f32>() as f64;
+        total = total + vl * weights.value_coef;
+    }
+    // Clip fraction on the host, from the same numbers.
+    let ratio = super::actor::to_host((new.logp - old).exp());
+    let eps = weights.clip_epsilon as f32;
+    let clipped: f32 = ratio
+        .iter()
+        .zip(&w)
+        .filter(|(r, _)| (**r - 1.0).abs() > eps)
+        .map(|(_, w)| w)
+        .sum();
+    let stats = LossStats {
+        policy: policy.into_scalar::<f32>() as f64,
+        value,
+        kl: kl.into_scalar::<f32>() as f64,
+        entropy: entropy.into_scalar::<f32>() as f64,
+        clip_fraction: clipped as f64,
+    };
+    (total, stats)
+}
+
+/// GRPO advantages: each reward less its group's mean, over the group's (population) standard
+/// deviation plus 1e-6; a group whose rewards are all equal gets zero advantages.
+pub fn grpo_advantages(rewards: &[f64], groups: &[usize]) -> Vec<f64> {
+    let mut by: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for (&r, &g) in rewards.iter().zip(groups) {
+        by.entry(g).or_default().push(r);
+    }
+    let stats: BTreeMap<usize, (f64, f64)> = by
+        .into_iter()
+        .map(|(g, rs)| {
+            let m = rs.iter().sum::<f64>() / rs.len() as f64;
+            let v = rs.iter().map(|r| (r - m) * (r - m)).sum::<f64>() / rs.len() as f64;
+            (g, (m, v.sqrt()))
+        })
+        .collect();
+    rewards
+        .iter()
+        .zip(groups)
+        .map(|(&r, g)| {
+            let (m, s) = stats[g];
+            (r - m) / (s + 1e-6)
+        })
+        .collect()
+}
+
+/// Standardises in place to zero mean and unit (population) standard deviation (+1e-8).
+pub fn standardize(xs: &mut [f64]) {
+    if xs.is_empty() {
+        return;
+    }
+    let m = xs.iter().sum::<f64>() / xs.len() as f64;
+    let v = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / xs.len() as f64;
+    let s = v.sqrt() + 1e-8;
+    for x in xs {
+        *x = (*x - m) / s;
+    }
+}
+
+/// Monte-Carlo discounted returns `G_t = r_t + γ G_{t+1}` of one episode's rewards.
+pub fn discounted_returns(rewards: &[f64], gamma: f64) -> Vec<f64> {
+    let mut out = vec![0.0; rewards.len()];
+    let mut g = 0.0;
+    for i in (0..rewards.len()).rev() {
+        g = rewards[i] + gamma * g;
+        out[i] = g;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn dev() -> Device {
+        Device::flex().autodiff()
+    }
+
+    fn row(v: &[f32], device: &Device) -> Tensor<2> {
+        Tensor::from_data(TensorData::new(v.to_vec(), [1, v.len()]), device)
+    }
+
+    fn grad_of(loss: Tensor<1>, x: &Tensor<2>) -> Vec<f32> {
+        let g = loss.backward();
+        x.grad(&g)
+            .expect("x requires grad")
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
+    /// At ratio 1 (new = old) the loss is −Σ w·A and its gradient w.r.t. log π is −w·A: a
+    /// positive advantage pushes the token's log-prob up, a negative one down.
+    #[test]
+    fn ratio_one_gives_unclipped_gradient_sign() {
+        let d = dev();
+        let lp = [-1.0f32, -2.0, -0.5];
+        let new = row(&lp, &d).require_grad();
+        let adv = [2.0f32, -1.0, 0.5];
+        let w = [0.5f32, 0.25, 0.25];
+        let loss = clipped_policy_loss(new.clone(), row(&lp, &d), row(&adv, &d), row(&w, &d), 0.2);
+        let value: f32 = loss.clone().into_scalar();
+        let want: f32 = -(0..3).map(|i| adv[i] * w[i]).sum::<f32>();
+        assert!((value - want).abs() < 1e-6, "{value} vs {want}");
+        let g = grad_of(loss, &new);
+        for i in 0..3 {
+            assert!((g[i] + w[i] * adv[i]).abs() < 1e-6, "grad {i}: {}", g[i]);
+        }
+    }
+
+    /// Beyond the clip range in the advantage's direction the gradient vanishes (the update
+    /// cannot push further); against it, the gradient still acts.
+    #[test]
+    fn clipping_bounds_the_update() {
+        let d = dev();
+        let old = [0.0f32, 0.0, 0.0, 0.0];
+        // ratios e^0.5 ≈ 1.65 (above 1.2) and e^-0.5 ≈ 0.61 (below 0.8), each with A > 0, A < 0.
+        let lp = [0.5f32, 0.5, -0.5, -0.5];
+        let adv = [1.0f32, -1.0, 1.0, -1.0];
+        let w = [0.25f32; 4];
+        let new = row(&lp, &d).require_grad();
+        let loss = clipped_policy_loss(new.clone(), row(&old, &d), row(&adv, &d), row(&w, &d), 0.2);
+        let value: f32 = loss.clone().into_scalar();
+        // Token terms: min(1.65, 1.2) = 1.2; min(-1.65, -1.2) = -1.65; min(0.61, 0.8) = 0.61;
+        // min(-0.61, -0.8) = -0.8.
+        let r = 0.5f32.exp();
+        let want = -0.25 * (1.2 - r + 1.0 / r - 0.8);
+        assert!((value - want).abs() < 1e-5, "{value} vs {want}");
+        let g = grad_of(loss, &new);
+        assert_eq!(g[0], 0.0, "clipped above with A > 0: no push further up");
+        assert!(
+            g[1] > 0.0,
+            "A < 0 at high ratio: pushed down (loss grows with log π)"
+        );
+        assert!(g[2] < 0.0, "A > 0 at low ratio: pushed up");
+        assert_eq!(g[3], 0.0, "clipped below with A < 0: no push further down");
+        // Every surviving term is bounded by the unclipped one.
+        assert!(value >= -0.25 * (1.2 + 1.0 / r));
+    }
+
+    #[test]
+    fn k3_is_zero_at_the_reference_and_positive_elsewhere() {
+        let d = Device::flex();
+        let w = row(&[0.5, 0.5], &d);
+        let same: f32 =
+            kl_k3(row(&[-1.0, -2.0], &d), row(&[-1.0, -2.0], &d), w.clone()).into_scalar();
+        assert_eq!(same, 0.0);
+        let apart: f32 = kl_k3(row(&[-1.0, -2.0], &d), row(&[-1.5, -1.0], &d), w).into_scalar();
+        assert!(apart > 0.0);
+    }
+
+    #[test]
+    fn discounted_returns_accumulate_backwards() {
+        assert_eq!(
+            discounted_returns(&[1.0, 0.0, 2.0], 0.5),
+            vec![1.5, 1.0, 2.0]
+        );
+        assert_eq!(discounted_returns(&[1.0, 1.0], 0.0), vec![1.0, 1.0]);
+    }
+
+    proptest! {
+        #[test]
+        fn grpo_advantages_have_zero_mean_per_group(
+            rs in prop::collection::vec((0.0f64..1.0, 0usize..4), 1..40)
+        ) {
+            let rewards: Vec<f64> = rs.iter().map(|r| r.0).collect();
+            let groups: Vec<usize> = rs.iter().map(|r| r.1).collect();
+            let adv = grpo_advantages(&rewards, &groups);
+            for g in 0..4 {
+                let a: Vec<f64> = adv.iter().zip(&groups).filter(|(_, x)| **x == g).map(|(a, _)| *a).collect();
+                if !a.is_empty() {
+                    let m = a.iter().sum::<f64>() / a.len() as f64;
+                    prop_assert!(m.abs() < 1e-6, "group {g}: mean {m}");
+                    prop_assert!(a.iter().all(|x| x.is_finite()));
+                }
+            }
+        }
+
+        #[test]
+        fn standardize_gives_zero_mean(mut xs in prop::collection::vec(-5.0f64..5.0, 2..30)) {
+            standardize(&mut xs);
+            let m = xs.iter().sum::<f64>() / xs.len() as f64;
+            prop_assert!(m.abs() < 1e-9);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Exact resume: every evaluation point the learner (policy weights, value head, optimiser) and
+//! the loop's counters are written to the run's `resume/` folder, `state.json` last and holding
+//! the other files' digests. All sampling is named by iteration, so no RNG state is saved: a
+//! resumed run repeats the interrupted run's remaining iterations bit for bit.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::actor::{ActorCritic, ValueWeights};
+use super::learner::Learner;
+use super::{IterationMetrics, RlError};
+use crate::lm::hf;
+use crate::provenance::{Digest, atomic};
+use crate::report::results::CurvePoint;
+
+pub const STATE_FILE: &str = "state.json";
+pub const VALUE_FILE: &str = "value_head.json";
+pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+
+/// The loop's progress at a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// Iterations completed.
+    pub iteration: usize,
+    pub work_units: f64,
+    /// Wall seconds spent so far (over every process that worked on the run).
+    pub wall_seconds: f64,
+    /// Curve points so far, `wall_seconds` measured.
+    pub points: Vec<CurvePoint>,
+    pub metrics: Vec<IterationMetrics>,
+    /// Measured wall seconds per completed iteration.
+    pub iteration_seconds: Vec<f64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateFile {
+    progress: Progress,
+    weights: Digest,
+    config: Digest,
+    value: Digest,
+    optimizer: Digest,
+}
+
+/// The files of a checkpoint, relative to the resume folder (auxiliary outputs of the run).
+pub fn files() -> Vec<&'static str> {
+    vec![
+        hf::CONFIG_FILE,
+        hf::WEIGHTS_FILE,
+        VALUE_FILE,
+        OPTIMIZER_FILE,
+        STATE_FILE,
+    ]
+}
+
+fn file_err(path: &Path, message: impl std::fmt::Display) -> RlError {
+    RlError::File {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Writes a checkpoint (each file atomically, `state.json` last).
+pub fn save(dir: &Path, learner: &Learner, progress: &Progress) -> Result<(), RlError> {
+    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
+    let weights = hf::save(dir, &learner.cfg, &learner.ac.policy)?;
+    let config = Digest::of_bytes(learner.cfg.to_hf_json().as_bytes());
+    let value =
+        serde_json::to_vec(&ValueWeights::of(&learner.ac.value)).expect("value weights serialise");
+    atomic::write(&dir.join(VALUE_FILE), &value)?;
+    let opt = learner
+        .optim
+        .into_bytes()
+        .map_err(|e| file_err(&dir.join(OPTIMIZER_FILE), format!("{e:?}")))?;
+    atomic::write(&dir.join(OPTIMIZER_FILE), &opt)?;
+    let state = StateFile {
+        progress: progress.clone(),
+        weights,
+        config,
+        value: Digest::of_bytes(&value),
+        optimizer: Digest::of_bytes(&opt),
+    };
+    let bytes = serde_json::to_vec_pretty(&state).expect("a resume state serialises");
+    atomic::write(&dir.join(STATE_FILE), &bytes)?;
+    Ok(())
+}
+
+fn read_verified(dir: &Path, name: &str, want: &Digest) -> Result<Vec<u8>, RlError> {
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).map_err(|e| file_err(&path, e))?;
+    let got = Digest::of_bytes(&bytes);
+    if &got != want {
+        return Err(file_err(
+            &path,
+            format!("digest {got} does not match {want} recorded in {STATE_FILE}"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Restores `learner` from the checkpoint in `dir`, if there is one; returns its progress.
+/// A checkpoint whose files do not match `state.json` is an error, never silently skipped.
+pub fn load(dir: &Path, learner: &mut Learner) -> Result<Option<Progress>, RlError> {
+    let state_path = dir.join(STATE_FILE);
+    if !state_path.exists() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(&state_path).map_err(|e| file_err(&state_path, e))?;
+    let state: StateFile = serde_json::from_slice(&bytes).map_err(|e| file_err(&state_path, e))?;
+    let cfg_bytes = read_verified(dir, hf::CONFIG_FILE, &state.config)?;
+    if cfg_bytes != learner.cfg.to_hf_json().as_bytes() {
+        return Err(file_err(
+            &dir.join(hf::CONFIG_FILE),
+            "the checkpoint's model config differs from the SFT policy's",
+        ));
+    }
+    let w = read_verified(dir, hf::WEIGHTS_FILE, &state.weights)?;
+    let tensors =
+        crate::lm::safetensors::parse(&w, &dir.join(hf::WEIGHTS_FILE).display().to_string())?;
+    let policy = crate::lm::Qwen2::from_tensors(&learner.cfg, &tensors, &learner.train_device)?;
+    let v = read_verified(dir, VALUE_FILE, &state.value)?;
+    let value: ValueWeights =
+        serde_json::from_slice(&v).map_err(|e| file_err(&dir.join(VALUE_FILE), e))?;
+    let opt = read_verified(dir, OPTIMIZER_FILE, &state.optimizer)?;
+    let optim = learner
+        .rl
+        .optim
+        .build()
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(opt))
+        .map_err(|e| file_err(&dir.join(OPTIMIZER_FILE), format!("{e:?}")))?;
+    learner.ac = ActorCritic {
+        policy,
+        value: value.to_head(&learner.train_device),
+    };
+    learner.optim = optim;
+    Ok(Some(state.progress))
+}
