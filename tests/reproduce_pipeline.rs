@@ -2,34 +2,22 @@
 //! second call in a store reuses every run, `mlagent verify` passes on the store and names the
 //! file after any byte of it is flipped, and `reproduce --check` fails on a perturbed golden.
 
+mod stage_support;
+use stage_support::Fixture;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mlagent::config::Experiment;
-use mlagent::env::Workbench;
 use mlagent::provenance::files::list_files;
 use mlagent::provenance::verify::verify_store;
-use mlagent::provenance::{CodeVersion, LockWait, Store};
 use mlagent::report::{Agent, EvalTask, Level};
 use mlagent::stages::report::{self, PaperSources, Target};
-use mlagent::stages::{Context, eval, reproduce};
-use mlagent::tasks::Registry;
+use mlagent::stages::{eval, reproduce};
 
 /// Runs the table1 pipeline in `root`; returns (report digest, all runs reused, eval results dir).
 fn run_once(root: &Path) -> (String, bool, PathBuf) {
-    let exp = Experiment::load(Path::new("experiments/smoke.ron")).expect("smoke loads");
-    let store = Store::open(root, LockWait::Fail).unwrap();
-    let mut wb = Workbench::new(Registry::load_default().unwrap());
-    wb.reward_config = exp.reward.clone();
-    let ctx = Context {
-        store: &store,
-        workbench: &wb,
-        experiment: &exp,
-        code: CodeVersion::NoRepository {
-            crate_version: "test".into(),
-        },
-        progress: false,
-    };
+    let fx = Fixture::smoke(root);
+    let ctx = fx.ctx();
     let sources = PaperSources::load(Path::new(".")).unwrap();
     let r = reproduce::run_all(&ctx, Target::Table1, &sources).unwrap();
     let reused = r.ideas.reused && r.expert.reused && r.report.reused;

@@ -2,16 +2,16 @@
 //! checkpoints, and a run killed (SIGKILL) after its first epoch checkpoint, run again, ends
 //! with the same weights as an uninterrupted run.
 
+mod stage_support;
+use stage_support::Fixture;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mlagent::config::Experiment;
-use mlagent::env::Workbench;
-use mlagent::provenance::{CodeVersion, Digest, LockWait, Store};
-use mlagent::stages::{Context, expert, ideas, sft};
-use mlagent::tasks::Registry;
+use mlagent::provenance::Digest;
+use mlagent::stages::{expert, ideas, sft};
 use mlagent::train::sft::read_progress;
 
 const SMOKE: &str = "experiments/smoke.ron";
@@ -41,18 +41,8 @@ fn outcome(expert_dir: &Path, sft_manifest: Digest, sft_dir: &Path) -> Outcome {
 /// ideas → expert → sft in-process, in a fresh store.
 fn run_in_process() -> Outcome {
     let root = tempfile::tempdir().unwrap();
-    let exp = Experiment::load(Path::new(SMOKE)).expect("the smoke config loads");
-    let store = Store::open(root.path(), LockWait::Fail).unwrap();
-    let wb = Workbench::new(Registry::load_default().unwrap());
-    let ctx = Context {
-        store: &store,
-        workbench: &wb,
-        experiment: &exp,
-        code: CodeVersion::NoRepository {
-            crate_version: "test".into(),
-        },
-        progress: false,
-    };
+    let fx = Fixture::smoke(root.path());
+    let ctx = fx.ctx();
     let i = ideas::run(&ctx).unwrap();
     let e = expert::run(&ctx, &i).unwrap();
     let s = sft::run(&ctx, &e).unwrap();

@@ -2,35 +2,24 @@
 //! stages will: an untrained tiny policy in a stand-in run folder is evaluated beside the
 //! built-in agents, deterministically, and its checkpoint appears in the report's lineage.
 
+mod stage_support;
+use stage_support::Fixture;
 use std::path::Path;
 
 use mlagent::agent::conversation::read_jsonl;
-use mlagent::config::Experiment;
-use mlagent::env::Workbench;
 use mlagent::lm::tokenizer::ChatTokenizer;
 use mlagent::lm::{Qwen2, Qwen2Config, hf};
 use mlagent::pipeline::{StageOutputs, run_stage};
-use mlagent::provenance::{CodeVersion, LockWait, Store};
 use mlagent::report::{Agent, Level};
 use mlagent::stages::report::{self, PaperSources, Target};
-use mlagent::stages::{Context, StageBodyError, eval, expert, ideas};
-use mlagent::tasks::Registry;
+use mlagent::stages::{StageBodyError, eval, expert, ideas};
 
 /// Runs ideas → expert → an untrained "sft" policy → eval → report; returns (eval digest,
 /// results, lineage text).
 fn run_once(root: &Path) -> (String, mlagent::report::ResultsTable, String) {
-    let exp = Experiment::load(Path::new("experiments/smoke.ron")).unwrap();
-    let store = Store::open(root, LockWait::Fail).unwrap();
-    let wb = Workbench::new(Registry::load_default().unwrap());
-    let ctx = Context {
-        store: &store,
-        workbench: &wb,
-        experiment: &exp,
-        code: CodeVersion::NoRepository {
-            crate_version: "test".into(),
-        },
-        progress: false,
-    };
+    let fx = Fixture::smoke(root);
+    let exp = &fx.exp;
+    let ctx = fx.ctx();
     let i = ideas::run(&ctx).unwrap();
     let e = expert::run(&ctx, &i).unwrap();
     let key = ctx.key("untrained-policy", &exp.policy, &[], &[&e]);

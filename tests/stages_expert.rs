@@ -1,14 +1,13 @@
 //! The `ideas` and `expert` stages on the smoke profile: deterministic across fresh stores,
 //! reused when inputs are unchanged, and trajectories in the shape LLaMA-Factory reads.
 
+mod stage_support;
+use stage_support::Fixture;
 use std::path::Path;
 
 use mlagent::agent::conversation::{Role, read_jsonl};
 use mlagent::config::Experiment;
-use mlagent::env::Workbench;
-use mlagent::provenance::{CodeVersion, LockWait, Store};
-use mlagent::stages::{Context, expert, ideas};
-use mlagent::tasks::Registry;
+use mlagent::stages::{expert, ideas};
 
 fn smoke() -> Experiment {
     Experiment::load(Path::new("experiments/smoke.ron")).expect("the smoke config loads")
@@ -16,18 +15,8 @@ fn smoke() -> Experiment {
 
 /// Runs ideas → expert in a fresh store; returns (ideas digest, expert digest, expert dir).
 fn run_once(root: &Path) -> (String, String, std::path::PathBuf, bool) {
-    let exp = smoke();
-    let store = Store::open(root, LockWait::Fail).unwrap();
-    let wb = Workbench::new(Registry::load_default().unwrap());
-    let ctx = Context {
-        store: &store,
-        workbench: &wb,
-        experiment: &exp,
-        code: CodeVersion::NoRepository {
-            crate_version: "test".into(),
-        },
-        progress: false,
-    };
+    let fx = Fixture::smoke(root);
+    let ctx = fx.ctx();
     let i = ideas::run(&ctx).unwrap();
     let e = expert::run(&ctx, &i).unwrap();
     (

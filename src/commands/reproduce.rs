@@ -57,8 +57,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let sources = PaperSources::load(args.paper_root.as_deref().unwrap_or(&root))?;
     let store_root = global.store.clone().unwrap_or_else(Store::default_root);
     let store = Store::open(&store_root, LockWait::Wait)?;
-    let workbench =
-        mlagent::stages::workbench(&experiment, &store_root).context("loading tasks/")?;
+    let workbench = mlagent::stages::workbench(&experiment).context("loading tasks/")?;
     let code = CodeVersion::of_this_build();
     let ctx = Context {
         store: &store,

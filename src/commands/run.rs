@@ -59,7 +59,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let exp = Experiment::load(&args.experiment)?;
     let store = Store::open(&store_dir, LockWait::Wait)
         .with_context(|| format!("opening the store {}", store_dir.display()))?;
-    let wb = mlagent::stages::workbench(&exp, &store_dir).context("loading tasks/")?;
+    let wb = mlagent::stages::workbench(&exp).context("loading tasks/")?;
     let ctx = Context {
         store: &store,
         workbench: &wb,

@@ -91,14 +91,7 @@ impl Context<'_> {
         tasks: &[&Task],
         parents: &[&StageRun],
     ) -> RunKey {
-        let keyed = Keyed {
-            config,
-            reward: &self.experiment.reward,
-            tasks: tasks
-                .iter()
-                .map(|t| (t.spec.id.clone(), t.digest.to_string()))
-                .collect(),
-        };
+        let keyed = self.keyed(config, tasks);
         RunKey {
             stage: stage.to_string(),
             config_digest: config_digest(&keyed),
@@ -121,6 +114,17 @@ impl Context<'_> {
 pub const CONFIG_FILE: &str = "config.json";
 
 impl Context<'_> {
+    fn keyed<'c, C: Serialize>(&'c self, config: &'c C, tasks: &[&Task]) -> Keyed<'c, C> {
+        Keyed {
+            config,
+            reward: &self.experiment.reward,
+            tasks: tasks
+                .iter()
+                .map(|t| (t.spec.id.clone(), t.digest.to_string()))
+                .collect(),
+        }
+    }
+
     /// Writes [`CONFIG_FILE`] into `dir` (a content output of every stage): exactly the value
     /// whose digest is the run key's `config_digest`.
     pub fn write_config<C: Serialize>(
@@ -129,14 +133,7 @@ impl Context<'_> {
         config: &C,
         tasks: &[&Task],
     ) -> Result<(), StageBodyError> {
-        let keyed = Keyed {
-            config,
-            reward: &self.experiment.reward,
-            tasks: tasks
-                .iter()
-                .map(|t| (t.spec.id.clone(), t.digest.to_string()))
-                .collect(),
-        };
+        let keyed = self.keyed(config, tasks);
         let bytes = crate::provenance::canonical::to_canonical_bytes(&keyed).map_err(|e| {
             StageBodyError::Config {
                 field: "(numbers)".into(),
@@ -148,14 +145,11 @@ impl Context<'_> {
     }
 }
 
-/// The workbench of an experiment over `store_root`: the bundled tasks, the experiment's reward,
-/// and the run cache in `<store>/cache/runs`.
-pub fn workbench(
-    experiment: &Experiment,
-    store_root: &std::path::Path,
-) -> Result<Workbench, crate::tasks::TaskError> {
-    let mut wb = Workbench::new(crate::tasks::Registry::load_default()?)
-        .with_cache_dir(store_root.join("cache").join("runs"));
+/// The workbench of an experiment: the bundled tasks and the experiment's reward. Script runs
+/// are cached in memory for the process; there is deliberately no disk cache in the store, so
+/// every byte of a store is covered by a manifest that `verify` checks.
+pub fn workbench(experiment: &Experiment) -> Result<Workbench, crate::tasks::TaskError> {
+    let mut wb = Workbench::new(crate::tasks::Registry::load_default()?);
     wb.reward_config = experiment.reward.clone();
     Ok(wb)
 }
