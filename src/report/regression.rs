@@ -62,6 +62,33 @@ pub struct Blessed {
     /// The command that wrote the golden, and the code version it ran.
     pub command: String,
     pub code: String,
+    /// The CPU class that computed it ([`platform`]); absent in goldens older than the field.
+    #[serde(default)]
+    pub platform: Option<String>,
+}
+
+/// The machine class whose numbers are bit-comparable: the architecture and the SIMD levels
+/// burn's CPU kernels dispatch on at run time (a machine with AVX-512 takes other code paths,
+/// with other float rounding, than one without).
+pub fn platform() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut levels = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            levels.push("avx512f");
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            levels.push("avx2");
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            levels.push("fma");
+        }
+        format!("x86_64[{}]", levels.join(","))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::env::consts::ARCH.to_string()
+    }
 }
 
 /// `golden/<profile>/reproduction.ron`.
@@ -240,7 +267,17 @@ mod tests {
             report_digest: "d".into(),
             command: "b".into(),
             code: "c".into(),
+            platform: Some(platform()),
         }
+    }
+
+    #[test]
+    fn platform_names_the_architecture() {
+        assert!(
+            platform().starts_with(std::env::consts::ARCH),
+            "{}",
+            platform()
+        );
     }
 
     fn table(x: f64) -> ResultsTable {
