@@ -205,9 +205,16 @@ pub fn evaluate(
             statement: c.statement.clone(),
             source: c.source.clone(),
             paper: check_paper(&c.check, table, figure),
-            reproduction: results.map(|r| {
-                check_reproduction(&c.check, r, curves, &seed.child("claims").child(&c.id))
-            }),
+            reproduction: match results {
+                Some(r) => Some(check_reproduction(
+                    &c.check,
+                    r,
+                    curves,
+                    &seed.child("claims").child(&c.id),
+                )),
+                // Curve claims need only the curves (the `figure4` target has no Table 1).
+                None => curves.and_then(|f| check_curve_claim(&c.check, f)),
+            },
         })
         .collect()
 }
@@ -386,6 +393,21 @@ fn trend_detail(t: &TrendTest) -> String {
 // ---------------------------------------------------------------- reproduction side
 
 const SIGN_TEST: &str = "exact binomial sign test, pairs = tasks × trajectories (trajectory i of each agent), ties dropped";
+
+/// Checks a claim that reads only the RL curves; `None` for claims that need Table 1.
+pub fn check_curve_claim(check: &Check, curves: &Figure4Run) -> Option<ReproCheck> {
+    match check {
+        Check::ImprovesWithRlSteps {
+            method,
+            splits,
+            alpha,
+        } => Some(repro_trend(curves.curve(*method), *method, splits, *alpha)),
+        Check::StepWiseBeatsEpisodeWise { splits, alpha } => {
+            Some(repro_step_vs_episode(Some(curves), splits, *alpha))
+        }
+        _ => None,
+    }
+}
 
 /// Checks a claim on a reproduction.
 pub fn check_reproduction(
