@@ -237,3 +237,32 @@ fn malformed_claims_name_the_file_and_field() {
         "{msg}"
     );
 }
+
+#[test]
+fn without_table1_only_the_curve_claims_are_evaluated() {
+    let (table1, figure, claims) = paper();
+    let (_, curves) = winning();
+    let seed = mlagent::seed::SeedPath::root(7);
+    let out = evaluate(&claims, &table1, &figure, None, Some(&curves), &seed);
+    for c in &out {
+        let curve_claim = matches!(
+            claims.claims.iter().find(|k| k.id == c.id).unwrap().check,
+            Check::ImprovesWithRlSteps { .. } | Check::StepWiseBeatsEpisodeWise { .. }
+        );
+        assert_eq!(c.reproduction.is_some(), curve_claim, "claim {}", c.id);
+        if let Some(r) = &c.reproduction {
+            assert_eq!(
+                r.verdict,
+                Verdict::Reproduced,
+                "claim {}: {}",
+                c.id,
+                r.detail
+            );
+        }
+    }
+    assert!(
+        evaluate(&claims, &table1, &figure, None, None, &seed)
+            .iter()
+            .all(|c| c.reproduction.is_none())
+    );
+}
