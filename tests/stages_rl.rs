@@ -1,4 +1,4 @@
-//! The `rl` and `rl-episode` stages on the smoke profile (with the fixture SFT policy):
+//! The `rl` and `rl-episode` stages on the smoke profile (from the real `sft` stage):
 //! deterministic across fresh stores, and a run killed mid-RL resumes to the same digest.
 
 mod rl_support;
@@ -13,8 +13,18 @@ use mlagent::stages::{expert, rl};
 use mlagent::train::rl::state_pool::StatePool;
 use rl_support::{Until, pipeline, smoke};
 
-const SFT_STEPS: usize = 4;
 const CHILD_ENV: &str = "MLAGENT_RL_CHILD_STORE";
+
+/// The episodes of the (only) expert run in the store at `root`.
+fn expert_episodes(root: &Path) -> Vec<Episode> {
+    let run = std::fs::read_dir(root.join("runs/expert"))
+        .unwrap()
+        .next()
+        .expect("the store holds an expert run")
+        .unwrap()
+        .path();
+    expert::read_episodes(&run.join(expert::EPISODES_FILE)).unwrap()
+}
 
 fn check_outputs(dir: &Path, method: RlMethod) {
     let exp = smoke();
@@ -58,8 +68,8 @@ fn rl_stages_are_deterministic_and_shaped() {
     let exp = smoke();
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    let da = pipeline(a.path(), &exp, SFT_STEPS, Until::Both);
-    let db = pipeline(b.path(), &exp, SFT_STEPS, Until::Both);
+    let da = pipeline(a.path(), &exp, Until::Both);
+    let db = pipeline(b.path(), &exp, Until::Both);
     assert_eq!(da.rl, db.rl, "step-wise RL digests of two fresh stores");
     assert_eq!(
         da.episode, db.episode,
@@ -90,7 +100,7 @@ fn rl_child_process() {
     let Ok(root) = std::env::var(CHILD_ENV) else {
         return;
     };
-    pipeline(Path::new(&root), &smoke(), SFT_STEPS, Until::Rl);
+    pipeline(Path::new(&root), &smoke(), Until::Rl);
 }
 
 fn rl_run_dir(root: &Path) -> Option<PathBuf> {
@@ -110,10 +120,10 @@ fn checkpoint_iteration(dir: &Path) -> Option<u64> {
 fn killed_rl_run_resumes_to_the_same_digest() {
     let exp = smoke();
     let whole = tempfile::tempdir().unwrap();
-    let want = pipeline(whole.path(), &exp, SFT_STEPS, Until::Rl).rl;
+    let want = pipeline(whole.path(), &exp, Until::Rl).rl;
 
     let cut = tempfile::tempdir().unwrap();
-    pipeline(cut.path(), &exp, SFT_STEPS, Until::Sft);
+    pipeline(cut.path(), &exp, Until::Sft);
     let exe = std::env::current_exe().unwrap();
     let mut child = std::process::Command::new(exe)
         .args(["rl_child_process", "--exact", "--test-threads", "1"])
@@ -145,7 +155,7 @@ fn killed_rl_run_resumes_to_the_same_digest() {
         !dir.join("manifest.json").exists(),
         "the child was interrupted before finishing"
     );
-    let got = pipeline(cut.path(), &exp, SFT_STEPS, Until::Rl).rl;
+    let got = pipeline(cut.path(), &exp, Until::Rl).rl;
     assert_eq!(
         got, want,
         "a resumed run ends with the uninterrupted run's digest"
@@ -156,13 +166,8 @@ fn killed_rl_run_resumes_to_the_same_digest() {
 fn state_pool_holds_every_expert_prefix() {
     let exp = smoke();
     let root = tempfile::tempdir().unwrap();
-    pipeline(root.path(), &exp, 0, Until::Sft);
-    let runs: Vec<PathBuf> = std::fs::read_dir(root.path().join("runs/expert"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    let episodes: Vec<Episode> =
-        expert::read_episodes(&runs[0].join(expert::EPISODES_FILE)).unwrap();
+    pipeline(root.path(), &exp, Until::Sft);
+    let episodes = expert_episodes(root.path());
     let reg = mlagent::tasks::Registry::load_default().unwrap();
     let tasks: Vec<_> = exp
         .train_tasks
@@ -200,7 +205,7 @@ fn state_pool_holds_every_expert_prefix() {
 
 /// Measurement, not a check (run by hand): the pipeline up to both RL stages on the profile
 /// named by `MLAGENT_RL_PROFILE` (default smoke) in the store `MLAGENT_RL_STORE` (default a
-/// temporary folder), with `MLAGENT_RL_SFT_STEPS` fixture SFT steps; prints each iteration's
+/// temporary folder); prints each iteration's
 /// metrics and each curve point, and writes `figure4.svg` (both methods) into the store.
 #[test]
 #[ignore = "measurement: run by hand with --ignored --nocapture"]
@@ -216,21 +221,14 @@ fn rl_measure() {
     let root = std::env::var("MLAGENT_RL_STORE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| tmp.path().to_path_buf());
-    let steps = std::env::var("MLAGENT_RL_SFT_STEPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SFT_STEPS);
     let t0 = Instant::now();
-    pipeline(&root, &exp, steps, Until::Sft);
-    println!(
-        "ideas + expert + fixture sft: {:.1}s",
-        t0.elapsed().as_secs_f64()
-    );
+    pipeline(&root, &exp, Until::Sft);
+    println!("ideas + expert + sft: {:.1}s", t0.elapsed().as_secs_f64());
     let t1 = Instant::now();
-    let d = pipeline(&root, &exp, steps, Until::Rl);
+    let d = pipeline(&root, &exp, Until::Rl);
     println!("rl: {:.1}s", t1.elapsed().as_secs_f64());
     let t2 = Instant::now();
-    let d2 = pipeline(&root, &exp, steps, Until::Both);
+    let d2 = pipeline(&root, &exp, Until::Both);
     println!("rl-episode: {:.1}s", t2.elapsed().as_secs_f64());
     let mut curves = Vec::new();
     for (label, dir) in [
@@ -292,12 +290,8 @@ fn steps_are_charged_their_planned_work() {
     use mlagent::train::rl::driver::step_work;
     let exp = smoke();
     let root = tempfile::tempdir().unwrap();
-    pipeline(root.path(), &exp, 0, Until::Sft);
-    let runs: Vec<PathBuf> = std::fs::read_dir(root.path().join("runs/expert"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    let episodes = expert::read_episodes(&runs[0].join(expert::EPISODES_FILE)).unwrap();
+    pipeline(root.path(), &exp, Until::Sft);
+    let episodes = expert_episodes(root.path());
     let step = episodes
         .iter()
         .flat_map(|e| e.steps.iter().map(move |s| (e, s)))
@@ -328,7 +322,7 @@ fn grpo_variant_trains_without_a_critic() {
     let mut exp = smoke();
     exp.rl.algorithm = mlagent::train::rl::Algorithm::Grpo;
     let root = tempfile::tempdir().unwrap();
-    let d = pipeline(root.path(), &exp, SFT_STEPS, Until::Rl);
+    let d = pipeline(root.path(), &exp, Until::Rl);
     let dir = d.rl_dir.unwrap();
     let metrics = rl::read_metrics(&dir.join(rl::METRICS_FILE)).unwrap();
     assert_eq!(metrics.len(), exp.rl.iterations);
