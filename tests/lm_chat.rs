@@ -48,6 +48,24 @@ fn bpe_training_is_deterministic_and_round_trips() {
 }
 
 #[test]
+fn script_keys_with_underscores_become_single_tokens() {
+    let mut c = corpus();
+    for i in 0..20 {
+        c.push(format!(
+            "learning_rate = 0.{i}; weight_decay = 0.0; batch_size = {i}"
+        ));
+    }
+    let tok = ChatTokenizer::train_bpe(&c, 400).unwrap();
+    for key in ["learning_rate", " weight_decay", " batch_size"] {
+        assert_eq!(tok.encode(key).unwrap().len(), 1, "{key:?} is one token");
+    }
+    // An invented key cannot reuse a learnt key's tail as a token: `_rate` is no token.
+    let weird = tok.encode(" weight_rate").unwrap();
+    assert!(weird.len() > 1);
+    assert_eq!(tok.decode(&weird, false).unwrap(), " weight_rate");
+}
+
+#[test]
 fn template_renders_qwen_chatml_with_assistant_mask() {
     let tok = ChatTokenizer::train_bpe(&corpus(), 400).unwrap();
     let msgs = vec![
@@ -126,4 +144,19 @@ fn bpe_training_is_identical_across_processes() {
         lm_support::child_digest_line("child_tokenizer_digest", "1"),
         lm_support::child_digest_line("child_tokenizer_digest", "2")
     );
+}
+
+proptest::proptest! {
+    /// Any text survives encode → decode (the byte alphabet covers every byte).
+    #[test]
+    fn any_text_round_trips(text in "\\PC{0,80}") {
+        let tok = trained();
+        let ids = tok.encode(&text).unwrap();
+        proptest::prop_assert_eq!(tok.decode(&ids, false).unwrap(), text);
+    }
+}
+
+fn trained() -> &'static ChatTokenizer {
+    static TOK: std::sync::OnceLock<ChatTokenizer> = std::sync::OnceLock::new();
+    TOK.get_or_init(|| ChatTokenizer::train_bpe(&corpus(), 400).unwrap())
 }

@@ -63,19 +63,34 @@ pub fn knobs_of(script: &Script) -> Vec<Knob> {
         .collect()
 }
 
-/// Rounds to 3 significant digits, so candidate values read like an engineer's choices.
+/// Rounds to 3 significant digits, so candidate values read like an engineer's choices. Goes
+/// through the decimal text so the result is the f64 nearest that decimal and prints short
+/// (`0.03`, where scaling arithmetic gives `0.030000000000000002`).
 fn round_sig(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return x;
     }
-    let mag = 10f64.powi(x.abs().log10().floor() as i32 - 2);
-    (x / mag).round() * mag
+    format!("{x:.2e}")
+        .parse()
+        .expect("Rust's own exponent formatting of a finite f64 parses back")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tasks::DataType;
+
+    #[test]
+    fn rounded_values_print_as_three_significant_digits() {
+        for (x, shown) in [
+            (0.01 * 3.0, "0.03"),
+            (0.1 * 3.0, "0.3"),
+            (2.0 / 3.0, "0.667"),
+            (1234.5, "1230.0"),
+        ] {
+            assert_eq!(format!("{:?}", round_sig(x)), shown);
+        }
+    }
 
     #[test]
     fn every_candidate_applies_and_differs() {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::action::{Action, ActionKind};
 use super::evaluation::{RunOutcome, RunRecord, run_script};
 use super::script::Script;
+use crate::metrics::Direction;
 use crate::provenance::{Digest, digest_of};
 use crate::reward::{RewardConfig, StepOutcome, reward};
 use crate::tasks::{Dataset, Inputs, Registry, Targets, Task, TaskError};
@@ -111,6 +112,39 @@ pub struct Workbench {
     /// Seconds after which a run is stopped (reported as such; never cached).
     pub guard_s: f64,
     pub reward_config: RewardConfig,
+}
+
+/// What an edit changed, old value to new (MLAgentBench's Edit Script observation shows the
+/// diff): `changed learning_rate 0.01 -> 0.1, epochs 1 -> 2`. A revert can then be read off
+/// the last observation instead of recalled from history that may be out of the context.
+pub fn describe_changes(before: &Script, after: &Script) -> String {
+    let diff: Vec<String> = before
+        .entries()
+        .zip(after.entries())
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((k, a), (_, b))| format!("{k} {a} -> {b}"))
+        .collect();
+    if diff.is_empty() {
+        "changed nothing".to_string()
+    } else {
+        format!("changed {}", diff.join(", "))
+    }
+}
+
+/// `0.216636, worse than the previous script's 0.089434`: the new validation metric with its
+/// verdict against the script before the edit, in the metric's own direction (values as
+/// shown, 6 decimals). A 7B agent compares two numbers itself; the verdict spares a small
+/// policy that arithmetic, so keep / revert can be read off the text. PROVENANCE.md.
+pub fn compare_metric(now: f64, before: f64, direction: Direction) -> String {
+    let (a, b) = (format!("{now:.6}"), format!("{before:.6}"));
+    let verdict = if a == b {
+        "the same as"
+    } else if direction.is_better(now, before) {
+        "better than"
+    } else {
+        "worse than"
+    };
+    format!("{a}, {verdict} the previous script's {b}")
 }
 
 impl Workbench {
@@ -257,22 +291,29 @@ impl Workbench {
                         previous = Some(self.baseline(task, script, seed)?);
                         let (rec, hit) = self.run_cached(task, &next, seed)?;
                         cached = hit;
+                        let changed = describe_changes(script, &next);
                         match rec.outcome {
                             RunOutcome::Success { valid_metric } => Feedback::Success {
                                 metric: valid_metric,
                                 message: format!(
-                                    "validation {} = {valid_metric:.6} (previous script: {:.6})",
+                                    "{changed}; validation {} = {}",
                                     task.spec.metric.name(),
-                                    previous.expect("set above")
+                                    compare_metric(
+                                        valid_metric,
+                                        previous.expect("set above"),
+                                        task.spec.metric.direction()
+                                    )
                                 ),
                             },
-                            RunOutcome::Failed { message } => Feedback::ExecutionError { message },
+                            RunOutcome::Failed { message } => Feedback::ExecutionError {
+                                message: format!("{changed}; {message}"),
+                            },
                             RunOutcome::OverBudget {
                                 planned_work,
                                 budget,
                             } => Feedback::BudgetExceeded {
                                 message: format!(
-                                    "the run would cost {planned_work:.3e} multiply-adds; the task's budget is {budget:.3e}"
+                                    "{changed}; the run would cost {planned_work:.3e} multiply-adds; the task's budget is {budget:.3e}"
                                 ),
                                 planned_work,
                                 budget,
@@ -425,4 +466,51 @@ fn stats(v: &[f64]) -> String {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     format!("mean {m:.4}, std {s:.4}, min {lo:.4}, max {hi:.4}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::DataType;
+
+    #[test]
+    fn changes_name_each_key_old_to_new_in_schema_order() {
+        let before = Script::defaults(DataType::Tabular);
+        let mut after = before.clone();
+        after
+            .apply(&[
+                ("epochs".into(), "3".into()),
+                ("learning_rate".into(), "0.3".into()),
+            ])
+            .unwrap();
+        let lr = before
+            .entries()
+            .find(|(k, _)| *k == "learning_rate")
+            .unwrap()
+            .1;
+        let ep = before.entries().find(|(k, _)| *k == "epochs").unwrap().1;
+        assert_eq!(
+            describe_changes(&before, &after),
+            format!("changed epochs {ep} -> 3, learning_rate {lr} -> 0.3")
+        );
+        assert_eq!(describe_changes(&before, &before), "changed nothing");
+    }
+
+    #[test]
+    fn metric_verdicts_follow_the_direction_and_the_shown_digits() {
+        use Direction::*;
+        let c = |a, b, d| compare_metric(a, b, d);
+        assert_eq!(
+            c(0.5, 0.25, HigherIsBetter),
+            "0.500000, better than the previous script's 0.250000"
+        );
+        assert_eq!(
+            c(0.5, 0.25, LowerIsBetter),
+            "0.500000, worse than the previous script's 0.250000"
+        );
+        assert_eq!(
+            c(0.1, 0.1 + 1e-9, LowerIsBetter),
+            "0.100000, the same as the previous script's 0.100000"
+        );
+    }
 }

@@ -71,8 +71,8 @@ impl Qwen2Config {
 
     /// The mini profile's policy: ≈1.0 M parameters with a 2048-token vocabulary (hidden 128,
     /// 4 layers, 4 query heads of dim 32 sharing 2 KV heads like Qwen2.5's grouping, SwiGLU
-    /// 352 ≈ 2.75 × hidden). Sized for throughput on 2 shared CPU cores: a hidden-256 variant
-    /// (≈3.5 M) trained at ~380 tokens/s there, too slow for SFT + RL in minutes. docs/lm.md.
+    /// 352 ≈ 2.75 × hidden). Sized for the 2-core CPU budget; a hidden-192 variant trained
+    /// slower and, with the same SFT settings, wrote fewer well-formed actions. docs/lm.md.
     pub fn mini(vocab_size: usize) -> Self {
         Self {
             vocab_size,

@@ -5,8 +5,11 @@ use std::path::Path;
 
 use tokenizers::models::TrainerWrapper;
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, Tokenizer};
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 use super::LmError;
 use crate::provenance::{Digest, atomic};
@@ -14,6 +17,13 @@ use crate::provenance::{Digest, atomic};
 pub const IM_START: &str = "<|im_start|>";
 pub const IM_END: &str = "<|im_end|>";
 pub const END_OF_TEXT: &str = "<|endoftext|>";
+
+/// The trained BPE's word split: GPT-2's pattern with `_` as a letter, so a script key such as
+/// `learning_rate` is one word and BPE can make it one token. With GPT-2's split it is three
+/// (`learning`, `_`, `rate`), and a small policy recombines the pieces into keys that do not
+/// exist (`weight_rate`). paper/PROVENANCE.md, "Tokenizer".
+pub const WORD_PATTERN: &str =
+    r"'(?:[sdmt]|ll|ve|re)| ?[\p{L}_][\p{L}\p{N}_]*| ?\p{N}+| ?[^\s\p{L}\p{N}_]+|\s+(?!\S)|\s+";
 
 /// A tokenizer with the ChatML special tokens this project needs.
 #[derive(Clone)]
@@ -65,8 +75,8 @@ impl ChatTokenizer {
         Self::wrap(inner, origin)
     }
 
-    /// Trains a byte-level BPE (GPT-2/Qwen style: byte alphabet, no prefix space) of
-    /// `vocab_size` tokens, the three special tokens first (ids 0, 1, 2).
+    /// Trains a byte-level BPE (GPT-2/Qwen style: byte alphabet, no prefix space; words split
+    /// by [`WORD_PATTERN`]) of `vocab_size` tokens, the three special tokens first (ids 0, 1, 2).
     pub fn train_bpe(corpus: &[String], vocab_size: usize) -> Result<Self, LmError> {
         let specials = [END_OF_TEXT, IM_START, IM_END]
             .iter()
@@ -81,7 +91,16 @@ impl ChatTokenizer {
             .build()
             .into();
         let mut inner = Tokenizer::new(BPE::default());
-        inner.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+        let words = Split::new(
+            SplitPattern::Regex(WORD_PATTERN.to_string()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(|e| tok_err("word pattern", e))?;
+        inner.with_pre_tokenizer(Some(Sequence::new(vec![
+            PreTokenizerWrapper::Split(words),
+            PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, false)),
+        ])));
         inner.with_decoder(Some(ByteLevel::default()));
         inner
             .train(&mut trainer, corpus.iter())

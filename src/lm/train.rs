@@ -1,7 +1,7 @@
 //! One optimisation step of the policy: masked next-token cross-entropy, backward, AdamW.
 //! Used by SFT (assistant tokens only) and by tests of determinism and exact resume.
 
-use burn::module::{Module as _, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -235,7 +235,11 @@ impl ModuleVisitor for Scale<'_> {
 /// applies with `max_grad_norm`: scale by `max_norm / (norm + 1e-6)` when that is below 1).
 /// burn's own `GradientClipping::Norm` clips each tensor separately, which is not the same.
 /// Returns the norm before clipping.
-pub fn clip_global_norm(model: &Qwen2, grads: &mut GradientsParams, max_norm: Option<f64>) -> f64 {
+pub fn clip_global_norm<M: Module>(
+    model: &M,
+    grads: &mut GradientsParams,
+    max_norm: Option<f64>,
+) -> f64 {
     let mut norm = SquaredNorm { grads, sum: 0.0 };
     model.visit(&mut norm);
     let total = norm.sum.sqrt();

@@ -62,7 +62,8 @@ pub struct ProbeScore {
     /// value of the wrong type, ...).
     pub well_formed: f64,
     pub mean_reward: f64,
-    /// The first few (task, action, feedback kind), for a reader to see what the policy does.
+    /// The first [`PROBE_SAMPLES`] (task, step, action, feedback), for a reader to see what the
+    /// policy does.
     pub samples: Vec<ProbeSample>,
 }
 
@@ -71,12 +72,16 @@ pub struct ProbeScore {
 #[serde(deny_unknown_fields)]
 pub struct ProbeSample {
     pub task: String,
+    /// The state's step: how many actions the episode had taken before it.
+    pub step: usize,
     pub action: String,
     pub feedback: String,
+    pub reward: f64,
 }
 
-/// Samples kept in `probe.json` per policy.
-const PROBE_SAMPLES: usize = 8;
+/// Samples kept in `probe.json` per policy: every one at mini scale, so a reader can check
+/// the figures and see each failure.
+const PROBE_SAMPLES: usize = 100;
 
 /// `probe.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -459,8 +464,10 @@ fn score(
         if samples.len() < PROBE_SAMPLES {
             samples.push(ProbeSample {
                 task: s.task.spec.id.clone(),
+                step: s.history.len() / 2,
                 action: o.text.clone(),
                 feedback: format!("{}: {}", r.feedback.kind(), r.feedback.message()),
+                reward: r.reward,
             });
         }
         let ok = Action::parse(&o.text).is_ok();

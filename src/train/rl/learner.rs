@@ -229,7 +229,8 @@ impl Learner {
                         "the PPO loss is {total} (epoch {e}): lower rl.optim.lr or rl.clip_epsilon"
                     )));
                 }
-                let grads = GradientsParams::from_grads(loss.backward(), &self.ac);
+                let mut grads = GradientsParams::from_grads(loss.backward(), &self.ac);
+                crate::lm::train::clip_global_norm(&self.ac, &mut grads, self.rl.max_grad_norm);
                 self.ac = self.optim.step(self.rl.optim.lr, self.ac.clone(), grads);
                 stats.loss.policy += s.policy;
                 stats.loss.value += s.value;

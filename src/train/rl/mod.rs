@@ -49,6 +49,10 @@ pub struct RlConfig {
     pub optim: OptimConfig,
     /// PPO clip range ε: the ratio is clipped to [1 − ε, 1 + ε].
     pub clip_epsilon: f64,
+    /// Clip each minibatch gradient (policy and value head together) to this global L2 norm;
+    /// `None`: no clipping.
+    #[serde(default)]
+    pub max_grad_norm: Option<f64>,
     /// Weight of the value loss ½ (V − return)² (PPO only).
     pub value_coef: f64,
     /// Weight of the KL penalty to the frozen SFT policy (k3 estimator).
@@ -114,6 +118,12 @@ impl RlConfig {
         }
         if !(self.clip_epsilon > 0.0 && self.clip_epsilon < 1.0) {
             return bad("clip_epsilon", "expected a number in (0, 1)");
+        }
+        if self
+            .max_grad_norm
+            .is_some_and(|n| !(n.is_finite() && n > 0.0))
+        {
+            return bad("max_grad_norm", "expected a finite number > 0, or None");
         }
         for (f, v) in [
             ("value_coef", self.value_coef),
@@ -236,6 +246,9 @@ mod tests {
 
     #[test]
     fn bad_settings_name_their_field() {
+        let mut c = smoke_rl();
+        c.max_grad_norm = Some(0.0);
+        assert_eq!(c.validate().unwrap_err().0, "rl.max_grad_norm");
         let mut c = smoke_rl();
         c.algorithm = Algorithm::Grpo;
         c.samples_per_state = 1;
