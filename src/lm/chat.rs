@@ -58,47 +58,27 @@ impl Rendered {
 }
 
 /// Renders `messages`; with `generation_prompt`, ends with `<|im_start|>assistant\n` so the
-/// model continues with an assistant turn. The rendering is the concatenation of
-/// [`render_message`] of each message (SFT windows rely on that).
+/// model continues with an assistant turn.
 pub fn render(
     tok: &ChatTokenizer,
     messages: &[Message],
     generation_prompt: bool,
 ) -> Result<Rendered, LmError> {
     let mut out = Rendered::default();
+    let close = [tok.im_end, tok.end_of_text];
     for m in messages {
-        let r = render_message(tok, m)?;
-        out.ids.extend(r.ids);
-        out.assistant_mask.extend(r.assistant_mask);
+        out.push(&[tok.im_start], false);
+        out.push(&tok.encode(&format!("{}\n", m.role.name()))?, false);
+        let is_asst = m.role == Role::Assistant;
+        out.push(&tok.encode(&m.content)?, is_asst);
+        out.push(&close, is_asst);
+        out.push(&tok.encode("\n")?, is_asst);
     }
     if generation_prompt {
         out.push(&[tok.im_start], false);
         out.push(&tok.encode("assistant\n")?, false);
     }
     Ok(out)
-}
-
-/// One message: `<|im_start|>{role}\n{content}<|im_end|><|endoftext|>\n`, each part encoded on
-/// its own, so a message's tokens do not depend on its neighbours.
-pub fn render_message(tok: &ChatTokenizer, m: &Message) -> Result<Rendered, LmError> {
-    let mut out = Rendered::default();
-    let close = [tok.im_end, tok.end_of_text];
-    out.push(&[tok.im_start], false);
-    out.push(&tok.encode(&format!("{}\n", m.role.name()))?, false);
-    let is_asst = m.role == Role::Assistant;
-    out.push(&tok.encode(&m.content)?, is_asst);
-    out.push(&close, is_asst);
-    out.push(&tok.encode("\n")?, is_asst);
-    Ok(out)
-}
-
-/// The task message of a prompt whose `dropped` oldest steps were left out.
-pub fn task_message(task: &str, dropped: usize) -> String {
-    if dropped == 0 {
-        task.to_string()
-    } else {
-        format!("{task}\n\n{}", omission_note(dropped))
-    }
 }
 
 /// The stop tokens of an assistant turn.
@@ -137,9 +117,14 @@ pub fn fit_prompt(
     max_tokens: usize,
 ) -> Result<FittedPrompt, LmError> {
     let build = |dropped: usize| -> Vec<Message> {
+        let mut task_text = task.to_string();
+        if dropped > 0 {
+            task_text.push_str("\n\n");
+            task_text.push_str(&omission_note(dropped));
+        }
         let mut msgs = vec![
             Message::new(Role::System, system),
-            Message::new(Role::User, task_message(task, dropped)),
+            Message::new(Role::User, task_text),
         ];
         for s in &history[dropped..] {
             msgs.push(Message::new(Role::Assistant, s.action.clone()));
