@@ -143,36 +143,28 @@ fn run_method(
                 &l.infer_device,
             )
         };
-        let progress = match method {
+        // Step-wise RL samples states from the expert's episodes; episode-wise needs none.
+        let pool = match method {
             RlMethod::StepWise => {
                 let episodes =
                     super::expert::read_episodes(&expert.path(super::expert::EPISODES_FILE))?;
                 let pool = StatePool::from_episodes(&episodes, &train)?;
                 tracing::info!(states = pool.len(), "expert state pool");
-                let mut collect = |it: usize, l: &Learner| {
-                    stepwise::collect(ctx.workbench, &pool, &train, l, it, &seed, run_seed)
-                };
-                driver::train(
-                    &mut learner,
-                    &run.resume_dir(),
-                    &seed,
-                    &mut collect,
-                    &mut eval,
-                )?
+                Some(pool)
             }
-            RlMethod::EpisodeWise => {
-                let mut collect = |it: usize, l: &Learner| {
-                    episodic::collect(ctx.workbench, &train, l, it, &seed, run_seed)
-                };
-                driver::train(
-                    &mut learner,
-                    &run.resume_dir(),
-                    &seed,
-                    &mut collect,
-                    &mut eval,
-                )?
-            }
+            RlMethod::EpisodeWise => None,
         };
+        let mut collect = |it: usize, l: &Learner| match &pool {
+            Some(pool) => stepwise::collect(ctx.workbench, pool, &train, l, it, &seed, run_seed),
+            None => episodic::collect(ctx.workbench, &train, l, it, &seed, run_seed),
+        };
+        let progress = driver::train(
+            &mut learner,
+            &run.resume_dir(),
+            &seed,
+            &mut collect,
+            &mut eval,
+        )?;
 
         // The final policy, in the SFT policy's layout.
         let pdir = run.dir().join(POLICY_DIR);
