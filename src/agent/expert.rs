@@ -18,7 +18,9 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use super::ideas::{Idea, Knob};
-use super::policy::{Policy, PolicyError, PolicyInput, PolicyOutput, render_action};
+use super::policy::{
+    DATA_INPUT, Policy, PolicyError, PolicyInput, PolicyOutput, SCRIPT_INPUT, render_action,
+};
 use crate::env::Feedback;
 use crate::metrics::Direction;
 use crate::seed::{Rng, SeedPath};
@@ -141,7 +143,7 @@ impl Expert {
                     self.best.map_or("unknown".into(), |b| format!("{b:.6}"))
                 ),
                 "Final Answer",
-                "",
+                SCRIPT_INPUT,
             );
         }
         // After a bad edit, restore the kept script.
@@ -166,13 +168,13 @@ impl Expert {
                 render_action(
                     "check the current script before the next change",
                     "Inspect Script",
-                    "",
+                    SCRIPT_INPUT,
                 )
             } else {
                 render_action(
                     "look at the data to choose the next change",
                     "Understand Data",
-                    "",
+                    DATA_INPUT,
                 )
             };
         }
@@ -180,7 +182,7 @@ impl Expert {
             Some((thought, edits)) => self.edit(&thought, edits),
             None => {
                 self.done = true;
-                render_action("every knob has been tuned", "Final Answer", "")
+                render_action("every knob has been tuned", "Final Answer", SCRIPT_INPUT)
             }
         }
     }

@@ -70,6 +70,13 @@ pub trait Policy {
 #[derive(Clone, Debug, Default)]
 pub struct RandomPolicy;
 
+/// What `Inspect Script` and `Final Answer` name: the script (MLAgentBench's actions all take
+/// an input). Non-edit actions never end at a bare `Action Input:`, so a policy is never
+/// taught to stop there, which is how an Edit Script loses its edits (PROVENANCE.md).
+pub const SCRIPT_INPUT: &str = "train.py";
+/// What `Understand Data` names.
+pub const DATA_INPUT: &str = "training data";
+
 /// Renders an action in the MLAgentBench format the workbench parses.
 pub fn render_action(thought: &str, action: &str, input: &str) -> String {
     format!("Thought: {thought}\nAction: {action}\nAction Input: {input}")
@@ -91,11 +98,11 @@ impl Policy for RandomPolicy {
             // Free text that does not follow the format.
             "I will try something different this time.".to_string()
         } else if roll < 0.2 {
-            render_action("look at the script", "Inspect Script", "")
+            render_action("look at the script", "Inspect Script", SCRIPT_INPUT)
         } else if roll < 0.3 {
-            render_action("look at the data", "Understand Data", "")
+            render_action("look at the data", "Understand Data", DATA_INPUT)
         } else if roll < 0.35 {
-            render_action("stop here", "Final Answer", "")
+            render_action("stop here", "Final Answer", SCRIPT_INPUT)
         } else {
             let n = rng.random_range(1..=2usize.min(input.knobs.len()));
             let mut edits = Vec::new();

@@ -9,7 +9,8 @@ use crate::tasks::Task;
 /// action format in a few lines).
 pub const SYSTEM: &str = "You are an ML engineer. Improve the validation metric of the script. \
 Answer with three lines: `Thought: ...`, `Action: ...` (Edit Script, Inspect Script, \
-Understand Data or Final Answer) and `Action Input: ...` (for Edit Script: `key = value; ...`).";
+Understand Data or Final Answer) and `Action Input: ...` (for Edit Script: `key = value; ...`; \
+for Understand Data: `training data`; otherwise `train.py`).";
 
 /// The first human turn: the task and its starter script.
 pub fn task_turn(task: &Task, script: &Script) -> String {

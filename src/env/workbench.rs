@@ -114,21 +114,28 @@ pub struct Workbench {
     pub reward_config: RewardConfig,
 }
 
-/// What an edit changed, old value to new (MLAgentBench's Edit Script observation shows the
-/// diff): `changed learning_rate 0.01 -> 0.1, epochs 1 -> 2`. A revert can then be read off
-/// the last observation instead of recalled from history that may be out of the context.
+/// What an edit changed, as the one-hunk diff of `train.py` that MLAgentBench's Edit Script
+/// observation shows: the old lines (`- key = value`), then the new ones (`+ key = value`),
+/// in script order. A revert is then a copy of the `-` lines of the last observation, in the
+/// very `key = value` form an edit takes (PROVENANCE.md).
 pub fn describe_changes(before: &Script, after: &Script) -> String {
-    let diff: Vec<String> = before
+    let changed: Vec<(&str, String, String)> = before
         .entries()
         .zip(after.entries())
         .filter(|((_, a), (_, b))| a != b)
-        .map(|((k, a), (_, b))| format!("{k} {a} -> {b}"))
+        .map(|((k, a), (_, b))| (k, a.to_string(), b.to_string()))
         .collect();
-    if diff.is_empty() {
-        "changed nothing".to_string()
-    } else {
-        format!("changed {}", diff.join(", "))
+    if changed.is_empty() {
+        return "no change to train.py".to_string();
     }
+    let mut out = String::from("diff of train.py:");
+    for (k, a, _) in &changed {
+        out.push_str(&format!("\n- {k} = {a}"));
+    }
+    for (k, _, b) in &changed {
+        out.push_str(&format!("\n+ {k} = {b}"));
+    }
+    out
 }
 
 /// `0.216636, worse than the previous script's 0.089434`: the new validation metric with its
@@ -296,7 +303,7 @@ impl Workbench {
                             RunOutcome::Success { valid_metric } => Feedback::Success {
                                 metric: valid_metric,
                                 message: format!(
-                                    "{changed}; validation {} = {}",
+                                    "{changed}\nvalidation {} = {}",
                                     task.spec.metric.name(),
                                     compare_metric(
                                         valid_metric,
@@ -306,14 +313,14 @@ impl Workbench {
                                 ),
                             },
                             RunOutcome::Failed { message } => Feedback::ExecutionError {
-                                message: format!("{changed}; {message}"),
+                                message: format!("{changed}\n{message}"),
                             },
                             RunOutcome::OverBudget {
                                 planned_work,
                                 budget,
                             } => Feedback::BudgetExceeded {
                                 message: format!(
-                                    "{changed}; the run would cost {planned_work:.3e} multiply-adds; the task's budget is {budget:.3e}"
+                                    "{changed}\nthe run would cost {planned_work:.3e} multiply-adds; the task's budget is {budget:.3e}"
                                 ),
                                 planned_work,
                                 budget,
@@ -474,7 +481,7 @@ mod tests {
     use crate::tasks::DataType;
 
     #[test]
-    fn changes_name_each_key_old_to_new_in_schema_order() {
+    fn changes_are_a_diff_old_lines_then_new_in_schema_order() {
         let before = Script::defaults(DataType::Tabular);
         let mut after = before.clone();
         after
@@ -491,9 +498,11 @@ mod tests {
         let ep = before.entries().find(|(k, _)| *k == "epochs").unwrap().1;
         assert_eq!(
             describe_changes(&before, &after),
-            format!("changed epochs {ep} -> 3, learning_rate {lr} -> 0.3")
+            format!(
+                "diff of train.py:\n- epochs = {ep}\n- learning_rate = {lr}\n+ epochs = 3\n+ learning_rate = 0.3"
+            )
         );
-        assert_eq!(describe_changes(&before, &before), "changed nothing");
+        assert_eq!(describe_changes(&before, &before), "no change to train.py");
     }
 
     #[test]

@@ -56,6 +56,13 @@ pub struct SftConfig {
     pub precision: Precision,
     /// Held-out states the stage's probe scores the fine-tuned policy on (`probe.json`).
     pub probe_states: usize,
+    /// The first this many epochs target every token, prompt and feedback turns too
+    /// (LLaMA-Factory's `train_on_prompt`, off in the published script); later epochs target
+    /// the assistant turns only. For a policy trained from scratch: the script listing and the
+    /// diff observations teach copying `key = value` text from context, which the assistant
+    /// turns alone do not teach in mini's few steps (PROVENANCE.md).
+    #[serde(default)]
+    pub train_on_prompt_epochs: usize,
 }
 
 impl SftConfig {
@@ -90,6 +97,9 @@ impl SftConfig {
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return bad("weight_decay", "expected a number >= 0");
+        }
+        if self.train_on_prompt_epochs > self.epochs {
+            return bad("train_on_prompt_epochs", "expected at most `epochs`");
         }
         Ok(())
     }
@@ -126,6 +136,17 @@ pub enum SftError {
 pub struct Example {
     pub ids: Vec<u32>,
     pub mask: Vec<bool>,
+}
+
+impl Example {
+    /// The loss mask of an epoch: every token when it trains on the prompt, else `mask`.
+    pub fn targets(&self, train_on_prompt: bool) -> Vec<bool> {
+        if train_on_prompt {
+            vec![true; self.ids.len()]
+        } else {
+            self.mask.clone()
+        }
+    }
 }
 
 /// The chat messages of a ShareGPT conversation as the policy sees them: the system prompt,
@@ -387,12 +408,13 @@ pub fn fine_tune(
                     dir: run.resume_dir.to_path_buf(),
                 });
             }
+            let on_prompt = epoch < cfg.train_on_prompt_epochs;
             let batches = step
                 .iter()
                 .map(|mb| {
                     Batch::pad(
                         mb.iter()
-                            .map(|&i| (examples[i].ids.clone(), examples[i].mask.clone()))
+                            .map(|&i| (examples[i].ids.clone(), examples[i].targets(on_prompt)))
                             .collect(),
                         run.pad_id,
                     )
@@ -489,6 +511,7 @@ mod tests {
             weight_decay: 0.0,
             precision: Precision::F32,
             probe_states: 4,
+            train_on_prompt_epochs: 0,
         }
     }
 
@@ -550,6 +573,16 @@ mod tests {
     }
 
     #[test]
+    fn train_on_prompt_targets_every_token_else_the_assistant_mask() {
+        let e = Example {
+            ids: vec![5, 6, 7, 8],
+            mask: vec![false, true, true, false],
+        };
+        assert_eq!(e.targets(false), e.mask);
+        assert_eq!(e.targets(true), vec![true; 4]);
+    }
+
+    #[test]
     fn config_errors_name_the_field() {
         let mut c = cfg();
         assert!(c.validate().is_ok());
@@ -558,6 +591,9 @@ mod tests {
         let mut c = cfg();
         c.warmup_ratio = 1.5;
         assert_eq!(c.validate().unwrap_err().0, "sft.warmup_ratio");
+        let mut c = cfg();
+        c.train_on_prompt_epochs = c.epochs + 1;
+        assert_eq!(c.validate().unwrap_err().0, "sft.train_on_prompt_epochs");
     }
 
     #[test]
