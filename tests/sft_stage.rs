@@ -54,6 +54,19 @@ fn run_in_process() -> Outcome {
     ] {
         assert!(s.path(f).is_file(), "{f} written");
     }
+    // Smoke trains on the prompt in its first epoch only: that epoch targets every token of
+    // the same examples, the later ones the assistant turns (equal totals).
+    let mut per_epoch = [0u64; 3];
+    for line in std::fs::read_to_string(s.path(sft::METRICS_FILE))
+        .unwrap()
+        .lines()
+    {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        per_epoch[row["epoch"].as_u64().unwrap() as usize] += row["tokens"].as_u64().unwrap();
+    }
+    assert_eq!(ctx.experiment.sft.train_on_prompt_epochs, 1);
+    assert!(per_epoch[0] > 2 * per_epoch[1], "{per_epoch:?}");
+    assert_eq!(per_epoch[1], per_epoch[2]);
     outcome(&e.dir, s.manifest.digest, &s.dir)
 }
 

@@ -477,6 +477,20 @@ mod tests {
     }
 
     #[test]
+    fn every_action_parses_and_names_an_input() {
+        for seed in 0..8 {
+            for a in episode(ExpertKind::Enriched, seed, vec![]).0 {
+                let parsed = crate::env::Action::parse(&a).expect("expert actions parse");
+                let input = a.split("Action Input: ").nth(1).unwrap_or_default();
+                assert!(!input.trim().is_empty(), "{a}");
+                if parsed.kind != crate::env::ActionKind::EditScript {
+                    assert!([SCRIPT_INPUT, DATA_INPUT].contains(&input), "{a}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn seeded_ideas_come_first_and_seeds_diversify() {
         let idea = Idea {
             thought: "train longer".into(),

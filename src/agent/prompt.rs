@@ -35,6 +35,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn system_prompt_names_the_inputs_policies_write() {
+        use crate::agent::policy::{DATA_INPUT, SCRIPT_INPUT};
+        assert!(SYSTEM.contains(&format!("`{SCRIPT_INPUT}`")));
+        assert!(SYSTEM.contains(&format!("`{DATA_INPUT}`")));
+    }
+
+    #[test]
     fn feedback_turn_names_kind_and_message() {
         let f = Feedback::ExecutionError {
             message: "loss diverged".into(),
