@@ -1,5 +1,5 @@
 //! One optimisation step of the policy: masked next-token cross-entropy, backward, AdamW.
-//! Used by SFT (assistant tokens only) and by tests of determinism and exact resume.
+//! Used by SFT (with its per-epoch loss mask) and by tests of determinism and exact resume.
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};

@@ -62,8 +62,8 @@ pub struct ProbeScore {
     /// value of the wrong type, ...).
     pub well_formed: f64,
     pub mean_reward: f64,
-    /// The first [`PROBE_SAMPLES`] (task, step, action, feedback), for a reader to see what the
-    /// policy does.
+    /// Every state's (task, step, action, feedback, reward), so a reader can check the figures
+    /// and see each failure.
     pub samples: Vec<ProbeSample>,
 }
 
@@ -78,10 +78,6 @@ pub struct ProbeSample {
     pub feedback: String,
     pub reward: f64,
 }
-
-/// Samples kept in `probe.json` per policy: every one at mini scale, so a reader can check
-/// the figures and see each failure.
-const PROBE_SAMPLES: usize = 100;
 
 /// `probe.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -461,15 +457,13 @@ fn score(
     let mut samples = Vec::new();
     for ((o, r), s) in outs.iter().zip(results).zip(states) {
         let r = r?;
-        if samples.len() < PROBE_SAMPLES {
-            samples.push(ProbeSample {
-                task: s.task.spec.id.clone(),
-                step: s.history.len() / 2,
-                action: o.text.clone(),
-                feedback: format!("{}: {}", r.feedback.kind(), r.feedback.message()),
-                reward: r.reward,
-            });
-        }
+        samples.push(ProbeSample {
+            task: s.task.spec.id.clone(),
+            step: s.history.len() / 2,
+            action: o.text.clone(),
+            feedback: format!("{}: {}", r.feedback.kind(), r.feedback.message()),
+            reward: r.reward,
+        });
         let ok = Action::parse(&o.text).is_ok();
         parsed += usize::from(ok);
         well += usize::from(ok && !matches!(r.feedback, Feedback::InvalidAction { .. }));
