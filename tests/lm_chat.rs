@@ -66,6 +66,26 @@ fn script_keys_with_underscores_become_single_tokens() {
 }
 
 #[test]
+fn numbers_split_into_single_digits() {
+    let mut c = corpus();
+    for _ in 0..20 {
+        c.push("validation rmse = 2.301840, better than 2.305838; epochs = 128".to_string());
+    }
+    let tok = ChatTokenizer::train_bpe(&c, 400).unwrap();
+    // However often a number occurs, it is never one token: a metric value never seen in
+    // training is made of the same (trained) digit tokens as the ones that were.
+    for (text, tokens) in [(" 2.301840", 8), ("128", 3), (" 2", 1), ("9", 1)] {
+        let ids = tok.encode(text).unwrap();
+        assert_eq!(ids.len(), tokens, "{text:?}: {ids:?}");
+        assert_eq!(tok.decode(&ids, false).unwrap(), text);
+    }
+    assert_eq!(
+        tok.encode(" 2.301840").unwrap()[0],
+        tok.encode(" 2").unwrap()[0]
+    );
+}
+
+#[test]
 fn template_renders_qwen_chatml_with_assistant_mask() {
     let tok = ChatTokenizer::train_bpe(&corpus(), 400).unwrap();
     let msgs = vec![

@@ -67,6 +67,21 @@ fn run_in_process() -> Outcome {
     assert_eq!(ctx.experiment.sft.train_on_prompt_epochs, 1);
     assert!(per_epoch[0] > 2 * per_epoch[1], "{per_epoch:?}");
     assert_eq!(per_epoch[1], per_epoch[2]);
+    // The probe pairs the two policies state by state: its gain is the difference of their
+    // means and its sign test counts every state once.
+    let probe: sft::Probe =
+        serde_json::from_str(&std::fs::read_to_string(s.path(sft::PROBE_FILE)).unwrap()).unwrap();
+    let n = ctx.experiment.sft.probe_states;
+    assert_eq!((probe.sft.states, probe.random.states), (n, n));
+    let gain = probe.reward_gain.expect("a non-empty probe has a gain");
+    let diff = probe.sft.mean_reward - probe.random.mean_reward;
+    assert!((gain.estimate - diff).abs() < 1e-12, "{gain:?} vs {diff}");
+    assert!(
+        gain.lo <= gain.estimate && gain.estimate <= gain.hi,
+        "{gain:?}"
+    );
+    let t = probe.reward_sign_test;
+    assert_eq!((t.wins + t.losses + t.ties) as usize, n);
     outcome(&e.dir, s.manifest.digest, &s.dir)
 }
 

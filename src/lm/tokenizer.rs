@@ -19,11 +19,13 @@ pub const IM_END: &str = "<|im_end|>";
 pub const END_OF_TEXT: &str = "<|endoftext|>";
 
 /// The trained BPE's word split: GPT-2's pattern with `_` as a letter, so a script key such as
-/// `learning_rate` is one word and BPE can make it one token. With GPT-2's split it is three
-/// (`learning`, `_`, `rate`), and a small policy recombines the pieces into keys that do not
-/// exist (`weight_rate`). paper/PROVENANCE.md, "Tokenizer".
+/// `learning_rate` is one word and BPE can make it one token (with GPT-2's split it is three,
+/// and a small policy recombines the pieces into keys that do not exist, `weight_rate`); and
+/// numbers split into single digits (an optional leading space on the first), as Qwen2's
+/// tokenizer does, so that a metric value never seen in training (`2.301840`) is still made of
+/// trained tokens. paper/PROVENANCE.md, "Tokenizer".
 pub const WORD_PATTERN: &str =
-    r"'(?:[sdmt]|ll|ve|re)| ?[\p{L}_][\p{L}\p{N}_]*| ?\p{N}+| ?[^\s\p{L}\p{N}_]+|\s+(?!\S)|\s+";
+    r"'(?:[sdmt]|ll|ve|re)| ?[\p{L}_][\p{L}\p{N}_]*| ?\p{N}| ?[^\s\p{L}\p{N}_]+|\s+(?!\S)|\s+";
 
 /// A tokenizer with the ChatML special tokens this project needs.
 #[derive(Clone)]

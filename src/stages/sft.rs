@@ -29,6 +29,7 @@ use crate::lm::tokenizer::ChatTokenizer;
 use crate::lm::train::{OptimConfig, Trainer};
 use crate::lm::{Qwen2, Qwen2Config, hf};
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
+use crate::report::stats::{Interval, SignTest, bootstrap_mean_ci};
 use crate::reward::RewardConfig;
 use crate::train::sft::{self as trainer, SftConfig, SftError};
 
@@ -87,7 +88,15 @@ pub struct Probe {
     pub tasks: Vec<String>,
     pub sft: ProbeScore,
     pub random: ProbeScore,
+    /// Paired per-state reward difference, sft − random: its mean with a 95 % bootstrap
+    /// interval, so "beats the random policy" can be read against the probe's sampling noise.
+    pub reward_gain: Option<Interval>,
+    /// Per-state sign test of sft's reward against random's.
+    pub reward_sign_test: SignTest,
 }
+
+/// Bootstrap resamples of the probe's reward-gain interval.
+pub const PROBE_RESAMPLES: u32 = 10_000;
 
 fn file_err(path: &std::path::Path, e: impl std::fmt::Display) -> StageBodyError {
     StageBodyError::File {
@@ -334,9 +343,11 @@ struct State<'a> {
 }
 
 /// The done-when measurement: states from the expert's rollouts on held-out tasks (every
-/// prefix of every episode, a seeded sample of `probe_states` of them); one action per state
-/// from the fine-tuned policy in `run_dir/policy` and one from the random policy, with the
-/// same seed names; each executed once in the workbench.
+/// prefix of every episode; a seeded sample of `probe_states` of them). The rollouts number
+/// `probe_states` in all, spread evenly over the tasks, so the sample holds about one state
+/// per episode: one episode's context weighs on few states. One action per state from the
+/// fine-tuned policy in `run_dir/policy` and one from the random policy, with the same seed
+/// names; each executed once in the workbench.
 fn probe(
     ctx: &Context<'_>,
     run_dir: &std::path::Path,
@@ -352,8 +363,7 @@ fn probe(
         });
     }
     let mut ecfg = exp.expert.clone();
-    let per_episode = ecfg.expert.max_steps.max(1);
-    ecfg.episodes_per_task = n.div_ceil(tasks.len() * per_episode).max(1);
+    ecfg.episodes_per_task = n.div_ceil(tasks.len()).max(1);
     let stream = format!("{STAGE}-probe");
     let seats = experts_for(ctx, &ecfg, &tasks, None, &stream)?;
     let seed = ctx.seed().child(&stream);
@@ -414,8 +424,22 @@ fn probe(
     )?;
     let sft = score(ctx, &states, &mut lm, &seed)?;
     let random = score(ctx, &states, &mut RandomPolicy, &seed)?;
+    let pairs: Vec<(f64, f64)> = sft
+        .samples
+        .iter()
+        .zip(&random.samples)
+        .map(|(a, b)| (a.reward, b.reward))
+        .collect();
+    let gains: Vec<f64> = pairs.iter().map(|(a, b)| a - b).collect();
     Ok(Probe {
         tasks: task_ids.to_vec(),
+        reward_gain: bootstrap_mean_ci(
+            &gains,
+            PROBE_RESAMPLES,
+            0.95,
+            &mut seed.child("bootstrap").rng(),
+        ),
+        reward_sign_test: SignTest::from_pairs(pairs, |a, b| a > b),
         sft,
         random,
     })
