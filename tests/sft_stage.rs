@@ -72,7 +72,12 @@ fn run_in_process() -> Outcome {
     let probe: sft::Probe =
         serde_json::from_str(&std::fs::read_to_string(s.path(sft::PROBE_FILE)).unwrap()).unwrap();
     let n = ctx.experiment.sft.probe_states;
-    assert_eq!((probe.sft.states, probe.random.states), (n, n));
+    assert_eq!(
+        (probe.sft.states, probe.random.states, probe.expert.states),
+        (n, n, n)
+    );
+    // The expert's replayed actions are its own rollouts' actions: all valid.
+    assert_eq!((probe.expert.parsed, probe.expert.well_formed), (1.0, 1.0));
     let gain = probe.reward_gain.expect("a non-empty probe has a gain");
     let diff = probe.sft.mean_reward - probe.random.mean_reward;
     assert!((gain.estimate - diff).abs() < 1e-12, "{gain:?} vs {diff}");

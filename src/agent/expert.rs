@@ -262,7 +262,9 @@ impl Expert {
             let now = self.kept[&key].clone();
             self.pending_tweak = Some((key.clone(), up));
             let why = if up { "raise" } else { "lower" };
-            let thought = format!("{why} {key} further: try {next} instead of {now}");
+            // The current value first, as the ideas say it (`from 32 to 16`): the next value
+            // is then one notch from a value just written, not from one further back.
+            let thought = format!("{why} {key} further, from {now} to {next}");
             return Some((thought, vec![(key, next)]));
         }
         let order: Vec<usize> = match self.cfg.kind {
@@ -294,7 +296,7 @@ impl Expert {
             if let Some(next) = self.notch(knob, up) {
                 let key = knob.key.clone();
                 let now = &self.kept[&key];
-                let thought = format!("tune {key}: try {next} instead of {now}");
+                let thought = format!("tune {key} from {now} to {next}");
                 self.pending_tweak = Some((key.clone(), up));
                 return Some((thought, vec![(key, next)]));
             }

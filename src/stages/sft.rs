@@ -5,7 +5,8 @@
 //!   layout `agent::lm_policy::LmPolicy::load` reads (RL and evaluation start from it);
 //! - `metrics.jsonl` (per optimiser step) and `loss.svg` (the loss curve);
 //! - `probe.json`: the policy and the random baseline on states of held-out tasks — fraction
-//!   of well-formed actions and mean step reward of one sampled action per state;
+//!   of well-formed actions and mean step reward of one sampled action per state — beside the
+//!   expert's own actions at those states;
 //! - `resume/`: the last training checkpoint and progress (auxiliary).
 
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::agent::episode::{EpisodeJob, run_episodes};
 use crate::agent::expert::ExpertTeam;
 use crate::agent::knobs::knobs_of;
 use crate::agent::lm_policy::{LmPolicy, TOKENIZER_FILE};
-use crate::agent::policy::{Policy, PolicyInput, RandomPolicy};
+use crate::agent::policy::{Policy, PolicyError, PolicyInput, PolicyOutput, RandomPolicy};
 use crate::config::PolicyConfig;
 use crate::env::{Action, Feedback, Script};
 use crate::lm::tokenizer::ChatTokenizer;
@@ -88,6 +89,9 @@ pub struct Probe {
     pub tasks: Vec<String>,
     pub sft: ProbeScore,
     pub random: ProbeScore,
+    /// The expert's own actions at the same states, replayed (what SFT imitates): the
+    /// reference the policy's figures are read against.
+    pub expert: ProbeScore,
     /// Paired per-state reward difference, sft − random: its mean with a 95 % bootstrap
     /// interval, so "beats the random policy" can be read against the probe's sampling noise.
     pub reward_gain: Option<Interval>,
@@ -340,6 +344,8 @@ struct State<'a> {
     task: &'a crate::tasks::Task,
     history: Vec<Turn>,
     script: Script,
+    /// What the expert did at this state in its rollout.
+    expert_action: String,
 }
 
 /// The done-when measurement: states from the expert's rollouts on held-out tasks (every
@@ -396,6 +402,7 @@ fn probe(
                 task: job.task,
                 history: turns[..1 + 2 * i].to_vec(),
                 script,
+                expert_action: turns[1 + 2 * i].value.clone(),
             });
         }
     }
@@ -424,6 +431,11 @@ fn probe(
     )?;
     let sft = score(ctx, &states, &mut lm, &seed)?;
     let random = score(ctx, &states, &mut RandomPolicy, &seed)?;
+    let mut teacher = Replay {
+        name: "expert",
+        actions: states.iter().map(|s| s.expert_action.clone()).collect(),
+    };
+    let expert = score(ctx, &states, &mut teacher, &seed)?;
     let pairs: Vec<(f64, f64)> = sft
         .samples
         .iter()
@@ -442,7 +454,39 @@ fn probe(
         reward_sign_test: SignTest::from_pairs(pairs, |a, b| a > b),
         sft,
         random,
+        expert,
     })
+}
+
+/// Plays back recorded actions: `actions[i]` at probe state `i` (`PolicyInput::episode`).
+struct Replay {
+    name: &'static str,
+    actions: Vec<String>,
+}
+
+impl Policy for Replay {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn act(
+        &mut self,
+        input: &PolicyInput<'_>,
+        _seed: &crate::seed::SeedPath,
+    ) -> Result<PolicyOutput, PolicyError> {
+        let text = self
+            .actions
+            .get(input.episode)
+            .cloned()
+            .ok_or_else(|| PolicyError::Failed {
+                policy: self.name.to_string(),
+                message: format!("no recorded action for probe state {}", input.episode),
+            })?;
+        Ok(PolicyOutput {
+            text,
+            token_logprobs: None,
+        })
+    }
 }
 
 fn score(
