@@ -221,7 +221,17 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
                 ),
             });
         }
-        let (examples, dropped) = trainer::render_examples(&tok, &convs, cfg.cutoff_tokens)?;
+        let (examples, dropped) = if cfg.windows {
+            // The prompt budget of acting (`LmPolicy::prompt_tokens`), so a window's prompt is
+            // the one the policy gets at that state.
+            let budget = exp
+                .policy
+                .context_tokens
+                .saturating_sub(exp.policy.sampling().max_new_tokens);
+            trainer::render_windows(&tok, &convs, cfg.cutoff_tokens, budget)?
+        } else {
+            trainer::render_examples(&tok, &convs, cfg.cutoff_tokens)?
+        };
         let tokens: usize = examples.iter().map(|e| e.ids.len()).sum();
         tracing::info!(
             examples = examples.len(),

@@ -63,6 +63,12 @@ pub struct SftConfig {
     /// turns alone do not teach in mini's few steps (PROVENANCE.md).
     #[serde(default)]
     pub train_on_prompt_epochs: usize,
+    /// Re-open conversations longer than `cutoff_tokens` in windows that start at the acting
+    /// prompt of a later state ([`render_windows`]), so late turns are trained too; off, they
+    /// are cut (LLaMA-Factory's `cutoff_len`, the published script). For mini: at its 768
+    /// tokens the cut leaves 85 % of the expert's go-further steps untrained (PROVENANCE.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub windows: bool,
 }
 
 impl SftConfig {
@@ -187,6 +193,89 @@ pub fn render_examples(
             ids: r.ids,
             mask: r.assistant_mask,
         });
+    }
+    Ok((out, dropped))
+}
+
+/// Like [`render_examples`], but a conversation longer than `cutoff` is re-opened in windows
+/// until every assistant turn is trained: each later window starts with the prompt the policy
+/// gets at that state when acting (`lm::chat::fit_prompt` within `prompt_budget`: oldest steps
+/// dropped, omission note), then continues the conversation up to `cutoff`. Only the turns
+/// after that prompt are targets; the first window is `render_examples`'s example.
+pub fn render_windows(
+    tok: &ChatTokenizer,
+    convs: &[Conversation],
+    cutoff: usize,
+    prompt_budget: usize,
+) -> Result<(Vec<Example>, usize), LmError> {
+    let mut out = Vec::new();
+    let mut dropped = 0;
+    for c in convs {
+        let turns = &c.conversations;
+        let Some((task, rest)) = turns.split_first() else {
+            dropped += 1;
+            continue;
+        };
+        let steps: Vec<crate::lm::chat::Step> = rest
+            .chunks(2)
+            .filter(|p| p.len() == 2)
+            .map(|p| crate::lm::chat::Step {
+                action: p[0].value.clone(),
+                feedback: p[1].value.clone(),
+            })
+            .collect();
+        let actions = rest.len().div_ceil(2);
+        let mut j = 0;
+        while j < actions {
+            let fitted = crate::lm::chat::fit_prompt(
+                tok,
+                prompt::SYSTEM,
+                &task.value,
+                &steps[..j],
+                prompt_budget,
+            )?;
+            let mut msgs = fitted.messages;
+            let prompt_len = render(tok, &msgs, false)?.ids.len();
+            for (k, t) in rest.iter().enumerate().skip(2 * j) {
+                let role = if k % 2 == 0 {
+                    Role::Assistant
+                } else {
+                    Role::User
+                };
+                msgs.push(Message::new(role, t.value.clone()));
+            }
+            let mut r = render(tok, &msgs, false)?;
+            let truncated = r.ids.len() > cutoff;
+            r.ids.truncate(cutoff);
+            r.assistant_mask.truncate(cutoff);
+            for m in r.assistant_mask.iter_mut().take(prompt_len) {
+                *m = false;
+            }
+            // Assistant turns wholly inside the window: a span of targets closed before the cut.
+            let mut whole = 0;
+            let mut i = prompt_len;
+            while i < r.ids.len() {
+                if r.assistant_mask[i] {
+                    while i < r.ids.len() && r.assistant_mask[i] {
+                        i += 1;
+                    }
+                    if i < r.ids.len() || !truncated {
+                        whole += 1;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            if r.ids.len() >= 2 && r.assistant_mask[1..].iter().any(|&m| m) {
+                out.push(Example {
+                    ids: r.ids,
+                    mask: r.assistant_mask,
+                });
+            } else if j == 0 {
+                dropped += 1;
+            }
+            j += whole.max(1);
+        }
     }
     Ok((out, dropped))
 }
@@ -512,6 +601,7 @@ mod tests {
             precision: Precision::F32,
             probe_states: 4,
             train_on_prompt_epochs: 0,
+            windows: false,
         }
     }
 
@@ -570,6 +660,53 @@ mod tests {
         let (ex, _) = render_examples(&tok, std::slice::from_ref(&conv), first + 3).unwrap();
         assert_eq!(ex[0].ids.len(), first + 3);
         assert_eq!(ex[0].mask.iter().filter(|&&m| m).count(), 3);
+    }
+
+    #[test]
+    fn windows_train_every_turn_of_a_long_conversation_at_its_acting_prompt() {
+        let mut turns = vec![Turn::human("task text with a script")];
+        for i in 0..12 {
+            turns.push(Turn::gpt(&format!(
+                "Thought: step {i}\nAction: Edit Script\nAction Input: epochs = {i}"
+            )));
+            turns.push(Turn::human(&format!(
+                "Observation (success): diff of train.py:\n- epochs = {i}\n+ epochs = {}",
+                i + 1
+            )));
+        }
+        turns.pop();
+        let conv = Conversation {
+            conversations: turns,
+        };
+        let convs = std::slice::from_ref(&conv);
+        let tok = ChatTokenizer::train_bpe(&tokenizer_corpus(convs), 400).unwrap();
+        let full = render(&tok, &messages(&conv), false).unwrap().ids.len();
+        let cutoff = full / 3;
+        let (cut, _) = render_examples(&tok, convs, cutoff).unwrap();
+        let (win, dropped) = render_windows(&tok, convs, cutoff, cutoff * 2 / 3).unwrap();
+        assert_eq!(dropped, 0);
+        assert!(win.len() > 2, "{} windows", win.len());
+        assert_eq!(win[0], cut[0], "the first window is the truncated conversation");
+        let targets = |e: &Example| {
+            let ids: Vec<u32> = e.ids.iter().zip(&e.mask).filter(|p| *p.1).map(|p| *p.0).collect();
+            tok.decode(&ids, false).unwrap()
+        };
+        for (w, e) in win.iter().enumerate() {
+            assert!(e.ids.len() <= cutoff);
+            let text = tok.decode(&e.ids, false).unwrap();
+            let t = targets(e);
+            assert!(!t.contains("Observation") && !t.contains("task text"), "{t}");
+            if w > 0 {
+                assert!(text.contains("oldest step(s) of the history were omitted"), "{text}");
+            }
+        }
+        for i in 0..12 {
+            let turn = format!("Thought: step {i}\nAction: Edit Script\nAction Input: epochs = {i}");
+            assert!(win.iter().any(|e| targets(e).contains(&turn)), "turn {i} untrained");
+        }
+        // Short conversations are unchanged.
+        let (w, _) = render_windows(&tok, convs, 100_000, 100_000).unwrap();
+        assert_eq!(w, render_examples(&tok, convs, 100_000).unwrap().0);
     }
 
     #[test]
