@@ -172,8 +172,7 @@ pub fn messages(conv: &Conversation) -> Vec<Message> {
 /// Renders every conversation with the chat template (assistant tokens = targets) and cuts it
 /// at `cutoff` tokens, keeping its start (LLaMA-Factory's `cutoff_len`). Conversations left
 /// with no target after the first token are dropped; returns the examples and how many were
-/// dropped. (Windows that re-open long conversations at the acting prompt were tried on mini
-/// and made the policy worse: 63 % well-formed against 92 %; paper/PROVENANCE.md.)
+/// dropped. [`render_windows`] trains the rest of a long conversation too.
 pub fn render_examples(
     tok: &ChatTokenizer,
     convs: &[Conversation],
@@ -666,10 +665,10 @@ mod tests {
     fn windows_train_every_turn_of_a_long_conversation_at_its_acting_prompt() {
         let mut turns = vec![Turn::human("task text with a script")];
         for i in 0..12 {
-            turns.push(Turn::gpt(&format!(
+            turns.push(Turn::gpt(format!(
                 "Thought: step {i}\nAction: Edit Script\nAction Input: epochs = {i}"
             )));
-            turns.push(Turn::human(&format!(
+            turns.push(Turn::human(format!(
                 "Observation (success): diff of train.py:\n- epochs = {i}\n+ epochs = {}",
                 i + 1
             )));
@@ -681,28 +680,52 @@ mod tests {
         let convs = std::slice::from_ref(&conv);
         let tok = ChatTokenizer::train_bpe(&tokenizer_corpus(convs), 400).unwrap();
         let full = render(&tok, &messages(&conv), false).unwrap().ids.len();
-        let cutoff = full / 3;
+        let base = render(&tok, &messages(&conv)[..2], false)
+            .unwrap()
+            .ids
+            .len();
+        let cutoff = base + (full - base) / 3;
         let (cut, _) = render_examples(&tok, convs, cutoff).unwrap();
-        let (win, dropped) = render_windows(&tok, convs, cutoff, cutoff * 2 / 3).unwrap();
+        let budget = base + (full - base) / 6;
+        let (win, dropped) = render_windows(&tok, convs, cutoff, budget).unwrap();
         assert_eq!(dropped, 0);
         assert!(win.len() > 2, "{} windows", win.len());
-        assert_eq!(win[0], cut[0], "the first window is the truncated conversation");
+        assert_eq!(
+            win[0], cut[0],
+            "the first window is the truncated conversation"
+        );
         let targets = |e: &Example| {
-            let ids: Vec<u32> = e.ids.iter().zip(&e.mask).filter(|p| *p.1).map(|p| *p.0).collect();
+            let ids: Vec<u32> = e
+                .ids
+                .iter()
+                .zip(&e.mask)
+                .filter(|p| *p.1)
+                .map(|p| *p.0)
+                .collect();
             tok.decode(&ids, false).unwrap()
         };
         for (w, e) in win.iter().enumerate() {
             assert!(e.ids.len() <= cutoff);
             let text = tok.decode(&e.ids, false).unwrap();
             let t = targets(e);
-            assert!(!t.contains("Observation") && !t.contains("task text"), "{t}");
+            assert!(
+                !t.contains("Observation") && !t.contains("task text"),
+                "{t}"
+            );
             if w > 0 {
-                assert!(text.contains("oldest step(s) of the history were omitted"), "{text}");
+                assert!(
+                    text.contains("oldest step(s) of the history were omitted"),
+                    "{text}"
+                );
             }
         }
         for i in 0..12 {
-            let turn = format!("Thought: step {i}\nAction: Edit Script\nAction Input: epochs = {i}");
-            assert!(win.iter().any(|e| targets(e).contains(&turn)), "turn {i} untrained");
+            let turn =
+                format!("Thought: step {i}\nAction: Edit Script\nAction Input: epochs = {i}");
+            assert!(
+                win.iter().any(|e| targets(e).contains(&turn)),
+                "turn {i} untrained"
+            );
         }
         // Short conversations are unchanged.
         let (w, _) = render_windows(&tok, convs, 100_000, 100_000).unwrap();
