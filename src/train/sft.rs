@@ -625,6 +625,18 @@ mod tests {
         );
     }
 
+    /// The text of an example's target tokens.
+    fn target_text(tok: &ChatTokenizer, e: &Example) -> String {
+        let ids: Vec<u32> = e
+            .ids
+            .iter()
+            .zip(&e.mask)
+            .filter(|p| *p.1)
+            .map(|p| *p.0)
+            .collect();
+        tok.decode(&ids, false).unwrap()
+    }
+
     #[test]
     fn only_assistant_turns_are_targets_and_cutoff_truncates() {
         let conv = Conversation {
@@ -640,14 +652,7 @@ mod tests {
         let (ex, dropped) = render_examples(&tok, std::slice::from_ref(&conv), 10_000).unwrap();
         assert_eq!(dropped, 0);
         let e = &ex[0];
-        let target: Vec<u32> = e
-            .ids
-            .iter()
-            .zip(&e.mask)
-            .filter(|p| *p.1)
-            .map(|p| *p.0)
-            .collect();
-        let text = tok.decode(&target, false).unwrap();
+        let text = target_text(&tok, e);
         assert!(text.contains("Action: Inspect Script") && text.contains("Final Answer"));
         assert!(!text.contains("task text") && !text.contains("Observation"));
         assert!(!text.contains("You are an ML engineer"));
@@ -694,16 +699,7 @@ mod tests {
             win[0], cut[0],
             "the first window is the truncated conversation"
         );
-        let targets = |e: &Example| {
-            let ids: Vec<u32> = e
-                .ids
-                .iter()
-                .zip(&e.mask)
-                .filter(|p| *p.1)
-                .map(|p| *p.0)
-                .collect();
-            tok.decode(&ids, false).unwrap()
-        };
+        let targets = |e: &Example| target_text(&tok, e);
         for (w, e) in win.iter().enumerate() {
             assert!(e.ids.len() <= cutoff);
             let text = tok.decode(&e.ids, false).unwrap();
