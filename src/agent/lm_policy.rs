@@ -51,6 +51,12 @@ pub fn fit_state(
     fit_prompt(tok, prompt::SYSTEM, &task.value, &steps, context_tokens)
 }
 
+/// The tokens a state's prompt may take when acting: the context less the room kept for the
+/// answer. SFT windows (`train::sft::render_windows`) open at prompts of this size too.
+pub fn prompt_budget(context_tokens: usize, max_new_tokens: usize) -> usize {
+    context_tokens.saturating_sub(max_new_tokens)
+}
+
 /// States generated together by default: enough to amortise per-token overhead on a CPU.
 pub const DEFAULT_BATCH: usize = 8;
 
@@ -117,8 +123,7 @@ impl LmPolicy {
 
     /// The prompt budget: the context less the room kept for the answer.
     pub fn prompt_tokens(&self) -> usize {
-        self.context_tokens
-            .saturating_sub(self.sampling.max_new_tokens)
+        prompt_budget(self.context_tokens, self.sampling.max_new_tokens)
     }
 
     fn fail(&self, e: LmError) -> PolicyError {

@@ -222,12 +222,11 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
             });
         }
         let (examples, dropped) = if cfg.windows {
-            // The prompt budget of acting (`LmPolicy::prompt_tokens`), so a window's prompt is
-            // the one the policy gets at that state.
-            let budget = exp
-                .policy
-                .context_tokens
-                .saturating_sub(exp.policy.sampling().max_new_tokens);
+            // The acting budget, so a window's prompt is the one the policy gets at that state.
+            let budget = crate::agent::lm_policy::prompt_budget(
+                exp.policy.context_tokens,
+                exp.policy.sampling().max_new_tokens,
+            );
             trainer::render_windows(&tok, &convs, cfg.cutoff_tokens, budget)?
         } else {
             trainer::render_examples(&tok, &convs, cfg.cutoff_tokens)?

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schedule::CosineSchedule;
 use crate::agent::conversation::{Conversation, Role as TurnRole};
+use crate::agent::lm_policy::fit_state;
 use crate::agent::prompt;
 use crate::lm::chat::{Message, Role, render};
 use crate::lm::tokenizer::ChatTokenizer;
@@ -210,39 +211,20 @@ pub fn render_windows(
     let mut out = Vec::new();
     let mut dropped = 0;
     for c in convs {
-        let turns = &c.conversations;
-        let Some((task, rest)) = turns.split_first() else {
+        let all = messages(c);
+        // System and task, then one (assistant, user) pair per action; the last has no user.
+        let actions = all.len().saturating_sub(1) / 2;
+        if actions == 0 {
             dropped += 1;
             continue;
-        };
-        let steps: Vec<crate::lm::chat::Step> = rest
-            .chunks(2)
-            .filter(|p| p.len() == 2)
-            .map(|p| crate::lm::chat::Step {
-                action: p[0].value.clone(),
-                feedback: p[1].value.clone(),
-            })
-            .collect();
-        let actions = rest.len().div_ceil(2);
+        }
         let mut j = 0;
         while j < actions {
-            let fitted = crate::lm::chat::fit_prompt(
-                tok,
-                prompt::SYSTEM,
-                &task.value,
-                &steps[..j],
-                prompt_budget,
-            )?;
-            let mut msgs = fitted.messages;
+            // The state before action j, as the policy gets it when acting.
+            let history = &c.conversations[..1 + 2 * j];
+            let mut msgs = fit_state(tok, history, prompt_budget)?.messages;
             let prompt_len = render(tok, &msgs, false)?.ids.len();
-            for (k, t) in rest.iter().enumerate().skip(2 * j) {
-                let role = if k % 2 == 0 {
-                    Role::Assistant
-                } else {
-                    Role::User
-                };
-                msgs.push(Message::new(role, t.value.clone()));
-            }
+            msgs.extend_from_slice(&all[2 + 2 * j..]);
             let mut r = render(tok, &msgs, false)?;
             let truncated = r.ids.len() > cutoff;
             r.ids.truncate(cutoff);
