@@ -129,7 +129,7 @@ fn check_passes_on_its_blessing_and_fails_naming_a_perturbed_cell() {
     let g = tempfile::tempdir().unwrap();
     let golden = g.path().join("table1.ron");
     let gs = golden.to_str().unwrap();
-    let (ok, out) = mlagent(store.path(), &["--bless", gs]);
+    let (ok, out) = mlagent(store.path(), &["--bless", gs, "--allow-dirty"]);
     assert!(ok, "{out}");
     let last = out.lines().last().unwrap();
     let hex = last.strip_prefix("report digest: ").expect(last);

@@ -2,7 +2,9 @@
 //! the paper's table beside this run's with the claims' verdicts, and end with the line
 //! `report digest: <sha256 hex>` (a contract: outside tools read it). `--check GOLDEN` compares
 //! the numbers with a regression golden and fails naming each regressed cell; `--bless GOLDEN`
-//! writes one.
+//! writes one, only from a clean checkout (it records the exact commit); `--spread-seeds N`
+//! also runs the pipeline under N − 1 more root seeds and records every cell's spread, which a
+//! check on another CPU class is judged by.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -11,7 +13,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use mlagent::config::Experiment;
 use mlagent::provenance::{CodeVersion, LockWait, Store};
-use mlagent::report::regression::{Blessed, ReproductionGolden, Tolerance};
+use mlagent::report::regression::{
+    Blessed, ReproductionGolden, SeedRun, Spread, SpreadComparison, Tolerance,
+};
+use mlagent::seed::SeedPath;
 use mlagent::stages::report::{self, PaperSources, Target};
 use mlagent::stages::{Context, eval, reproduce};
 
@@ -45,6 +50,19 @@ pub struct Args {
     /// The command recorded by --bless as the golden's origin
     #[arg(long, default_value = "mlagent reproduce --bless")]
     pub bless_command: String,
+    /// With --bless: the number of root seeds whose runs form the golden's spread (the
+    /// experiment's own seed first, then seeds derived from it by name); 1 records none
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub spread_seeds: u32,
+    /// With --bless: write a golden from a tree with uncommitted changes (scratch goldens, tests);
+    /// `cargo xtask bless` never passes it
+    #[arg(long)]
+    pub allow_dirty: bool,
+}
+
+/// The root seed of the `i`-th reference run of a spread (`i ≥ 1`; run 0 is the experiment's).
+fn spread_seed(root: u64, i: u32) -> u64 {
+    SeedPath::root(root).child("spread").child(i).seed()
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
@@ -59,6 +77,16 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let store = Store::open(&store_root, LockWait::Wait)?;
     let workbench = mlagent::stages::workbench(&experiment).context("loading tasks/")?;
     let code = CodeVersion::of_this_build();
+    if args.bless.is_some() && !args.allow_dirty && code.exact_commit().is_none() {
+        anyhow::bail!(
+            "refusing to bless from {}: a golden records the exact commit that made it, so \
+             commit (or stash) every change first",
+            code.describe()
+        );
+    }
+    if args.spread_seeds == 0 || (args.spread_seeds > 1 && args.bless.is_none()) {
+        anyhow::bail!("--spread-seeds: expected a count of at least 1, used together with --bless");
+    }
     let ctx = Context {
         store: &store,
         workbench: &workbench,
@@ -88,13 +116,42 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let verdicts = report::read_verdicts(&repro.report.path(report::CLAIMS_FILE))?;
     let mut ok = true;
     if let Some(path) = &args.bless {
-        let g = ReproductionGolden::from_run(
+        // The reference runs of the spread, each a whole reproduction under another root seed.
+        let mut others = Vec::new();
+        for i in 1..args.spread_seeds {
+            let mut exp = experiment.clone();
+            exp.seed = spread_seed(experiment.seed, i);
+            let seed_ctx = Context {
+                store: ctx.store,
+                workbench: ctx.workbench,
+                experiment: &exp,
+                code: ctx.code.clone(),
+                progress: ctx.progress,
+            };
+            let r = reproduce::run_all(&seed_ctx, args.target, &sources)?;
+            let res = match &r.eval {
+                Some(e) => Some(eval::read_results(&e.path(eval::RESULTS_FILE))?),
+                None => None,
+            };
+            let v = report::read_verdicts(&r.report.path(report::CLAIMS_FILE))?;
+            writeln!(
+                out,
+                "spread seed {}: report digest {}",
+                exp.seed,
+                r.report.manifest.digest.to_hex()
+            )?;
+            others.push((exp.seed, res, v));
+        }
+        let mut g = ReproductionGolden::from_run(
             Blessed {
                 experiment: experiment.name.clone(),
                 target: args.target.id().into(),
                 report_digest: digest.clone(),
                 command: args.bless_command.clone(),
-                code: code.describe(),
+                code: code
+                    .exact_commit()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| code.describe()),
                 platform: Some(mlagent::report::regression::platform()),
             },
             Tolerance {
@@ -104,6 +161,24 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             results.as_ref(),
             &verdicts,
         );
+        if let (false, Some(main)) = (others.is_empty(), results.as_ref()) {
+            let mut runs = vec![SeedRun {
+                seed: experiment.seed,
+                results: main,
+                verdicts: &verdicts,
+            }];
+            for (seed, res, v) in &others {
+                let res = res
+                    .as_ref()
+                    .context("a spread seed's run produced no results table")?;
+                runs.push(SeedRun {
+                    seed: *seed,
+                    results: res,
+                    verdicts: v,
+                });
+            }
+            g.spread = Some(Spread::from_runs(&runs));
+        }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -122,31 +197,48 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 args.target.id()
             );
         }
-        let c = g.compare(&digest, results.as_ref(), &verdicts);
-        for n in &c.notes {
-            writeln!(out, "note: {n}")?;
-        }
         let here = mlagent::report::regression::platform();
         let comparable = g.blessed.platform.as_ref().is_none_or(|p| *p == here);
-        let label = if comparable { "REGRESSION" } else { "differs" };
-        for r in &c.regressions {
-            writeln!(out, "{label} {r}")?;
-        }
-        if !comparable {
+        ok = if comparable {
+            let c = g.compare(&digest, results.as_ref(), &verdicts);
+            for n in &c.notes {
+                writeln!(out, "note: {n}")?;
+            }
+            for r in &c.regressions {
+                writeln!(out, "REGRESSION {r}")?;
+            }
             writeln!(
                 out,
-                "note: the golden was blessed on {} and this machine is {here}: burn's CPU kernels choose SIMD code by CPU features, so numbers are not bit-comparable across them; the differences above are reported, not counted as regressions (bless a golden on this machine class to check it)",
-                g.blessed.platform.as_deref().unwrap_or("?")
+                "check against {}: {} values compared, {} regressions",
+                path.display(),
+                c.compared,
+                c.regressions.len()
             )?;
-        }
-        writeln!(
-            out,
-            "check against {}: {} values compared, {} regressions",
-            path.display(),
-            c.compared,
-            c.regressions.len()
-        )?;
-        ok = c.regressions.is_empty() || !comparable;
+            c.regressions.is_empty()
+        } else {
+            let blessed_on = g.blessed.platform.as_deref().unwrap_or("?");
+            writeln!(
+                out,
+                "note: the golden was blessed on {blessed_on} and this machine is {here}: burn's CPU kernels choose SIMD code by CPU features, so bits cannot match across classes"
+            )?;
+            match g.compare_spread(results.as_ref(), &verdicts) {
+                Some(c) => report_spread(&mut out, path, &g, &c)?,
+                None => {
+                    let c = g.compare(&digest, results.as_ref(), &verdicts);
+                    for r in &c.regressions {
+                        writeln!(out, "differs {r}")?;
+                    }
+                    writeln!(
+                        out,
+                        "check against {}: {} values compared, {} differ; the golden has no spread over seeds, so nothing is judged (bless one with --spread-seeds on {blessed_on})",
+                        path.display(),
+                        c.compared,
+                        c.regressions.len()
+                    )?;
+                    true
+                }
+            }
+        };
     }
     writeln!(out, "report digest: {digest}")?;
     Ok(if ok {
@@ -154,4 +246,33 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Prints a check by distribution; true when it passed.
+fn report_spread(
+    out: &mut impl std::io::Write,
+    path: &std::path::Path,
+    g: &ReproductionGolden,
+    c: &SpreadComparison,
+) -> anyhow::Result<bool> {
+    let sp = g.spread.as_ref().expect("compare_spread returned Some");
+    for n in &c.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    for o in &c.outside {
+        writeln!(out, "OUTSIDE {o}")?;
+    }
+    writeln!(
+        out,
+        "check against {} by distribution over {} seeds: {} of {} cells within their 95 % prediction interval ({} outside, at most {} allowed), {} unanimous verdicts changed: {}",
+        path.display(),
+        sp.seeds.len(),
+        c.cells - c.cells_outside,
+        c.cells,
+        c.cells_outside,
+        c.allowed_outside,
+        c.verdicts_changed,
+        if c.passed() { "passed" } else { "FAILED" }
+    )?;
+    Ok(c.passed())
 }

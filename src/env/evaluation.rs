@@ -38,9 +38,14 @@ pub struct RunRecord {
     pub outcome: RunOutcome,
     pub planned_work: f64,
     test: Option<TestMetric>,
-    /// Whether the wall-clock guard (not the deterministic budget) stopped the run; such
-    /// records are never cached.
-    pub wall_clock_stopped: bool,
+}
+
+/// The wall-clock guard stopped a run. Not an outcome: whether it trips depends on the
+/// machine's speed, so it never becomes feedback, a reward or a cached record; the caller
+/// stops with an error instead (issue 22: nothing that enters a result may read the clock).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WallClockExceeded {
+    pub guard_s: f64,
 }
 
 /// Planned multiply-adds: forward + backward (≈ 3 forwards) per training row and epoch, plus
@@ -64,17 +69,17 @@ pub(super) fn run_script(
     script: &Script,
     seed: u64,
     guard_s: f64,
-) -> RunRecord {
+) -> Result<RunRecord, WallClockExceeded> {
     let access = TestAccess(());
     let spec = &task.spec;
     if script.has("patch") && script.usize("patch").is_multiple_of(2) {
-        return failed(
+        return Ok(failed(
             format!(
                 "ValueError: patch must be odd, got {}",
                 script.usize("patch")
             ),
             0.0,
-        );
+        ));
     }
     let test_idx = data.test.reveal(&access);
     let feats = features::build(&data.inputs, script, &data.train, &[&data.valid, test_idx]);
@@ -89,18 +94,17 @@ pub(super) fn run_script(
         feats.image,
     ) {
         Ok(p) => p,
-        Err(e) => return failed(e.to_string(), 0.0),
+        Err(e) => return Ok(failed(e.to_string(), 0.0)),
     };
     if planned > spec.budget.max_work {
-        return RunRecord {
+        return Ok(RunRecord {
             outcome: RunOutcome::OverBudget {
                 planned_work: planned,
                 budget: spec.budget.max_work,
             },
             planned_work: planned,
             test: None,
-            wall_clock_stopped: false,
-        };
+        });
     }
     let y = target_matrix(&data.targets, &feats.train_source);
     let seed_path = SeedPath::root(seed).child("run").child(&spec.id);
@@ -116,28 +120,26 @@ pub(super) fn run_script(
         },
     ) {
         Ok(m) => m,
-        Err(e) => {
-            let mut r = failed(e.to_string(), planned);
-            r.wall_clock_stopped = matches!(e, TrainError::WallClock(_));
-            return r;
-        }
+        Err(TrainError::WallClock(guard_s)) => return Err(WallClockExceeded { guard_s }),
+        Err(e) => return Ok(failed(e.to_string(), planned)),
     };
     let scored = |m: &features::Matrix, idx: &[usize]| -> Result<f64, String> {
         let p = model.predict(m).map_err(|e| e.to_string())?;
         score(spec.metric, &data.targets, idx, &p).map_err(|e| format!("MetricError: {e}"))
     };
-    match (
-        scored(&feats.eval[0], &data.valid),
-        scored(&feats.eval[1], test_idx),
-    ) {
-        (Ok(v), Ok(t)) => RunRecord {
-            outcome: RunOutcome::Success { valid_metric: v },
-            planned_work: planned,
-            test: Some(TestMetric(t)),
-            wall_clock_stopped: false,
+    Ok(
+        match (
+            scored(&feats.eval[0], &data.valid),
+            scored(&feats.eval[1], test_idx),
+        ) {
+            (Ok(v), Ok(t)) => RunRecord {
+                outcome: RunOutcome::Success { valid_metric: v },
+                planned_work: planned,
+                test: Some(TestMetric(t)),
+            },
+            (Err(e), _) | (_, Err(e)) => failed(e, planned),
         },
-        (Err(e), _) | (_, Err(e)) => failed(e, planned),
-    }
+    )
 }
 
 /// One run, bypassing the cache (benchmarks).
@@ -147,7 +149,7 @@ pub fn run_uncached(
     data: &Dataset,
     script: &Script,
     seed: u64,
-) -> RunRecord {
+) -> Result<RunRecord, WallClockExceeded> {
     run_script(task, data, script, seed, bench.guard_s)
 }
 
@@ -156,7 +158,6 @@ fn failed(message: String, planned: f64) -> RunRecord {
         outcome: RunOutcome::Failed { message },
         planned_work: planned,
         test: None,
-        wall_clock_stopped: false,
     }
 }
 

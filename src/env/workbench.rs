@@ -101,6 +101,16 @@ pub enum WorkbenchError {
     Reward(String),
     #[error("cache {path}: {message}")]
     Cache { path: PathBuf, message: String },
+    #[error(
+        "task `{task}`: a run of the script `{script}` was still training after the wall-clock guard of {guard_s} s; \
+         whether a guard trips depends on this machine's speed, so it is never recorded as feedback: \
+         stopped here (the deterministic work budget in tasks/{task}.ron is what limits a run)"
+    )]
+    WallClock {
+        task: String,
+        script: String,
+        guard_s: f64,
+    },
 }
 
 /// The workbench over a task registry.
@@ -109,7 +119,8 @@ pub struct Workbench {
     datasets: Mutex<HashMap<String, Arc<Dataset>>>,
     cache: Mutex<HashMap<Digest, RunRecord>>,
     cache_dir: Option<PathBuf>,
-    /// Seconds after which a run is stopped (reported as such; never cached).
+    /// Seconds after which a run is stopped with [`WorkbenchError::WallClock`]: a safeguard
+    /// against a hung run, never an outcome (results must not depend on the machine's speed).
     pub guard_s: f64,
     pub reward_config: RewardConfig,
 }
@@ -246,20 +257,24 @@ impl Workbench {
             return Ok((rec, true));
         }
         let data = self.dataset(task)?;
-        let rec = run_script(task, &data, script, seed, self.guard_s);
-        if !rec.wall_clock_stopped {
-            if let Some(p) = &path {
-                let bytes = serde_json::to_vec_pretty(&rec).expect("a run record serialises");
-                crate::provenance::atomic::write(p, &bytes).map_err(|e| WorkbenchError::Cache {
-                    path: p.clone(),
-                    message: e.to_string(),
-                })?;
+        let rec = run_script(task, &data, script, seed, self.guard_s).map_err(|e| {
+            WorkbenchError::WallClock {
+                task: task.spec.id.clone(),
+                script: script.to_string().replace('\n', "; "),
+                guard_s: e.guard_s,
             }
-            self.cache
-                .lock()
-                .expect("run cache lock")
-                .insert(key, rec.clone());
+        })?;
+        if let Some(p) = &path {
+            let bytes = serde_json::to_vec_pretty(&rec).expect("a run record serialises");
+            crate::provenance::atomic::write(p, &bytes).map_err(|e| WorkbenchError::Cache {
+                path: p.clone(),
+                message: e.to_string(),
+            })?;
         }
+        self.cache
+            .lock()
+            .expect("run cache lock")
+            .insert(key, rec.clone());
         Ok((rec, false))
     }
 

@@ -210,10 +210,27 @@ struct SquaredNorm<'a> {
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            let s: f32 = g.square().sum().into_scalar();
-            self.sum += f64::from(s);
+            self.sum += f64::from(sum_independent_of_threads(g.square()));
         }
     }
+}
+
+/// From this many elements burn-flex's full f32 `sum` adds per-chunk partials with rayon's
+/// `sum`, whose tree follows the thread count and work stealing (burn-flex 0.22.1,
+/// `ops/reduce.rs`, `sum_f32_contiguous`).
+const FLEX_PARALLEL_SUM_ELEMENTS: usize = 4 * 1024 * 1024;
+
+/// `t.sum()`, with the same bits under any thread count: a tensor at flex's parallel-sum size
+/// is summed row by row (`sum_dim` is sequential per row) and the row sums then summed. Below
+/// that size it is exactly `t.sum()`, so small models keep their numbers. Reached by the
+/// 0.5B/7B embeddings and MLPs (issue 22).
+fn sum_independent_of_threads<const D: usize>(t: Tensor<D>) -> f32 {
+    let n = t.shape().num_elements();
+    if n < FLEX_PARALLEL_SUM_ELEMENTS || D < 2 {
+        return t.sum().into_scalar();
+    }
+    let cols = t.dims()[D - 1];
+    t.reshape([n / cols, cols]).sum_dim(1).sum().into_scalar()
 }
 
 /// Multiplies every parameter's gradient by `factor`.
@@ -302,5 +319,36 @@ impl Trainer {
             tokens: total,
             grad_norm,
         })
+    }
+}
+
+#[cfg(test)]
+mod thread_independence_tests {
+    use super::*;
+
+    /// A gradient at flex's parallel-sum size sums to the same bits under 1, 2, 3 and 8 threads.
+    #[test]
+    fn large_sums_do_not_depend_on_the_thread_count() {
+        let (rows, cols) = (2049, 2048);
+        assert!(rows * cols >= FLEX_PARALLEL_SUM_ELEMENTS);
+        let mut rng = crate::seed::SeedPath::root(7).child("sum").rng();
+        let data = crate::lm::model::normal_vec(&mut rng, rows * cols, 1.0);
+        let bits: Vec<u32> = [1, 2, 3, 8]
+            .into_iter()
+            .map(|threads| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("a rayon pool of a few threads can be built");
+                pool.install(|| {
+                    let t: Tensor<2> = Tensor::from_data(
+                        TensorData::new(data.clone(), [rows, cols]),
+                        &Device::flex(),
+                    );
+                    sum_independent_of_threads(t.square()).to_bits()
+                })
+            })
+            .collect();
+        assert!(bits.iter().all(|b| *b == bits[0]), "{bits:?}");
     }
 }

@@ -37,6 +37,19 @@ impl CodeVersion {
         }
     }
 
+    /// The full commit of a clean checkout; `None` for a dirty tree or no repository (what a
+    /// golden may be blessed from: it must name exactly the code that made it).
+    pub fn exact_commit(&self) -> Option<&str> {
+        match self {
+            CodeVersion::Git {
+                commit,
+                dirty: false,
+                ..
+            } => Some(commit),
+            _ => None,
+        }
+    }
+
     /// A one-line description for logs and reports.
     pub fn describe(&self) -> String {
         match self {

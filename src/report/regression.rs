@@ -3,12 +3,17 @@
 //! verdict), the tolerances within which a later run must agree, and the report digest and
 //! command that produced them. `reproduce --check` compares a run with it; any cell outside its
 //! tolerance, missing, or any verdict that changed, is a regression named by its cell.
+//!
+//! On the golden's CPU class results do not depend on the machine (vendor/README.md), so a
+//! changed report digest is a regression too. On another class bits cannot match; a golden
+//! with a [`Spread`] (reference runs under other seeds) is then checked by distribution.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::results::ResultsTable;
+use super::stats::prediction_half_width_95;
 use super::task::{Agent, EvalTask, Level};
 use crate::config::{ConfigError, load_ron};
 
@@ -100,6 +105,140 @@ pub struct ReproductionGolden {
     pub starters: Vec<GoldenStarter>,
     pub cells: Vec<GoldenCell>,
     pub verdicts: Vec<GoldenVerdict>,
+    /// Reference runs under other root seeds, for checks on another CPU class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<Spread>,
+}
+
+/// The same experiment blessed under several root seeds on the golden's CPU class. On another
+/// class a chaotic training run takes another path from its first differently rounded sum, much
+/// as under another seed; a run there is judged as one more draw from the distribution these
+/// runs sample (after MLPerf's reference convergence points: reference samples, a declared
+/// statistic and a threshold). Statistic: each cell's 95 % prediction interval from its values
+/// (Student t, n − 1 degrees of freedom, [`prediction_half_width_95`]), never narrower than the
+/// golden's tolerance; threshold: at most `max_outside` of the cells may fall outside.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spread {
+    /// Root seeds of the reference runs, the blessed run's first.
+    pub seeds: Vec<u64>,
+    /// The fraction of cells that may lie outside their interval (a 95 % interval misses 5 %
+    /// of honest draws on average; cells of one run are correlated, so the bound is looser).
+    pub max_outside: f64,
+    pub cells: Vec<SpreadCell>,
+    pub verdicts: Vec<SpreadVerdict>,
+}
+
+/// One cell's values, one per seed of [`Spread::seeds`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpreadCell {
+    pub task: EvalTask,
+    pub agent: Agent,
+    pub level: Level,
+    pub values: Vec<f64>,
+}
+
+/// One claim's verdict under each seed of [`Spread::seeds`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpreadVerdict {
+    pub claim: String,
+    pub verdicts: Vec<String>,
+}
+
+/// One reference run of a spread: its root seed, its numbers and its verdicts.
+pub struct SeedRun<'a> {
+    pub seed: u64,
+    pub results: &'a ResultsTable,
+    pub verdicts: &'a [(String, String)],
+}
+
+impl Spread {
+    /// The default threshold of [`Spread::max_outside`].
+    pub const MAX_OUTSIDE: f64 = 0.15;
+
+    /// Collects every cell and verdict of `runs` (the blessed run first). A cell missing from
+    /// any run is left out.
+    pub fn from_runs(runs: &[SeedRun<'_>]) -> Self {
+        let mut cells = Vec::new();
+        let mut verdicts = Vec::new();
+        if let Some(first) = runs.first() {
+            for t in &first.results.tasks {
+                for a in &t.agents {
+                    for level in Level::ALL {
+                        let values: Option<Vec<f64>> = runs
+                            .iter()
+                            .map(|r| r.results.task(t.task).and_then(|x| x.cell(a.agent, level)))
+                            .collect();
+                        if let Some(values) = values {
+                            cells.push(SpreadCell {
+                                task: t.task,
+                                agent: a.agent,
+                                level,
+                                values,
+                            });
+                        }
+                    }
+                }
+            }
+            for (claim, _) in first.verdicts {
+                let all: Option<Vec<String>> = runs
+                    .iter()
+                    .map(|r| {
+                        r.verdicts
+                            .iter()
+                            .find(|(c, _)| c == claim)
+                            .map(|(_, v)| v.clone())
+                    })
+                    .collect();
+                if let Some(verdicts_of_claim) = all {
+                    verdicts.push(SpreadVerdict {
+                        claim: claim.clone(),
+                        verdicts: verdicts_of_claim,
+                    });
+                }
+            }
+        }
+        Self {
+            seeds: runs.iter().map(|r| r.seed).collect(),
+            max_outside: Self::MAX_OUTSIDE,
+            cells,
+            verdicts,
+        }
+    }
+
+    /// The interval a cell of another CPU class must fall in: mean ± the 95 % prediction
+    /// half-width, at least the tolerance around the mean.
+    pub fn interval(&self, cell: &SpreadCell, tol: Tolerance) -> (f64, f64) {
+        let n = cell.values.len().max(1) as f64;
+        let mean = cell.values.iter().sum::<f64>() / n;
+        let floor = tol.absolute + tol.relative * mean.abs();
+        let half = prediction_half_width_95(&cell.values)
+            .unwrap_or(f64::INFINITY)
+            .max(floor);
+        (mean - half, mean + half)
+    }
+}
+
+/// The outcome of a check by distribution (another CPU class).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpreadComparison {
+    /// Cells outside their interval, and verdicts that every seed agreed on and this run does
+    /// not: each names its cell or claim and the numbers.
+    pub outside: Vec<String>,
+    pub notes: Vec<String>,
+    pub cells: usize,
+    pub cells_outside: usize,
+    /// The most cells that may lie outside (`floor(max_outside × cells)`).
+    pub allowed_outside: usize,
+    pub verdicts_changed: usize,
+}
+
+impl SpreadComparison {
+    pub fn passed(&self) -> bool {
+        self.cells_outside <= self.allowed_outside && self.verdicts_changed == 0
+    }
 }
 
 /// The outcome of a comparison.
@@ -155,6 +294,7 @@ impl ReproductionGolden {
                     verdict: v.clone(),
                 })
                 .collect(),
+            spread: None,
         }
     }
 
@@ -171,6 +311,52 @@ impl ReproductionGolden {
                 field: "tolerance".into(),
                 message: "expected finite, non-negative absolute and relative tolerances".into(),
             });
+        }
+        if let Some(sp) = &g.spread {
+            let invalid = |field: &str, message: String| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                field: format!("spread.{field}"),
+                message,
+            };
+            let n = sp.seeds.len();
+            if n < 2 {
+                return Err(invalid(
+                    "seeds",
+                    format!("expected at least 2 seeds, found {n}"),
+                ));
+            }
+            if !(0.0..=1.0).contains(&sp.max_outside) {
+                return Err(invalid(
+                    "max_outside",
+                    format!("expected a fraction in [0, 1], found {}", sp.max_outside),
+                ));
+            }
+            for c in &sp.cells {
+                if c.values.len() != n || c.values.iter().any(|v| !v.is_finite()) {
+                    return Err(invalid(
+                        "cells",
+                        format!(
+                            "cell {} / {} / {}: expected {n} finite values (one per seed), found {:?}",
+                            c.task,
+                            c.agent,
+                            c.level.label(),
+                            c.values
+                        ),
+                    ));
+                }
+            }
+            for v in &sp.verdicts {
+                if v.verdicts.len() != n {
+                    return Err(invalid(
+                        "verdicts",
+                        format!(
+                            "claim {}: expected {n} verdicts (one per seed), found {}",
+                            v.claim,
+                            v.verdicts.len()
+                        ),
+                    ));
+                }
+            }
         }
         Ok(g)
     }
@@ -246,12 +432,80 @@ impl ReproductionGolden {
             }
         }
         if report_digest != self.blessed.report_digest {
-            c.notes.push(format!(
-                "report digest {report_digest} differs from the blessed {} (numbers compared above)",
+            c.regressions.push(format!(
+                "report digest {report_digest}, blessed {}: on the golden's CPU class every byte \
+                 behind the report is machine-independent, so another digest means another \
+                 computation (re-bless after a deliberate change)",
                 self.blessed.report_digest
             ));
         }
         c
+    }
+
+    /// Compares a run of another CPU class with the spread of the reference seeds; `None` when
+    /// the golden has no spread.
+    pub fn compare_spread(
+        &self,
+        results: Option<&ResultsTable>,
+        verdicts: &[(String, String)],
+    ) -> Option<SpreadComparison> {
+        let sp = self.spread.as_ref()?;
+        let mut c = SpreadComparison {
+            cells: sp.cells.len(),
+            allowed_outside: (sp.max_outside * sp.cells.len() as f64).floor() as usize,
+            ..SpreadComparison::default()
+        };
+        for cell in &sp.cells {
+            let name = format!(
+                "cell {} / {} / {}",
+                cell.task,
+                cell.agent,
+                cell.level.label()
+            );
+            let (lo, hi) = sp.interval(cell, self.tolerance);
+            match results
+                .and_then(|r| r.task(cell.task))
+                .and_then(|t| t.cell(cell.agent, cell.level))
+            {
+                None => {
+                    c.cells_outside += 1;
+                    c.outside.push(format!("{name}: missing from this run"));
+                }
+                Some(v) if !(lo..=hi).contains(&v) => {
+                    c.cells_outside += 1;
+                    c.outside.push(format!(
+                        "{name}: this run {v}, outside [{lo}, {hi}] (seeds: {:?})",
+                        cell.values
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for v in &sp.verdicts {
+            let run = verdicts.iter().find(|(id, _)| *id == v.claim).map(|x| &x.1);
+            let unanimous = v.verdicts.iter().all(|x| *x == v.verdicts[0]);
+            match run {
+                Some(r) if unanimous && *r != v.verdicts[0] => {
+                    c.verdicts_changed += 1;
+                    c.outside.push(format!(
+                        "claim {}: every seed gave `{}`, this run `{r}`",
+                        v.claim, v.verdicts[0]
+                    ));
+                }
+                None => {
+                    c.verdicts_changed += 1;
+                    c.outside
+                        .push(format!("claim {}: missing from this run", v.claim));
+                }
+                Some(r) if !unanimous => c.notes.push(format!(
+                    "claim {}: the seeds disagree ({}); this run `{r}`",
+                    v.claim,
+                    v.verdicts.join(" / ")
+                )),
+                Some(_) => {}
+            }
+        }
+        Some(c)
     }
 }
 
@@ -315,14 +569,89 @@ mod tests {
                 .regressions
                 .is_empty()
         );
-        let moved = g.compare("e", Some(&table(0.71)), &v);
+        let moved = g.compare("d", Some(&table(0.71)), &v);
         assert_eq!(moved.regressions.len(), 1, "{moved:?}");
         assert!(moved.regressions[0].contains("house-price / random / avg"));
-        assert_eq!(moved.notes.len(), 1);
+        // Same numbers, another digest: a regression on the golden's class.
+        let other = g.compare("e", Some(&table(0.7)), &v);
+        assert_eq!(other.regressions.len(), 1, "{other:?}");
+        assert!(
+            other.regressions[0].contains("report digest e"),
+            "{other:?}"
+        );
         let flipped = g.compare("d", Some(&table(0.7)), &[("c".into(), "reproduced".into())]);
         assert!(flipped.regressions[0].contains("claim c"), "{flipped:?}");
         let missing = g.compare("d", None, &v);
         assert_eq!(missing.regressions.len(), 3, "{missing:?}");
+    }
+
+    #[test]
+    fn another_class_is_judged_by_the_seeds_spread() {
+        let tol = Tolerance {
+            absolute: 1e-9,
+            relative: 1e-6,
+        };
+        let verdicts = |v: &str| vec![("c".to_string(), v.to_string())];
+        let (t1, t2, t3) = (table(0.70), table(0.72), table(0.74));
+        let (v1, v2) = (verdicts("inconclusive"), verdicts("inconclusive"));
+        let runs = [
+            SeedRun {
+                seed: 1,
+                results: &t1,
+                verdicts: &v1,
+            },
+            SeedRun {
+                seed: 2,
+                results: &t2,
+                verdicts: &v2,
+            },
+            SeedRun {
+                seed: 3,
+                results: &t3,
+                verdicts: &v2,
+            },
+        ];
+        let mut g = ReproductionGolden::from_run(blessed(), tol, Some(&t1), &v1);
+        assert_eq!(g.compare_spread(Some(&t1), &v1), None);
+        g.spread = Some(Spread::from_runs(&runs));
+        let sp = g.spread.as_ref().unwrap();
+        assert_eq!(sp.seeds, vec![1, 2, 3]);
+        assert_eq!(sp.cells.len(), 2);
+        // Avg cell values 0.6, 0.61, 0.62: mean 0.61, s 0.01, t(2) 4.303, ×√(4/3).
+        let (lo, hi) = sp.interval(&sp.cells[0], tol);
+        let half = 4.303 * 0.01 * (4.0f64 / 3.0).sqrt();
+        assert!((lo - (0.61 - half)).abs() < 1e-9 && (hi - (0.61 + half)).abs() < 1e-9);
+        // The Best cell is 0.5 under every seed: its interval is the tolerance.
+        let (lo, hi) = sp.interval(&sp.cells[1], tol);
+        assert!(lo < 0.5 && hi > 0.5 && hi - lo < 1e-5, "{lo} {hi}");
+
+        let within = g.compare_spread(Some(&table(0.73)), &v1).unwrap();
+        assert!(within.passed(), "{within:?}");
+        assert_eq!((within.cells, within.cells_outside), (2, 0));
+        let far = g.compare_spread(Some(&table(1.5)), &v1).unwrap();
+        assert!(!far.passed(), "{far:?}");
+        assert!(
+            far.outside[0].contains("house-price / random / avg"),
+            "{far:?}"
+        );
+        let flipped = g
+            .compare_spread(Some(&table(0.72)), &verdicts("reproduced"))
+            .unwrap();
+        assert_eq!(flipped.verdicts_changed, 1);
+        assert!(!flipped.passed());
+
+        // A malformed spread is an error naming the field.
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.ron");
+        std::fs::write(&p, g.to_ron()).unwrap();
+        assert_eq!(ReproductionGolden::load(&p).unwrap(), g);
+        g.spread.as_mut().unwrap().cells[0].values.pop();
+        std::fs::write(&p, g.to_ron()).unwrap();
+        let e = ReproductionGolden::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("spread.cells") && e.contains("one per seed"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -223,6 +223,38 @@ pub struct Interval {
     pub resamples: u32,
 }
 
+/// The 0.975 quantile of Student's t with `df` degrees of freedom (two-sided 95 %): a table to
+/// df 30 (3 decimals, rounded up so intervals never shrink), then the Cornish–Fisher expansion.
+pub fn student_t_975(df: u64) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.707, 4.303, 3.183, 2.777, 2.571, 2.447, 2.365, 2.307, 2.263, 2.229, 2.201, 2.179, 2.161,
+        2.145, 2.132, 2.120, 2.110, 2.101, 2.094, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.049, 2.046, 2.043,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        1..=30 => TABLE[df as usize - 1],
+        _ => {
+            let z: f64 = 1.959_963_984_540_054;
+            let d = df as f64;
+            z + (z.powi(3) + z) / (4.0 * d)
+                + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * d * d)
+        }
+    }
+}
+
+/// Half-width of the 95 % prediction interval for one more draw from the distribution that
+/// gave `xs` (normal model): t₀.₉₇₅(n−1) · s · √(1 + 1/n). `None` below two values.
+pub fn prediction_half_width_95(xs: &[f64]) -> Option<f64> {
+    let n = xs.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    Some(student_t_975(n as u64 - 1) * var.sqrt() * (1.0 + 1.0 / n as f64).sqrt())
+}
+
 /// Percentile bootstrap CI of the mean of `xs`: `resamples` resamples with replacement drawn from
 /// `rng` (a named stream of [`crate::seed::SeedPath`], so the interval is reproducible).
 /// `None` when `xs` is empty.
@@ -255,6 +287,24 @@ pub fn bootstrap_mean_ci(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn student_t_matches_its_table_and_approaches_the_normal() {
+        assert_eq!(student_t_975(0), f64::INFINITY);
+        assert_eq!(student_t_975(2), 4.303);
+        // R: qt(0.975, 31) = 2.039513, qt(0.975, 120) = 1.979930.
+        assert!(
+            (student_t_975(31) - 2.039513).abs() < 2e-4,
+            "{}",
+            student_t_975(31)
+        );
+        assert!((student_t_975(120) - 1.979930).abs() < 1e-4);
+        assert!((2..200).all(|d| student_t_975(d) <= student_t_975(d - 1)));
+        // Three values 1, 2, 3: s = 1, t(2) = 4.303, sqrt(4/3).
+        let w = prediction_half_width_95(&[1.0, 2.0, 3.0]).unwrap();
+        assert!((w - 4.303 * (4.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(prediction_half_width_95(&[1.0]), None);
+    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-12 * b.abs().max(1e-300)

@@ -2,7 +2,8 @@
 //!
 //! - `reproduce <table1|figure4|all> [--profile smoke|mini|paper] [--store DIR] [--check]`
 //! - `verify [--store DIR]`: re-hash every artifact of a store
-//! - `bless [--profile ...] [--target ...]`: write golden/<profile>/<target>.ron from a reproduction
+//! - `bless [--profile ...] [--target ...] [--spread-seeds N]`: write golden/<profile>/<target>.ron
+//!   from a reproduction on a clean checkout, with the spread of N seeds
 //! - `bench`: performance figures (release build)
 //! - `ci`: exactly what CI runs
 //! - `check-gpu`: type-check the wgpu and cuda backends offline
@@ -102,7 +103,7 @@ enum Cmd {
         #[arg(long)]
         store: Option<PathBuf>,
     },
-    /// Write golden/<profile>/<target>.ron from a reproduction
+    /// Write golden/<profile>/<target>.ron from a reproduction (a clean checkout only)
     Bless {
         #[arg(long, value_enum, default_value = "mini")]
         profile: Profile,
@@ -112,6 +113,10 @@ enum Cmd {
         store: Option<PathBuf>,
         #[arg(long, value_enum)]
         build: Option<Build>,
+        /// Root seeds whose runs form the golden's spread, which `--check` on another CPU
+        /// class is judged by (each is a whole reproduction; 1 records no spread)
+        #[arg(long, default_value_t = 3)]
+        spread_seeds: u32,
     },
     /// Performance figures, from a release build
     Bench {
@@ -179,7 +184,14 @@ fn real_main() -> Result<()> {
             target,
             store,
             build,
-        } => bless(target, profile, store, Build::choose(build, profile)?),
+            spread_seeds,
+        } => bless(
+            target,
+            profile,
+            store,
+            Build::choose(build, profile)?,
+            spread_seeds,
+        ),
         Cmd::Verify { store } => {
             let store = store.unwrap_or_else(|| root().join("target/mlagent/store"));
             let mut c = cargo();
@@ -260,14 +272,23 @@ fn reproduce(
     run(c)
 }
 
-/// Writes golden/<profile>/<target>.ron from a reproduction, with the digest that produced it.
-fn bless(target: Target, profile: Profile, store: Option<PathBuf>, build: Build) -> Result<()> {
+/// Writes golden/<profile>/<target>.ron from a reproduction, with the digest and the exact
+/// commit that produced it (mlagent refuses a tree with uncommitted changes).
+fn bless(
+    target: Target,
+    profile: Profile,
+    store: Option<PathBuf>,
+    build: Build,
+    spread_seeds: u32,
+) -> Result<()> {
     let mut c = mlagent_reproduce(target, profile, store, build);
     c.arg("--bless")
         .arg(golden_path(profile, target))
+        .arg("--spread-seeds")
+        .arg(spread_seeds.to_string())
         .arg("--bless-command")
         .arg(format!(
-            "cargo xtask bless --profile {} --target {}",
+            "cargo xtask bless --profile {} --target {} --spread-seeds {spread_seeds}",
             profile.id(),
             target.id()
         ));
