@@ -159,4 +159,43 @@ fn check_passes_on_its_blessing_and_fails_naming_a_perturbed_cell() {
     );
     assert!(out.contains(&name), "{out}");
     assert!(out.lines().last().unwrap().starts_with("report digest: "));
+
+    // Blessed on another CPU class: bits are not compared; the cells are judged by a spread
+    // over seeds (here made from the golden's own values, ±1 %).
+    use mlagent::report::regression::{Spread, SpreadCell};
+    let mut other = g0.clone();
+    other.blessed.platform = Some("another-class[none]".into());
+    let spread_of = |shift: f64| Spread {
+        seeds: vec![1, 2, 3],
+        max_outside: Spread::MAX_OUTSIDE,
+        cells: g0
+            .cells
+            .iter()
+            .map(|c| SpreadCell {
+                task: c.task,
+                agent: c.agent,
+                level: c.level,
+                values: [0.99, 1.0, 1.01]
+                    .iter()
+                    .map(|f| c.value * f + shift)
+                    .collect(),
+            })
+            .collect(),
+        verdicts: Vec::new(),
+    };
+    other.spread = Some(spread_of(0.0));
+    std::fs::write(&golden, other.to_ron()).unwrap();
+    let (ok, out) = mlagent(store.path(), &["--check", gs]);
+    assert!(ok, "{out}");
+    assert!(out.contains("by distribution over 3 seeds"), "{out}");
+    assert!(out.contains(": passed"), "{out}");
+    // Every cell far from its spread: the check fails naming them.
+    other.spread = Some(spread_of(1e3));
+    std::fs::write(&golden, other.to_ron()).unwrap();
+    let (ok, out) = mlagent(store.path(), &["--check", gs]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("OUTSIDE cell ") && out.contains(": FAILED"),
+        "{out}"
+    );
 }
