@@ -72,23 +72,38 @@ pub struct Blessed {
     pub platform: Option<String>,
 }
 
-/// The machine class whose numbers are bit-comparable: the architecture and the SIMD levels
-/// burn's CPU kernels dispatch on at run time (a machine with AVX-512 takes other code paths,
-/// with other float rounding, than one without).
+/// The machine class whose numbers are bit-comparable: the architecture and the x86-64
+/// micro-architecture level (psABI `x86-64-v2/v3/v4`) that burn's CPU kernels dispatch on at run
+/// time (macerator and pulp pick their V3 / V4 code by exactly these feature sets; gemm takes its
+/// AVX-512 kernels on `avx512f` alone, named when present without the whole of v4). Other
+/// levels take other code paths, with other float rounding. Nothing else of the machine enters
+/// a result (vendor/README.md).
 pub fn platform() -> String {
     #[cfg(target_arch = "x86_64")]
     {
-        let mut levels = Vec::new();
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            levels.push("avx512f");
+        macro_rules! all {
+            ($($f:tt),*) => { true $(&& std::arch::is_x86_feature_detected!($f))* };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            levels.push("avx2");
+        let v2 = all!("sse3", "ssse3", "sse4.1", "sse4.2", "popcnt");
+        let v3 = v2 && all!("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "lzcnt", "movbe");
+        let v4 = v3 && all!("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl");
+        let level = if v4 {
+            "-v4"
+        } else if v3 {
+            "-v3"
+        } else if v2 {
+            "-v2"
+        } else {
+            ""
+        };
+        let mut extra = Vec::new();
+        if !v4 && all!("avx512f") {
+            extra.push("+avx512f");
         }
-        if std::arch::is_x86_feature_detected!("fma") {
-            levels.push("fma");
+        if !v3 && all!("fma") {
+            extra.push("+fma");
         }
-        format!("x86_64[{}]", levels.join(","))
+        format!("x86_64{level}{}", extra.concat())
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
