@@ -85,7 +85,10 @@ pub fn platform() -> String {
             ($($f:tt),*) => { true $(&& std::arch::is_x86_feature_detected!($f))* };
         }
         let v2 = all!("sse3", "ssse3", "sse4.1", "sse4.2", "popcnt");
-        let v3 = v2 && all!("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "lzcnt", "movbe");
+        let v3 = v2
+            && all!(
+                "avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "lzcnt", "movbe"
+            );
         let v4 = v3 && all!("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl");
         let level = if v4 {
             "-v4"
