@@ -174,6 +174,14 @@ impl Experiment {
         if !(p.top_p > 0.0 && p.top_p <= 1.0) {
             return Err(invalid("policy.top_p", "expected a number in (0, 1]"));
         }
+        if p.top_p < 1.0 {
+            return Err(invalid(
+                "policy.top_p",
+                "expected 1: RL samples with the policy's top-p, but its scoring (the PPO ratio, \
+                 KL and entropy) applies the temperature only, so a truncated nucleus would make \
+                 every update off-policy",
+            ));
+        }
         if p.temperature.is_nan() || p.temperature < 0.0 {
             return Err(invalid("policy.temperature", "expected a number >= 0"));
         }
@@ -259,6 +267,22 @@ mod tests {
         let msg = load(&bad_task).unwrap_err().to_string();
         assert!(
             msg.contains("eval_tasks[0]") && msg.contains("spaceship-titanic"),
+            "{msg}"
+        );
+    }
+
+    /// A nucleus below 1 would make RL's updates off-policy (scoring applies the temperature
+    /// only): refused, naming the field.
+    #[test]
+    fn top_p_below_one_is_refused() {
+        let path = Path::new("experiments/smoke.ron");
+        let text = std::fs::read_to_string(path).unwrap();
+        let truncated = text.replace("top_p: 1.0", "top_p: 0.9");
+        assert_ne!(truncated, text);
+        let e: Experiment = parse_ron(&truncated, path).unwrap();
+        let msg = e.validate(path).unwrap_err().to_string();
+        assert!(
+            msg.contains("policy.top_p") && msg.contains("off-policy"),
             "{msg}"
         );
     }

@@ -23,17 +23,30 @@ pub struct SamplingConfig {
 }
 
 /// One row's continuation. `logprobs[i]` is log π(tokens[i] | prefix) under the model's own
-/// distribution (temperature 1, no top-p truncation): the quantity PPO's ratio needs.
+/// distribution (temperature 1, no top-p truncation); `sampled_logprobs[i]` is its log-prob
+/// under the distribution it was actually drawn from (temperature, nucleus; 0 when greedy),
+/// which RL's scoring must reproduce (`train::rl::actor::score`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Generation {
     pub tokens: Vec<u32>,
     pub logprobs: Vec<f32>,
+    pub sampled_logprobs: Vec<f32>,
     /// True when a stop token ended the row (false: `max_new_tokens` reached).
     pub stopped: bool,
 }
 
-/// Picks a token from one row of logits; returns (token, log-prob under temperature 1).
-pub fn sample(logits: &[f32], cfg: &SamplingConfig, rng: &mut crate::seed::Rng) -> (u32, f32) {
+/// One drawn token.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Draw {
+    pub token: u32,
+    /// log-prob under temperature 1 without truncation.
+    pub logprob: f32,
+    /// log-prob under the distribution it was drawn from (temperature and nucleus).
+    pub sampled_logprob: f32,
+}
+
+/// Picks a token from one row of logits.
+pub fn sample(logits: &[f32], cfg: &SamplingConfig, rng: &mut crate::seed::Rng) -> Draw {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let lse = max
         + logits
@@ -41,14 +54,14 @@ pub fn sample(logits: &[f32], cfg: &SamplingConfig, rng: &mut crate::seed::Rng) 
             .map(|&l| (l as f64 - max).exp())
             .sum::<f64>()
             .ln();
-    let chosen = if cfg.temperature <= 0.0 {
+    let (chosen, sampled_logprob) = if cfg.temperature <= 0.0 {
         let mut best = 0;
         for (i, &l) in logits.iter().enumerate() {
             if l > logits[best] {
                 best = i;
             }
         }
-        best
+        (best, 0.0)
     } else {
         let mut probs: Vec<(usize, f64)> = logits
             .iter()
@@ -69,17 +82,21 @@ pub fn sample(logits: &[f32], cfg: &SamplingConfig, rng: &mut crate::seed::Rng) 
         }
         let u = rng.random::<f64>() * kept;
         let mut acc = 0.0;
-        let mut pick = probs[n - 1].0;
+        let mut pick = (probs[n - 1].0, probs[n - 1].1);
         for p in &probs[..n] {
             acc += p.1;
             if u < acc {
-                pick = p.0;
+                pick = *p;
                 break;
             }
         }
-        pick
+        (pick.0, (pick.1 / kept).ln())
     };
-    (chosen as u32, (logits[chosen] as f64 - lse) as f32)
+    Draw {
+        token: chosen as u32,
+        logprob: (logits[chosen] as f64 - lse) as f32,
+        sampled_logprob: sampled_logprob as f32,
+    }
 }
 
 fn last_logits(model: &Qwen2, hidden: Tensor<3>) -> Vec<f32> {
@@ -163,6 +180,7 @@ pub fn generate_seeded(
         .map(|_| Generation {
             tokens: vec![],
             logprobs: vec![],
+            sampled_logprobs: vec![],
             stopped: false,
         })
         .collect();
@@ -174,9 +192,11 @@ pub fn generate_seeded(
                 feed.push(pad_id as i64);
                 continue;
             }
-            let (tok, lp) = sample(&logits[r * v..(r + 1) * v], cfg, &mut rngs[r]);
+            let d = sample(&logits[r * v..(r + 1) * v], cfg, &mut rngs[r]);
+            let tok = d.token;
             g.tokens.push(tok);
-            g.logprobs.push(lp);
+            g.logprobs.push(d.logprob);
+            g.sampled_logprobs.push(d.sampled_logprob);
             g.stopped = cfg.stop_tokens.contains(&tok);
             feed.push(tok as i64);
         }

@@ -148,13 +148,22 @@ pub struct Scored {
 
 /// Scores `samples` with `model` (and `value`, when given): prompts are left-padded so that all
 /// end at one position, actions right-padded after it; only the action positions go through
-/// the LM head.
+/// the LM head. Log-probs and entropy are those of the distribution the sampler draws from at
+/// `temperature` (`lm::generate::sample` divides the logits by it), so the PPO ratio, the KL
+/// and the entropy are on-policy at any temperature. The sampler's top-p is not applied: RL
+/// configs keep `policy.top_p` at 1 (`config::Experiment::validate`).
 pub fn score(
     model: &Qwen2,
     value: Option<&ValueHead>,
     samples: &[&Sample],
+    temperature: f64,
     device: &Device,
 ) -> Result<Scored, RlError> {
+    if !(temperature.is_finite() && temperature > 0.0) {
+        return Err(RlError::Input(format!(
+            "scoring needs a finite temperature > 0 (got {temperature})"
+        )));
+    }
     if samples.is_empty()
         || samples
             .iter()
@@ -213,6 +222,12 @@ pub fn score(
     // Position p - 1 (the last prompt token) predicts action token 0.
     let act_hidden = hidden.clone().narrow(1, p - 1, a);
     let logits = model.head(act_hidden);
+    // At 1 the logits are used as they are (the same bits as before temperature was applied).
+    let logits = if temperature == 1.0 {
+        logits
+    } else {
+        logits.div_scalar(temperature)
+    };
     let logp_all = log_softmax(logits.clone(), 2);
     let probs = softmax(logits, 2);
     let entropy = (probs * logp_all.clone()).sum_dim(2).reshape([b, a]).neg();
@@ -262,7 +277,7 @@ mod tests {
         let model = Qwen2::init(&cfg, &SeedPath::root(3).child("m"), &device).unwrap();
         let a = sample(vec![1, 5, 7, 9, 2], vec![4, 4, 6]);
         let b = sample(vec![3, 8], vec![11, 12, 13, 14, 15]);
-        let both = score(&model, None, &[&a, &b], &device).unwrap();
+        let both = score(&model, None, &[&a, &b], 1.0, &device).unwrap();
         let lp = to_host(both.logp);
         assert_eq!(both.action_len, 5);
         assert_eq!(both.mask, vec![1., 1., 1., 0., 0., 1., 1., 1., 1., 1.]);
@@ -290,5 +305,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Scoring applies the sampler's transform: actions sampled at temperature 0.5 score, at
+    /// 0.5, the very log-probs the sampler drew them with (before the fix, scoring used the raw
+    /// logits and disagreed at any temperature but 1).
+    #[test]
+    fn scores_of_sampled_actions_match_the_samplers_own_log_probs() {
+        let device = Device::flex();
+        let cfg = Qwen2Config::tiny(24);
+        let model = Qwen2::init(&cfg, &SeedPath::root(5).child("m"), &device).unwrap();
+        let prompts = vec![vec![1u32, 5, 7, 9, 2], vec![3u32, 8]];
+        for temperature in [0.5, 1.0, 1.7] {
+            let sampling = SamplingConfig {
+                temperature,
+                top_p: 1.0,
+                max_new_tokens: 6,
+                stop_tokens: vec![],
+            };
+            let gens =
+                generate(&model, &prompts, &sampling, &SeedPath::root(9), 0, &device).unwrap();
+            let samples: Vec<Sample> = prompts
+                .iter()
+                .zip(&gens)
+                .map(|(p, g)| sample(p.clone(), g.tokens.clone()))
+                .collect();
+            let refs: Vec<&Sample> = samples.iter().collect();
+            let scored = score(&model, None, &refs, temperature, &device).unwrap();
+            let a = scored.action_len;
+            let lp = to_host(scored.logp);
+            for (r, g) in gens.iter().enumerate() {
+                for (j, want) in g.sampled_logprobs.iter().enumerate() {
+                    let got = lp[r * a + j];
+                    assert!(
+                        (want - got).abs() < 1e-4,
+                        "temperature {temperature}, row {r} token {j}: sampler {want}, score {got}"
+                    );
+                }
+            }
+        }
+        let one = sample(vec![1, 2], vec![3]);
+        assert!(score(&model, None, &[&one], 0.0, &device).is_err());
     }
 }

@@ -132,7 +132,13 @@ impl Learner {
         let mut values = Vec::with_capacity(samples.len());
         for chunk in samples.chunks(self.rl.minibatch_size) {
             let refs: Vec<&Sample> = chunk.iter().collect();
-            let s = score(model, value, &refs, &self.infer_device)?;
+            let s = score(
+                model,
+                value,
+                &refs,
+                self.sampling.temperature,
+                &self.infer_device,
+            )?;
             let a = s.action_len;
             let lp = to_host(s.logp);
             for (r, smp) in chunk.iter().enumerate() {
@@ -198,6 +204,7 @@ impl Learner {
                     &self.ac.policy,
                     Some(&self.ac.value),
                     &refs,
+                    self.sampling.temperature,
                     &self.train_device,
                 )?;
                 let a = scored.action_len;

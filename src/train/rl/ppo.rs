@@ -5,6 +5,10 @@
 //! KL to the frozen SFT reference by the k3 estimator `exp(r − n) − (r − n) − 1` (Schulman's
 //! unbiased, always-positive estimator of KL(π_θ ‖ π_ref) from samples of π_θ); entropy of
 //! π_θ at each position (exact, over the vocabulary). Per sample: value loss `½ (V − target)²`.
+//!
+//! Padding positions (weight 0) have their log-ratios set to 0 *before* any `exp`: a pad's
+//! log-prob can be far below −88, where `exp` overflows and `∞ · 0` would turn the whole loss
+//! (and every gradient) into NaN. On finite inputs the result is bit for bit the same.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +33,11 @@ pub struct LossStats {
     pub clip_fraction: f64,
 }
 
+/// `a − b` where the weight is positive, 0 at padding (weight 0), so `exp` of it is finite.
+fn live_log_ratio(a: Tensor<2>, b: Tensor<2>, w: &Tensor<2>) -> Tensor<2> {
+    (a - b).mask_fill(w.clone().equal_elem(0.0), 0.0)
+}
+
 /// The clipped surrogate, summed with per-token weights `w` (`[B, A]`; each row's tokens carry
 /// the advantage of its sample, `adv` `[B, A]`).
 pub fn clipped_policy_loss(
@@ -38,7 +47,7 @@ pub fn clipped_policy_loss(
     w: Tensor<2>,
     eps: f64,
 ) -> Tensor<1> {
-    let ratio = (new_logp - old_logp).exp();
+    let ratio = live_log_ratio(new_logp, old_logp, &w).exp();
     let unclipped = ratio.clone() * adv.clone();
     let clipped = ratio.clamp(1.0 - eps, 1.0 + eps) * adv;
     (unclipped.min_pair(clipped) * w).sum().neg()
@@ -46,7 +55,7 @@ pub fn clipped_policy_loss(
 
 /// k3 estimate of KL(π_θ ‖ π_ref), summed with per-token weights `w`.
 pub fn kl_k3(new_logp: Tensor<2>, ref_logp: Tensor<2>, w: Tensor<2>) -> Tensor<1> {
-    let d = ref_logp - new_logp;
+    let d = live_log_ratio(ref_logp, new_logp, &w);
     ((d.clone().exp() - d - 1.0) * w).sum()
 }
 
@@ -245,6 +254,41 @@ mod tests {
         assert_eq!(same, 0.0);
         let apart: f32 = kl_k3(row(&[-1.0, -2.0], &d), row(&[-1.5, -1.0], &d), w).into_scalar();
         assert!(apart > 0.0);
+    }
+
+    /// A padding position whose log-probs are far apart (a pad token's log-prob below −88)
+    /// adds nothing: no NaN in the loss or the gradient (before the fix, `exp(100) · 0`).
+    #[test]
+    fn padding_with_extreme_log_probs_cannot_poison_the_loss() {
+        let d = dev();
+        let w = row(&[0.5, 0.5, 0.0], &d);
+        let new = row(&[-1.0, -2.0, -100.0], &d).require_grad();
+        let old = row(&[-1.0, -2.0, 0.0], &d);
+        let adv = row(&[1.0, -1.0, -1.0], &d);
+        let policy = clipped_policy_loss(
+            new.clone(),
+            row(&[-1.0, -2.0, -200.0], &d),
+            adv.clone(),
+            w.clone(),
+            0.2,
+        );
+        let kl = kl_k3(new.clone(), old, w.clone());
+        let (p, k): (f32, f32) = (policy.clone().into_scalar(), kl.clone().into_scalar());
+        assert!(p.is_finite() && k.is_finite(), "policy {p}, kl {k}");
+        assert_eq!(k, 0.0, "the live tokens agree with the reference");
+        // The same loss as without the padded column.
+        let unpadded: f32 = clipped_policy_loss(
+            row(&[-1.0, -2.0], &d),
+            row(&[-1.0, -2.0], &d),
+            row(&[1.0, -1.0], &d),
+            row(&[0.5, 0.5], &d),
+            0.2,
+        )
+        .into_scalar();
+        assert_eq!(p, unpadded);
+        let g = grad_of(policy + kl, &new);
+        assert!(g.iter().all(|x| x.is_finite()), "{g:?}");
+        assert_eq!(g[2], 0.0, "no gradient reaches a pad");
     }
 
     #[test]
