@@ -70,9 +70,10 @@ pub fn collect(
     run_seed: u64,
 ) -> Result<Collected, RlError> {
     let cfg = &learner.rl.episode;
+    let group = group_size(learner);
     let jobs: Vec<EpisodeJob<'_>> = (0..cfg.episodes_per_iteration)
         .map(|j| {
-            let task = tasks[j % tasks.len()];
+            let task = tasks[episode_slot(j, group, tasks.len()).0];
             EpisodeJob {
                 task,
                 seed: seed.child("rollout").child(iteration).child(j),
@@ -93,6 +94,7 @@ pub fn collect(
     for (j, (ep, job)) in episodes.iter().zip(&jobs).enumerate() {
         let rewards: Vec<f64> = ep.steps.iter().map(|s| s.reward).collect();
         let g = discounted_returns(&rewards, cfg.gamma);
+        let episode_return = g.first().copied().unwrap_or(0.0);
         for (t, st) in ep.steps.iter().enumerate() {
             let s = policy.taken.remove(&(j, t)).ok_or_else(|| {
                 RlError::Input(format!("episode {j} step {t}: no recorded decision"))
@@ -105,14 +107,14 @@ pub fn collect(
                 Feedback::InvalidAction { .. } => out.invalid += 1,
                 _ => {}
             }
-            groups.push(j % tasks.len());
-            returns.push(g[t]);
+            groups.push(episode_slot(j, group, tasks.len()).1);
+            returns.push(episode_return);
             out.samples.push(Sample {
                 prompt: s.prompt,
                 action: s.action,
                 reward: st.reward,
                 target: g[t],
-                group: j % tasks.len(),
+                group: episode_slot(j, group, tasks.len()).1,
             });
         }
     }
@@ -120,4 +122,36 @@ pub fn collect(
         out.grpo = Some(grpo_advantages(&returns, &groups));
     }
     Ok(out)
+}
+
+/// Episode `j`'s (task index, comparison group) for groups of `group` episodes over `tasks`.
+fn episode_slot(j: usize, group: usize, tasks: usize) -> (usize, usize) {
+    ((j / group) % tasks, j / group)
+}
+
+/// Episodes per comparison group. GRPO compares like with like: `rl.samples_per_state`
+/// consecutive episodes start from the same task, and each step's advantage is its episode's
+/// return less the mean return of the group's episodes (trajectory-level credit, as GRPO gives
+/// a whole completion one advantage). PPO needs no groups: one episode per task in turn.
+fn group_size(learner: &Learner) -> usize {
+    match learner.rl.algorithm {
+        Algorithm::Grpo => learner.rl.samples_per_state.max(1),
+        Algorithm::Ppo => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GRPO group is `group` episodes of one task (before the fix, `j % tasks` made every
+    /// group of 4 episodes over 9 tasks a single episode compared with itself); PPO keeps one
+    /// episode per task in turn.
+    #[test]
+    fn grpo_groups_hold_episodes_of_one_task() {
+        let slots: Vec<(usize, usize)> = (0..6).map(|j| episode_slot(j, 2, 9)).collect();
+        assert_eq!(slots, vec![(0, 0), (0, 0), (1, 1), (1, 1), (2, 2), (2, 2)]);
+        let ppo: Vec<usize> = (0..11).map(|j| episode_slot(j, 1, 9).0).collect();
+        assert_eq!(ppo, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1]);
+    }
 }

@@ -40,7 +40,8 @@ pub struct RlConfig {
     pub max_work_units: Option<f64>,
     /// Step-wise: expert states sampled per iteration.
     pub states_per_iteration: usize,
-    /// Step-wise: actions generated per state (GRPO needs at least 2).
+    /// Step-wise: actions generated per state (GRPO needs at least 2). Episode-wise GRPO: the
+    /// episodes of one task compared as a group.
     pub samples_per_state: usize,
     /// Passes over an iteration's samples.
     pub epochs: usize,

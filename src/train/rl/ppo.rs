@@ -124,27 +124,25 @@ pub fn ppo_loss(
     (total, stats)
 }
 
-/// GRPO advantages: each reward less its group's mean, over the group's (population) standard
-/// deviation plus 1e-6; a group whose rewards are all equal gets zero advantages.
+/// GRPO advantages, Dr. GRPO style (Liu et al. 2025, "Understanding R1-Zero-Like Training"):
+/// each reward less its group's mean, not divided by the group's standard deviation. With the
+/// near-three-valued v1 reward the std division blew tiny differences up (two regressions
+/// scored 1e-6 and 1.6e-4 got ±0.99) and weighted groups by how alike their rewards happened
+/// to be; centring alone keeps an advantage in the reward's own units. A group whose rewards
+/// are all equal, or of one sample, gets zero advantages.
 pub fn grpo_advantages(rewards: &[f64], groups: &[usize]) -> Vec<f64> {
-    let mut by: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    let mut by: BTreeMap<usize, (f64, usize)> = BTreeMap::new();
     for (&r, &g) in rewards.iter().zip(groups) {
-        by.entry(g).or_default().push(r);
+        let e = by.entry(g).or_default();
+        e.0 += r;
+        e.1 += 1;
     }
-    let stats: BTreeMap<usize, (f64, f64)> = by
-        .into_iter()
-        .map(|(g, rs)| {
-            let m = rs.iter().sum::<f64>() / rs.len() as f64;
-            let v = rs.iter().map(|r| (r - m) * (r - m)).sum::<f64>() / rs.len() as f64;
-            (g, (m, v.sqrt()))
-        })
-        .collect();
     rewards
         .iter()
         .zip(groups)
         .map(|(&r, g)| {
-            let (m, s) = stats[g];
-            (r - m) / (s + 1e-6)
+            let (sum, n) = by[g];
+            r - sum / n as f64
         })
         .collect()
 }
@@ -298,6 +296,19 @@ mod tests {
             vec![1.5, 1.0, 2.0]
         );
         assert_eq!(discounted_returns(&[1.0, 1.0], 0.0), vec![1.0, 1.0]);
+    }
+
+    /// Tiny reward differences stay tiny (before the fix the std division made 1e-6 against
+    /// 1.6e-4 into ±0.99), and a lone sample or an all-equal group learns nothing.
+    #[test]
+    fn grpo_advantages_are_centred_not_scaled() {
+        let adv = grpo_advantages(&[1e-6, 1.6e-4, 0.5, 0.7, 0.7, 0.3], &[0, 0, 1, 2, 2, 3]);
+        let half = (1.6e-4 - 1e-6) / 2.0;
+        assert!(
+            (adv[0] + half).abs() < 1e-15 && (adv[1] - half).abs() < 1e-15,
+            "{adv:?}"
+        );
+        assert_eq!(&adv[2..], &[0.0, 0.0, 0.0, 0.0]);
     }
 
     proptest! {
