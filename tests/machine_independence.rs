@@ -1,4 +1,4 @@
-//! Results do not depend on the machine (issue 22): the same binary, run in a private mount
+//! Results do not depend on the machine (ARCHITECTURE.md, invariant 12): the same binary, run in a private mount
 //! namespace whose `/sys/devices/system/cpu/cpu*/cache` describes other caches, and with other
 //! thread counts, writes the same bytes as a plain run. burn's CPU matrix kernels used to size
 //! their blocking from those files (vendor/README.md), which moved every trained number.
@@ -153,7 +153,7 @@ fn describe(c: &(Option<&Geometry>, usize)) -> String {
 }
 
 /// A chaotic script (a learning rate near divergence): a last-bit difference anywhere in
-/// training moves its metrics visibly (62.64 vs 57.64 before the fix, issue 22).
+/// training moves its metrics visibly (62.64 vs 57.64 with the unpatched crate, vendor/README.md).
 #[test]
 fn a_chaotic_training_run_gives_the_same_metrics_under_any_caches_and_threads() {
     skip_unless_caches_can_be_faked!();
