@@ -201,12 +201,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         let comparable = g.blessed.platform.as_ref().is_none_or(|p| *p == here);
         ok = if comparable {
             let c = g.compare(&digest, results.as_ref(), &verdicts);
-            for n in &c.notes {
-                writeln!(out, "note: {n}")?;
-            }
-            for r in &c.regressions {
-                writeln!(out, "REGRESSION {r}")?;
-            }
+            labelled(&mut out, "note:", &c.notes)?;
+            labelled(&mut out, "REGRESSION", &c.regressions)?;
             writeln!(
                 out,
                 "check against {}: {} values compared, {} regressions",
@@ -225,9 +221,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 Some(c) => report_spread(&mut out, path, &g, &c)?,
                 None => {
                     let c = g.compare(&digest, results.as_ref(), &verdicts);
-                    for r in &c.regressions {
-                        writeln!(out, "differs {r}")?;
-                    }
+                    labelled(&mut out, "differs", &c.regressions)?;
                     writeln!(
                         out,
                         "check against {}: {} values compared, {} differ; the golden has no spread over seeds, so nothing is judged (bless one with --spread-seeds on {blessed_on})",
@@ -248,6 +242,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// One line per item, after `label`.
+fn labelled(out: &mut impl std::io::Write, label: &str, items: &[String]) -> std::io::Result<()> {
+    items.iter().try_for_each(|i| writeln!(out, "{label} {i}"))
+}
+
 /// Prints a check by distribution; true when it passed.
 fn report_spread(
     out: &mut impl std::io::Write,
@@ -255,13 +254,12 @@ fn report_spread(
     g: &ReproductionGolden,
     c: &SpreadComparison,
 ) -> anyhow::Result<bool> {
-    let sp = g.spread.as_ref().expect("compare_spread returned Some");
-    for n in &c.notes {
-        writeln!(out, "note: {n}")?;
-    }
-    for o in &c.outside {
-        writeln!(out, "OUTSIDE {o}")?;
-    }
+    let sp = g
+        .spread
+        .as_ref()
+        .expect("compare_spread returns Some only with a spread");
+    labelled(out, "note:", &c.notes)?;
+    labelled(out, "OUTSIDE", &c.outside)?;
     writeln!(
         out,
         "check against {} by distribution over {} seeds: {} of {} cells within their 95 % prediction interval ({} outside, at most {} allowed), {} unanimous verdicts changed: {}",

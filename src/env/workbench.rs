@@ -250,10 +250,7 @@ impl Workbench {
                     path: p.clone(),
                     message: e.to_string(),
                 })?;
-            self.cache
-                .lock()
-                .expect("run cache lock")
-                .insert(key, rec.clone());
+            self.remember(key, &rec);
             return Ok((rec, true));
         }
         let data = self.dataset(task)?;
@@ -271,11 +268,16 @@ impl Workbench {
                 message: e.to_string(),
             })?;
         }
+        self.remember(key, &rec);
+        Ok((rec, false))
+    }
+
+    /// Keeps a run record in the in-memory cache.
+    fn remember(&self, key: Digest, rec: &RunRecord) {
         self.cache
             .lock()
-            .expect("run cache lock")
+            .expect("run cache lock is never poisoned: no code panics while holding it")
             .insert(key, rec.clone());
-        Ok((rec, false))
     }
 
     fn baseline(&self, task: &Task, script: &Script, seed: u64) -> Result<f64, WorkbenchError> {
