@@ -264,6 +264,7 @@ mod tests {
             action,
             reward: 0.0,
             target: 0.0,
+            outcome: 0.0,
             group: 0,
         }
     }

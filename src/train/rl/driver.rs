@@ -18,8 +18,6 @@ use crate::tasks::Task;
 #[derive(Clone, Debug, Default)]
 pub struct Collected {
     pub samples: Vec<Sample>,
-    /// GRPO advantages (one per sample); `None` for PPO.
-    pub grpo: Option<Vec<f64>>,
     pub successes: usize,
     pub invalid: usize,
     /// Environment work units charged (planned multiply-adds of every script run the
@@ -93,7 +91,7 @@ pub fn train(
         let n = c.samples.len().max(1) as f64;
         let mean_reward = c.samples.iter().map(|s| s.reward).sum::<f64>() / n;
         let collect_s = t0.elapsed().as_secs_f64();
-        let stats = learner.update(&c.samples, c.grpo, &seed.child("update").child(it))?;
+        let stats = learner.update(&c.samples, &seed.child("update").child(it))?;
         let update_s = t0.elapsed().as_secs_f64() - collect_s;
         progress.work_units += c.work_units;
         progress.metrics.push(IterationMetrics {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::actor::{Sampled, sample_action};
 use super::driver::{Collected, step_work};
 use super::learner::Learner;
-use super::ppo::{discounted_returns, grpo_advantages};
+use super::ppo::discounted_returns;
 use super::{Algorithm, RlError, Sample};
 use crate::agent::episode::{EpisodeJob, run_episodes};
 use crate::agent::policy::{Policy, PolicyError, PolicyInput, PolicyOutput};
@@ -89,8 +89,6 @@ pub fn collect(
     };
     let episodes = run_episodes(wb, &jobs, &mut policy)?;
     let mut out = Collected::default();
-    let mut groups = Vec::new();
-    let mut returns = Vec::new();
     for (j, (ep, job)) in episodes.iter().zip(&jobs).enumerate() {
         let rewards: Vec<f64> = ep.steps.iter().map(|s| s.reward).collect();
         let g = discounted_returns(&rewards, cfg.gamma);
@@ -107,19 +105,15 @@ pub fn collect(
                 Feedback::InvalidAction { .. } => out.invalid += 1,
                 _ => {}
             }
-            groups.push(episode_slot(j, group, tasks.len()).1);
-            returns.push(episode_return);
             out.samples.push(Sample {
                 prompt: s.prompt,
                 action: s.action,
                 reward: st.reward,
                 target: g[t],
+                outcome: episode_return,
                 group: episode_slot(j, group, tasks.len()).1,
             });
         }
-    }
-    if learner.rl.algorithm == Algorithm::Grpo {
-        out.grpo = Some(grpo_advantages(&returns, &groups));
     }
     Ok(out)
 }

@@ -12,7 +12,7 @@ use burn::tensor::Device;
 use rand::seq::SliceRandom as _;
 
 use super::actor::{ActorCritic, ValueWeights, copy_to, score, to_host};
-use super::ppo::{LossStats, LossWeights, ppo_loss, standardize};
+use super::ppo::{LossStats, LossWeights, advantages, ppo_loss};
 use super::{Algorithm, RlConfig, RlError, Sample};
 use crate::agent::lm_policy::TOKENIZER_FILE;
 use crate::lm::chat::stop_tokens;
@@ -155,14 +155,9 @@ impl Learner {
         Ok((logps, values))
     }
 
-    /// One PPO update on `samples`. `grpo` gives the advantages for GRPO; for PPO they are
-    /// `target − V_old(s)`. Minibatch order comes from `seed.child("epoch").child(e)`.
-    pub fn update(
-        &mut self,
-        samples: &[Sample],
-        grpo: Option<Vec<f64>>,
-        seed: &SeedPath,
-    ) -> Result<UpdateStats, RlError> {
+    /// One PPO update on `samples`, with advantages from [`advantages`] (both methods, both
+    /// algorithms). Minibatch order comes from `seed.child("epoch").child(e)`.
+    pub fn update(&mut self, samples: &[Sample], seed: &SeedPath) -> Result<UpdateStats, RlError> {
         if samples.is_empty() {
             return Ok(UpdateStats::default());
         }
@@ -172,20 +167,12 @@ impl Learner {
         let (old_logp, old_values) =
             self.score_all(&current, with_value.then_some(&vhead), samples)?;
         let (ref_logp, _) = self.score_all(&self.reference, None, samples)?;
-        let adv: Vec<f64> = match grpo {
-            Some(a) => a,
-            None => {
-                let mut a: Vec<f64> = samples
-                    .iter()
-                    .zip(&old_values)
-                    .map(|(s, &v)| s.target - v as f64)
-                    .collect();
-                if self.rl.normalize_advantages {
-                    standardize(&mut a);
-                }
-                a
-            }
-        };
+        let adv = advantages(
+            self.rl.algorithm,
+            samples,
+            &old_values,
+            self.rl.normalize_advantages,
+        );
         if adv.len() != samples.len() {
             return Err(RlError::Input(format!(
                 "{} advantages for {} samples",

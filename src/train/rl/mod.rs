@@ -22,8 +22,8 @@ use crate::lm::train::OptimConfig;
 pub enum Algorithm {
     /// PPO with a learned value baseline: advantage = return − V(s).
     Ppo,
-    /// GRPO: advantage = (reward − group mean) / group std over the samples of one state (or,
-    /// episode-wise, over one task's steps in an iteration); no critic.
+    /// GRPO: advantage = outcome − its group's mean outcome (the samples of one state, or,
+    /// episode-wise, the episodes of one task in an iteration); no critic.
     Grpo,
 }
 
@@ -199,7 +199,10 @@ pub struct Sample {
     /// The regression target of the value head (the reward step-wise; the Monte-Carlo return
     /// episode-wise).
     pub target: f64,
-    /// GRPO group (samples of one state, or one task's steps in an episode-wise iteration).
+    /// What GRPO compares within the group: the reward step-wise, the whole episode's return
+    /// episode-wise.
+    pub outcome: f64,
+    /// GRPO group (samples of one state, or the episodes of one task in an iteration).
     pub group: usize,
 }
 

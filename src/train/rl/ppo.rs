@@ -124,6 +124,34 @@ pub fn ppo_loss(
     (total, stats)
 }
 
+/// The advantages of an update, for every method and algorithm: PPO's `target − V_old(s)`
+/// (standardised over the batch when `normalize`), or GRPO's group-centred outcomes.
+pub fn advantages(
+    algorithm: super::Algorithm,
+    samples: &[super::Sample],
+    old_values: &[f32],
+    normalize: bool,
+) -> Vec<f64> {
+    match algorithm {
+        super::Algorithm::Grpo => {
+            let outcomes: Vec<f64> = samples.iter().map(|s| s.outcome).collect();
+            let groups: Vec<usize> = samples.iter().map(|s| s.group).collect();
+            grpo_advantages(&outcomes, &groups)
+        }
+        super::Algorithm::Ppo => {
+            let mut a: Vec<f64> = samples
+                .iter()
+                .zip(old_values)
+                .map(|(s, &v)| s.target - v as f64)
+                .collect();
+            if normalize {
+                standardize(&mut a);
+            }
+            a
+        }
+    }
+}
+
 /// GRPO advantages, Dr. GRPO style (Liu et al. 2025, "Understanding R1-Zero-Like Training"):
 /// each reward less its group's mean, not divided by the group's standard deviation. With the
 /// near-three-valued v1 reward the std division blew tiny differences up (two regressions
@@ -296,6 +324,32 @@ mod tests {
             vec![1.5, 1.0, 2.0]
         );
         assert_eq!(discounted_returns(&[1.0, 1.0], 0.0), vec![1.0, 1.0]);
+    }
+
+    /// One function gives every update its advantages: PPO from the value targets and the old
+    /// values, GRPO from the outcomes within their groups (never from the targets).
+    #[test]
+    fn advantages_follow_the_algorithm() {
+        use super::super::{Algorithm, Sample};
+        let s = |target: f64, outcome: f64, group: usize| Sample {
+            prompt: vec![1],
+            action: vec![2],
+            reward: 0.0,
+            target,
+            outcome,
+            group,
+        };
+        let samples = [s(1.0, 5.0, 0), s(0.0, 3.0, 0), s(2.0, 7.0, 1)];
+        let ppo = advantages(Algorithm::Ppo, &samples, &[0.5, 0.5, 0.5], false);
+        assert_eq!(ppo, vec![0.5, -0.5, 1.5]);
+        let mut standardised = ppo.clone();
+        standardize(&mut standardised);
+        assert_eq!(
+            advantages(Algorithm::Ppo, &samples, &[0.5; 3], true),
+            standardised
+        );
+        let grpo = advantages(Algorithm::Grpo, &samples, &[], true);
+        assert_eq!(grpo, vec![1.0, -1.0, 0.0]);
     }
 
     /// Tiny reward differences stay tiny (before the fix the std division made 1e-6 against

@@ -6,12 +6,11 @@
 use rayon::prelude::*;
 
 use super::RlError;
+use super::Sample;
 use super::actor::sample_action;
 use super::driver::{Collected, step_work};
 use super::learner::Learner;
-use super::ppo::grpo_advantages;
 use super::state_pool::StatePool;
-use super::{Algorithm, Sample};
 use crate::env::{Feedback, Script, Workbench};
 use crate::seed::SeedPath;
 use crate::tasks::Task;
@@ -82,13 +81,9 @@ pub fn collect(
             action: s.action,
             reward,
             target: reward,
+            outcome: reward,
             group: k,
         });
-    }
-    if rl.algorithm == Algorithm::Grpo {
-        let rewards: Vec<f64> = out.samples.iter().map(|s| s.reward).collect();
-        let groups: Vec<usize> = out.samples.iter().map(|s| s.group).collect();
-        out.grpo = Some(grpo_advantages(&rewards, &groups));
     }
     Ok(out)
 }
