@@ -134,7 +134,8 @@ exec "$@""#;
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The machine's own caches with 2 threads, then each fake geometry with 1 and 3 threads.
+/// The machine's own caches with 2 threads, the first fake geometry with 1 thread, the second
+/// with 3, and the machine's own caches with 1 thread (the smoke test takes the first three).
 fn configurations() -> Vec<(Option<&'static Geometry>, usize)> {
     vec![
         (None, 2),

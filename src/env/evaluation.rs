@@ -42,7 +42,8 @@ pub struct RunRecord {
 
 /// The wall-clock guard stopped a run. Not an outcome: whether it trips depends on the
 /// machine's speed, so it never becomes feedback, a reward or a cached record; the caller
-/// stops with an error instead: nothing that enters a result may read the clock (ARCHITECTURE.md, invariant 12).
+/// stops with an error instead: nothing that enters a result may read the clock
+/// (ARCHITECTURE.md, invariant 12).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WallClockExceeded {
     pub guard_s: f64,

@@ -220,10 +220,11 @@ impl ModuleVisitor for SquaredNorm<'_> {
 /// `ops/reduce.rs`, `sum_f32_contiguous`).
 const FLEX_PARALLEL_SUM_ELEMENTS: usize = 4 * 1024 * 1024;
 
-/// `t.sum()`, with the same bits under any thread count: a tensor at flex's parallel-sum size
-/// is summed row by row (`sum_dim` is sequential per row) and the row sums then summed. Below
-/// that size it is exactly `t.sum()`, so small models keep their numbers. Reached by the
-/// 0.5B/7B embeddings and MLPs.
+/// `t.sum()`, with the same bits under any thread count: a tensor of 2 or more dimensions at
+/// flex's parallel-sum size is summed row by row (`sum_dim` is sequential per row) and the row
+/// sums then summed. Below that size it is exactly `t.sum()`, so small models keep their
+/// numbers. Reached by the 0.5B/7B embeddings and MLPs; no parameter of ours is a vector that
+/// large, so 1-D tensors are left to `t.sum()`.
 fn sum_independent_of_threads<const D: usize>(t: Tensor<D>) -> f32 {
     let n = t.shape().num_elements();
     if n < FLEX_PARALLEL_SUM_ELEMENTS || D < 2 {
