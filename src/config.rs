@@ -182,8 +182,13 @@ impl Experiment {
                  every update off-policy",
             ));
         }
-        if p.temperature.is_nan() || p.temperature < 0.0 {
-            return Err(invalid("policy.temperature", "expected a number >= 0"));
+        if !(p.temperature.is_finite() && p.temperature > 0.0) {
+            return Err(invalid(
+                "policy.temperature",
+                "expected a finite number > 0: RL samples and scores its actions at the \
+                 temperature the policy is evaluated at (paper/PROVENANCE.md, \"RL\"), and \
+                 scoring needs a distribution, not greedy decoding",
+            ));
         }
         if p.max_new_tokens == 0 || p.context_tokens <= p.max_new_tokens {
             return Err(invalid(
@@ -211,19 +216,19 @@ impl Experiment {
         self.sft
             .validate()
             .map_err(|(field, message)| invalid(&field, &message))?;
-        if self
-            .rl
-            .context_tokens
-            .is_some_and(|c| c <= p.max_new_tokens)
-        {
-            return Err(invalid(
-                "rl.context_tokens",
-                "expected more tokens than policy.max_new_tokens",
-            ));
-        }
         self.rl
             .validate()
             .map_err(|(field, message)| invalid(&field, &message))?;
+        if self.rl.probe.held_in_episodes_per_task >= self.expert.episodes_per_task {
+            return Err(invalid(
+                "rl.probe.held_in_episodes_per_task",
+                &format!(
+                    "expected fewer than expert.episodes_per_task ({}): the rest form \
+                     step-wise RL's state pool",
+                    self.expert.episodes_per_task
+                ),
+            ));
+        }
         digest_of(self).map_err(|e| invalid("(numbers)", &e.to_string()))?;
         Ok(())
     }

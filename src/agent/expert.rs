@@ -378,7 +378,7 @@ impl Policy for ExpertTeam {
         expert.update_knobs(input.knobs);
         Ok(PolicyOutput {
             text: expert.act(),
-            token_logprobs: None,
+            tokens: None,
         })
     }
 

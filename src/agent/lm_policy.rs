@@ -10,7 +10,7 @@ use std::path::Path;
 use burn::tensor::Device;
 
 use super::conversation::{Role, Turn};
-use super::policy::{Policy, PolicyError, PolicyInput, PolicyOutput};
+use super::policy::{ActionTokens, Policy, PolicyError, PolicyInput, PolicyOutput};
 use super::prompt;
 use crate::lm::chat::{FittedPrompt, Step, fit_prompt, stop_tokens};
 use crate::lm::generate::{SamplingConfig, generate_seeded};
@@ -198,7 +198,7 @@ impl Policy for LmPolicy {
             .into_iter()
             .map(|g| g.expect("every row belongs to exactly one chunk"));
         let mut outs = Vec::with_capacity(inputs.len());
-        for g in generations {
+        for (g, prompt) in generations.zip(prompts) {
             let body: Vec<u32> = g
                 .tokens
                 .iter()
@@ -211,7 +211,10 @@ impl Policy for LmPolicy {
                 .map_err(|e| self.fail(e))?;
             outs.push(PolicyOutput {
                 text: text.trim_end().to_string(),
-                token_logprobs: Some(g.logprobs),
+                tokens: Some(ActionTokens {
+                    prompt,
+                    action: g.tokens,
+                }),
             });
         }
         Ok(outs)

@@ -27,8 +27,18 @@ pub struct PolicyInput<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PolicyOutput {
     pub text: String,
-    /// Log-probabilities of the generated tokens, for policies that are language models.
-    pub token_logprobs: Option<Vec<f32>>,
+    /// The token ids behind `text`, for policies that are language models: what RL trains on
+    /// (re-encoding the decoded text would not give them back).
+    pub tokens: Option<ActionTokens>,
+}
+
+/// A language model's prompt and generated ids for one decision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionTokens {
+    /// The state as the model saw it (fitted to the context).
+    pub prompt: Vec<u32>,
+    /// Generated ids, the stop token included when one ended the action.
+    pub action: Vec<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,10 +127,7 @@ impl Policy for RandomPolicy {
             }
             render_action("try a random change", "Edit Script", &edits.join("; "))
         };
-        Ok(PolicyOutput {
-            text,
-            token_logprobs: None,
-        })
+        Ok(PolicyOutput { text, tokens: None })
     }
 }
 

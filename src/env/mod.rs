@@ -9,9 +9,11 @@ pub mod features;
 pub mod model;
 pub mod score;
 pub mod script;
+pub mod step_class;
 pub mod workbench;
 
 pub use action::{Action, ActionKind};
 pub use evaluation::{Evaluation, evaluate};
 pub use script::Script;
+pub use step_class::{ActionMix, StepClass};
 pub use workbench::{Feedback, StepResult, Workbench, WorkbenchError};

@@ -9,6 +9,8 @@
 //! - `metrics.jsonl`: one [`IterationMetrics`] per iteration; `timing.jsonl`: measured seconds
 //!   per iteration (auxiliary);
 //! - `curve.svg`: mean step reward per iteration and held-in / held-out gain per point;
+//! - `probe.json`: the probe (`train::rl::probe`) at every curve point, with the gain over the
+//!   SFT start;
 //! - `resume/`: the last checkpoint (auxiliary).
 
 use serde::Serialize;
@@ -23,6 +25,8 @@ use crate::report::results::Curve;
 use crate::reward::RewardConfig;
 use crate::train::rl::curve::{EvalSet, Series, evaluate, plot_svg};
 use crate::train::rl::learner::Learner;
+use crate::train::rl::probe::{self, ProbeSet};
+use crate::train::rl::state_pool::State;
 use crate::train::rl::state_pool::StatePool;
 use crate::train::rl::{IterationMetrics, RlConfig, driver, episodic, resume, stepwise};
 
@@ -35,6 +39,7 @@ pub const CURVE_TIMED_FILE: &str = "curve_timed.json";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const TIMING_FILE: &str = "timing.jsonl";
 pub const PLOT_FILE: &str = "curve.svg";
+pub const PROBE_FILE: &str = "probe.json";
 
 /// What an RL run's identity covers besides its parents and tasks.
 #[derive(Serialize)]
@@ -119,44 +124,44 @@ fn run_method(
             &sft_policy,
             &exp.rl,
             exp.policy.sampling(),
-            exp.rl.context_tokens.unwrap_or(exp.policy.context_tokens),
+            exp.policy.context_tokens,
             &seed,
             train_device,
             infer_device.clone(),
         )?;
         let run_seed = ctx.run_seed();
         let set = EvalSet::new(ctx.workbench, &eval_tasks, run_seed)?;
-        // Shared by both methods (and every point): their curves start from the same
-        // evaluation of the same SFT policy and differ only through the policies.
+        // Both methods build the same probe and the same state split, so their curves start
+        // from the same measurement of the same SFT policy and differ only through training.
+        let episodes = super::expert::read_episodes(&expert.path(super::expert::EPISODES_FILE))?;
+        let (pool, probe_set) = probe_states(ctx, &episodes, &train)?;
+        tracing::info!(
+            pool = pool.len(),
+            held_in = probe_set.held_in.len(),
+            held_out = probe_set.held_out.len(),
+            "expert state pool and probe states"
+        );
         let eval_seed = ctx.seed().child("rl-eval");
-        let mut eval = |l: &Learner| {
-            evaluate(
+        let mut eval = |l: &Learner, rl_step: usize| {
+            let mut policy = l.acting_policy("rl-eval")?;
+            let gains = evaluate(
                 ctx.workbench,
                 &set,
-                l.snapshot()?,
-                &l.tok,
-                &l.sampling,
-                l.context_tokens,
+                &mut policy,
                 &exp.rl.eval,
                 &eval_seed,
                 run_seed,
-                &l.infer_device,
-            )
+            )?;
+            let m = probe::measure(ctx.workbench, &probe_set, &mut policy, rl_step, run_seed)?;
+            Ok((gains, m))
         };
-        // Step-wise RL samples states from the expert's episodes; episode-wise needs none.
-        let pool = match method {
+        let mut collect = |it: usize, l: &Learner| match method {
             RlMethod::StepWise => {
-                let episodes =
-                    super::expert::read_episodes(&expert.path(super::expert::EPISODES_FILE))?;
-                let pool = StatePool::from_episodes(&episodes, &train)?;
-                tracing::info!(states = pool.len(), "expert state pool");
-                Some(pool)
+                stepwise::collect(ctx.workbench, &pool, &train, l, it, &seed, run_seed)
             }
-            RlMethod::EpisodeWise => None,
-        };
-        let mut collect = |it: usize, l: &Learner| match &pool {
-            Some(pool) => stepwise::collect(ctx.workbench, pool, &train, l, it, &seed, run_seed),
-            None => episodic::collect(ctx.workbench, &train, l, it, &seed, run_seed),
+            RlMethod::EpisodeWise => {
+                episodic::collect(ctx.workbench, &train, l, it, &seed, run_seed)
+            }
         };
         let progress = driver::train(
             &mut learner,
@@ -201,6 +206,15 @@ fn run_method(
         atomic::write(&run.dir().join(CURVE_FILE), &pretty(&content))?;
         atomic::write(&run.dir().join(CURVE_TIMED_FILE), &pretty(&timed))?;
         atomic::write(&run.dir().join(METRICS_FILE), &jsonl(&progress.metrics))?;
+        let probe_file = probe::summarise(
+            exp.seed,
+            exp.rl.probe.samples_per_state,
+            &progress.probes,
+            &ctx.seed().child("rl-probe").child("bootstrap"),
+        )?;
+        let mut text = serde_json::to_vec_pretty(&probe_file).expect("a probe serialises");
+        text.push(b'\n');
+        atomic::write(&run.dir().join(PROBE_FILE), &text)?;
         #[derive(Serialize)]
         struct Timing {
             iteration: usize,
@@ -246,6 +260,7 @@ fn run_method(
                 VALUE_FILE.into(),
                 CURVE_FILE.into(),
                 METRICS_FILE.into(),
+                PROBE_FILE.into(),
                 PLOT_FILE.into(),
             ],
             auxiliary,
@@ -268,5 +283,113 @@ pub fn read_metrics(path: &std::path::Path) -> Result<Vec<IterationMetrics>, Sta
                 message: e.to_string(),
             })
         })
+        .collect()
+}
+
+/// Splits the expert's episodes by episode: the last `rl.probe.held_in_episodes_per_task` of
+/// each task are held back for the probe, the rest form the state pool. Held-in probe states
+/// are the held-back episodes' states that no pooled episode also reaches (every episode of a
+/// task shares its first state); held-out probe states come from expert rollouts on the
+/// evaluation tasks that are not training tasks (stream `rl-probe`). Each split keeps a seeded
+/// sample of `rl.probe.states`.
+fn probe_states<'a>(
+    ctx: &Context<'a>,
+    episodes: &[crate::agent::episode::Episode],
+    train: &[&'a crate::tasks::Task],
+) -> Result<(StatePool, ProbeSet<'a>), StageBodyError> {
+    let cfg = &ctx.experiment.rl.probe;
+    let seed = ctx.seed().child("rl-probe");
+    let mut per_task: std::collections::BTreeMap<&str, usize> = Default::default();
+    for ep in episodes {
+        *per_task.entry(ep.task_id.as_str()).or_default() += 1;
+    }
+    let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+    let (mut pooled, mut held) = (Vec::new(), Vec::new());
+    for ep in episodes {
+        let i = seen.entry(ep.task_id.as_str()).or_default();
+        let keep_back = *i + cfg.held_in_episodes_per_task >= per_task[ep.task_id.as_str()];
+        *i += 1;
+        if keep_back {
+            held.push(ep.clone());
+        } else {
+            pooled.push(ep.clone());
+        }
+    }
+    let pool = StatePool::from_episodes(&pooled, train)?;
+    let in_pool: std::collections::BTreeSet<_> = pool.states.iter().map(|s| s.digest).collect();
+    let held_in: Vec<State> = StatePool::from_episodes(&held, train)?
+        .states
+        .into_iter()
+        .filter(|s| !in_pool.contains(&s.digest))
+        .collect();
+
+    let held_out_ids = super::sft::held_out_tasks(ctx);
+    let workbench: &'a crate::env::Workbench = ctx.workbench;
+    let held_out_tasks = held_out_ids
+        .iter()
+        .map(|id| Ok(workbench.task(id)?))
+        .collect::<Result<Vec<&'a crate::tasks::Task>, StageBodyError>>()?;
+    let mut held_out = Vec::new();
+    if !held_out_tasks.is_empty() {
+        let mut ecfg = ctx.experiment.expert.clone();
+        ecfg.episodes_per_task = cfg.states.div_ceil(held_out_tasks.len()).max(1);
+        let seats = super::expert::experts_for(ctx, &ecfg, &held_out_tasks, None, "rl-probe")?;
+        let jobs: Vec<crate::agent::episode::EpisodeJob<'_>> = seats
+            .iter()
+            .map(|s| {
+                let task = held_out_tasks[s.task];
+                crate::agent::episode::EpisodeJob {
+                    task,
+                    seed: seed
+                        .child("decisions")
+                        .child(&task.spec.id)
+                        .child(s.episode),
+                    run_seed: ctx.run_seed(),
+                    max_steps: ecfg
+                        .expert
+                        .max_steps
+                        .min(task.spec.budget.max_steps as usize),
+                }
+            })
+            .collect();
+        let mut team = crate::agent::expert::ExpertTeam::new(
+            "expert",
+            seats.into_iter().map(|s| s.expert).collect(),
+        );
+        let rollouts = crate::agent::episode::run_episodes(ctx.workbench, &jobs, &mut team)?;
+        held_out = StatePool::from_episodes(&rollouts, &held_out_tasks)?.states;
+    }
+    let mut tasks: Vec<&'a crate::tasks::Task> = train.to_vec();
+    tasks.extend(held_out_tasks.iter().copied());
+    Ok((
+        pool,
+        ProbeSet {
+            held_in: sample_states(held_in, cfg.states, &seed.child("held-in")),
+            held_out: sample_states(held_out, cfg.states, &seed.child("held-out")),
+            tasks,
+            samples_per_state: cfg.samples_per_state,
+            seed: seed.child("samples"),
+        },
+    ))
+}
+
+/// A seeded sample of `n` states without replacement, in their original order.
+fn sample_states(states: Vec<State>, n: usize, seed: &crate::seed::SeedPath) -> Vec<State> {
+    use rand::seq::SliceRandom as _;
+    if states.len() <= n {
+        return states;
+    }
+    let mut idx: Vec<usize> = (0..states.len()).collect();
+    idx.shuffle(&mut seed.rng());
+    idx.truncate(n);
+    idx.sort_unstable();
+    let mut keep = vec![false; states.len()];
+    for i in idx {
+        keep[i] = true;
+    }
+    states
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(s, k)| k.then_some(s))
         .collect()
 }

@@ -491,10 +491,7 @@ impl Policy for Replay {
                 policy: self.name.to_string(),
                 message: format!("no recorded action for probe state {}", input.episode),
             })?;
-        Ok(PolicyOutput {
-            text,
-            token_logprobs: None,
-        })
+        Ok(PolicyOutput { text, tokens: None })
     }
 }
 

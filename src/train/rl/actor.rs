@@ -1,7 +1,7 @@
 //! The actor-critic: the Qwen2 policy with a value head on its last prompt token's hidden
-//! state, one module so one optimiser (and one checkpoint) covers both. Also the two things
-//! RL asks of it: sample an action for a state (keeping the token ids, which re-encoding the
-//! decoded text would not reproduce), and score given actions with gradients.
+//! state, one module so one optimiser (and one checkpoint) covers both, and the scoring of
+//! sampled actions with gradients. Acting goes through `agent::lm_policy::LmPolicy`, as it
+//! does everywhere else (`Learner::acting_policy`).
 
 use std::collections::BTreeMap;
 
@@ -10,11 +10,7 @@ use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::{RlError, Sample};
-use crate::agent::conversation::Turn;
-use crate::agent::lm_policy::fit_state;
-use crate::lm::generate::{SamplingConfig, generate};
 use crate::lm::model::{Positions, param_id, positions_after_pads};
-use crate::lm::tokenizer::ChatTokenizer;
 use crate::lm::value::ValueHead;
 use crate::lm::{LmError, Qwen2, Qwen2Config};
 use crate::seed::SeedPath;
@@ -83,53 +79,6 @@ impl ValueWeights {
 pub fn copy_to(cfg: &Qwen2Config, model: &Qwen2, device: &Device) -> Result<Qwen2, LmError> {
     let tensors: BTreeMap<_, _> = model.to_tensors();
     Qwen2::from_tensors(cfg, &tensors, device)
-}
-
-/// One sampled action.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Sampled {
-    pub prompt: Vec<u32>,
-    /// Generated ids, the stop token included when one ended the action.
-    pub action: Vec<u32>,
-    /// The action text the workbench reads (stop tokens removed, trailing space trimmed, as
-    /// `LmPolicy` does).
-    pub text: String,
-}
-
-/// Samples one action for `history` (task turn, then (action, feedback) pairs) from `seed`,
-/// one row at a time so that a row never depends on the others of a batch.
-pub fn sample_action(
-    model: &Qwen2,
-    tok: &ChatTokenizer,
-    history: &[Turn],
-    sampling: &SamplingConfig,
-    context_tokens: usize,
-    seed: &SeedPath,
-    device: &Device,
-) -> Result<Sampled, LmError> {
-    let budget = context_tokens.saturating_sub(sampling.max_new_tokens);
-    let fitted = fit_state(tok, history, budget)?;
-    let g = generate(
-        model,
-        std::slice::from_ref(&fitted.rendered.ids),
-        sampling,
-        seed,
-        tok.end_of_text,
-        device,
-    )?
-    .remove(0);
-    let body: Vec<u32> = g
-        .tokens
-        .iter()
-        .copied()
-        .filter(|t| !sampling.stop_tokens.contains(t))
-        .collect();
-    let text = tok.decode(&body, false)?.trim_end().to_string();
-    Ok(Sampled {
-        prompt: fitted.rendered.ids,
-        action: g.tokens,
-        text,
-    })
 }
 
 /// Per-token quantities of a batch of samples, as `[B, A]` tensors over action positions
@@ -257,6 +206,7 @@ pub fn to_host(t: Tensor<2>) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lm::generate::{SamplingConfig, generate};
 
     fn sample(prompt: Vec<u32>, action: Vec<u32>) -> Sample {
         Sample {

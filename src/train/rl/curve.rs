@@ -6,16 +6,12 @@
 
 use std::path::Path;
 
-use burn::tensor::Device;
 use plotters::prelude::*;
 
 use super::{IterationMetrics, RlError, RlEvalConfig};
 use crate::agent::episode::{EpisodeJob, run_episodes};
 use crate::agent::lm_policy::LmPolicy;
 use crate::env::Workbench;
-use crate::lm::Qwen2;
-use crate::lm::generate::SamplingConfig;
-use crate::lm::tokenizer::ChatTokenizer;
 use crate::report::results::{Curve, TaskGain, relative_gain};
 use crate::report::{EvalTask, Split};
 use crate::seed::SeedPath;
@@ -39,31 +35,16 @@ impl<'a> EvalSet<'a> {
     }
 }
 
-/// Plays the evaluation episodes with `model`; returns each task's gain (tasks whose gain is
-/// undefined, a zero starter, are left out).
-#[allow(clippy::too_many_arguments)]
+/// Plays the evaluation episodes with `policy` (the learner's acting policy); returns each
+/// task's gain (tasks whose gain is undefined, a zero starter, are left out).
 pub fn evaluate(
     wb: &Workbench,
     set: &EvalSet<'_>,
-    model: Qwen2,
-    tok: &ChatTokenizer,
-    sampling: &SamplingConfig,
-    context_tokens: usize,
+    policy: &mut LmPolicy,
     cfg: &RlEvalConfig,
     seed: &SeedPath,
     run_seed: u64,
-    device: &Device,
 ) -> Result<Vec<TaskGain>, RlError> {
-    let mut s = sampling.clone();
-    s.temperature = cfg.temperature;
-    let mut policy = LmPolicy::new(
-        "rl-eval",
-        model,
-        tok.clone(),
-        s,
-        context_tokens,
-        device.clone(),
-    );
     let mut jobs = Vec::new();
     for (task, _, _) in &set.tasks {
         for e in 0..cfg.episodes_per_task {
@@ -75,7 +56,7 @@ pub fn evaluate(
             });
         }
     }
-    let episodes = run_episodes(wb, &jobs, &mut policy)?;
+    let episodes = run_episodes(wb, &jobs, policy)?;
     let mut gains = Vec::new();
     for (i, (task, id, starter)) in set.tasks.iter().enumerate() {
         let eps = &episodes[i * cfg.episodes_per_task..(i + 1) * cfg.episodes_per_task];

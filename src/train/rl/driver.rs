@@ -7,9 +7,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::learner::Learner;
+use super::probe::Measure;
 use super::resume::{self, Progress};
 use super::{IterationMetrics, RlError, Sample};
-use crate::env::{Feedback, Script, Workbench};
+use crate::env::{ActionMix, Feedback, Script, Workbench};
 use crate::report::results::{CurvePoint, TaskGain};
 use crate::seed::SeedPath;
 use crate::tasks::Task;
@@ -18,8 +19,10 @@ use crate::tasks::Task;
 #[derive(Clone, Debug, Default)]
 pub struct Collected {
     pub samples: Vec<Sample>,
-    pub successes: usize,
-    pub invalid: usize,
+    /// What the sampled actions did.
+    pub mix: ActionMix,
+    /// Tokens the policy processed while acting: every sample's prompt and generated ids.
+    pub generated_tokens: f64,
     /// Environment work units charged (planned multiply-adds of every script run the
     /// iteration's steps asked for, cached or not).
     pub work_units: f64,
@@ -58,7 +61,7 @@ pub fn train(
     resume_dir: &Path,
     seed: &SeedPath,
     collect: &mut dyn FnMut(usize, &Learner) -> Result<Collected, RlError>,
-    evaluate: &mut dyn FnMut(&Learner) -> Result<Vec<TaskGain>, RlError>,
+    evaluate: &mut dyn FnMut(&Learner, usize) -> Result<(Vec<TaskGain>, Measure), RlError>,
 ) -> Result<Progress, RlError> {
     let start = Instant::now();
     let mut progress = match resume::load(resume_dir, learner)? {
@@ -67,7 +70,7 @@ pub fn train(
             p
         }
         None => {
-            let gains = evaluate(learner)?;
+            let (gains, probe) = evaluate(learner, 0)?;
             let wall = start.elapsed().as_secs_f64();
             let p = Progress {
                 iteration: 0,
@@ -76,6 +79,7 @@ pub fn train(
                 points: vec![point(0, 0.0, wall, gains)],
                 metrics: Vec::new(),
                 iteration_seconds: Vec::new(),
+                probes: vec![probe],
             };
             resume::save(resume_dir, learner, &p)?;
             p
@@ -98,8 +102,10 @@ pub fn train(
             iteration: it,
             samples: c.samples.len(),
             mean_reward,
-            success_rate: c.successes as f64 / n,
-            invalid_rate: c.invalid as f64 / n,
+            success_rate: (c.mix.improving_edit + c.mix.regressing_edit + c.mix.no_op_edit) as f64
+                / n,
+            invalid_rate: c.mix.invalid as f64 / n,
+            action_mix: c.mix,
             policy_loss: stats.loss.policy,
             value_loss: stats.loss.value,
             kl: stats.loss.kl,
@@ -122,7 +128,8 @@ pub fn train(
         let last = it == rl.iterations || cap_reached(progress.work_units);
         if it % rl.eval_every == 0 || last {
             let e0 = Instant::now();
-            let gains = evaluate(learner)?;
+            let (gains, probe) = evaluate(learner, it)?;
+            progress.probes.push(probe);
             tracing::info!(
                 iteration = it,
                 eval_s = e0.elapsed().as_secs_f64(),

@@ -6,29 +6,26 @@
 
 use std::collections::BTreeMap;
 
-use super::actor::{Sampled, sample_action};
 use super::driver::{Collected, step_work};
-use super::learner::Learner;
+use super::learner::{Learner, tokens_of};
 use super::ppo::discounted_returns;
 use super::{Algorithm, RlError, Sample};
 use crate::agent::episode::{EpisodeJob, run_episodes};
-use crate::agent::policy::{Policy, PolicyError, PolicyInput, PolicyOutput};
-use crate::env::{Feedback, Script, Workbench};
-use crate::lm::Qwen2;
+use crate::agent::lm_policy::LmPolicy;
+use crate::agent::policy::{ActionTokens, Policy, PolicyError, PolicyInput, PolicyOutput};
+use crate::env::{Script, StepClass, Workbench};
 use crate::seed::SeedPath;
 use crate::tasks::Task;
 
-/// A policy that samples like [`crate::agent::lm_policy::LmPolicy`] and keeps each decision's
-/// token ids, keyed by (episode, step).
-struct Recording<'a> {
-    model: Qwen2,
-    learner: &'a Learner,
-    taken: BTreeMap<(usize, usize), Sampled>,
+/// The acting policy, keeping each decision's token ids, keyed by (episode, step).
+struct Recording {
+    policy: LmPolicy,
+    taken: BTreeMap<(usize, usize), PolicyOutput>,
 }
 
-impl Policy for Recording<'_> {
+impl Policy for Recording {
     fn name(&self) -> &str {
-        "rl-episode"
+        self.policy.name()
     }
 
     fn act(
@@ -36,27 +33,21 @@ impl Policy for Recording<'_> {
         input: &PolicyInput<'_>,
         seed: &SeedPath,
     ) -> Result<PolicyOutput, PolicyError> {
-        let l = self.learner;
-        let s = sample_action(
-            &self.model,
-            &l.tok,
-            input.history,
-            &l.sampling,
-            l.context_tokens,
-            seed,
-            &l.infer_device,
-        )
-        .map_err(|e| PolicyError::Failed {
-            policy: "rl-episode".into(),
-            message: e.to_string(),
-        })?;
-        let text = s.text.clone();
-        let step = input.history.len().saturating_sub(1) / 2;
-        self.taken.insert((input.episode, step), s);
-        Ok(PolicyOutput {
-            text,
-            token_logprobs: None,
-        })
+        let mut out = self.act_batch(std::slice::from_ref(input), std::slice::from_ref(seed))?;
+        Ok(out.remove(0))
+    }
+
+    fn act_batch(
+        &mut self,
+        inputs: &[PolicyInput<'_>],
+        seeds: &[SeedPath],
+    ) -> Result<Vec<PolicyOutput>, PolicyError> {
+        let outs = self.policy.act_batch(inputs, seeds)?;
+        for (input, o) in inputs.iter().zip(&outs) {
+            let step = input.history.len().saturating_sub(1) / 2;
+            self.taken.insert((input.episode, step), o.clone());
+        }
+        Ok(outs)
     }
 }
 
@@ -83,8 +74,7 @@ pub fn collect(
         })
         .collect();
     let mut policy = Recording {
-        model: learner.snapshot()?,
-        learner,
+        policy: learner.acting_policy("rl-episode")?,
         taken: BTreeMap::new(),
     };
     let episodes = run_episodes(wb, &jobs, &mut policy)?;
@@ -94,20 +84,22 @@ pub fn collect(
         let g = discounted_returns(&rewards, cfg.gamma);
         let episode_return = g.first().copied().unwrap_or(0.0);
         for (t, st) in ep.steps.iter().enumerate() {
-            let s = policy.taken.remove(&(j, t)).ok_or_else(|| {
+            let o = policy.taken.remove(&(j, t)).ok_or_else(|| {
                 RlError::Input(format!("episode {j} step {t}: no recorded decision"))
             })?;
+            let ActionTokens { prompt, action } = tokens_of(o)?;
+            out.generated_tokens += (prompt.len() + action.len()) as f64;
             let after = Script::parse(job.task.spec.data_type, &st.script_after)
                 .map_err(|e| RlError::Input(format!("task {}: {e}", job.task.spec.id)))?;
             out.work_units += step_work(wb, job.task, &st.feedback, &after, run_seed)?;
-            match st.feedback {
-                Feedback::Success { .. } => out.successes += 1,
-                Feedback::InvalidAction { .. } => out.invalid += 1,
-                _ => {}
-            }
+            out.mix.add(StepClass::of(
+                &st.feedback,
+                st.previous_metric,
+                job.task.spec.metric.direction(),
+            ));
             out.samples.push(Sample {
-                prompt: s.prompt,
-                action: s.action,
+                prompt,
+                action,
                 reward: st.reward,
                 target: g[t],
                 outcome: episode_return,

@@ -14,13 +14,21 @@ use rand::seq::SliceRandom as _;
 use super::actor::{ActorCritic, ValueWeights, copy_to, score, to_host};
 use super::ppo::{LossStats, LossWeights, advantages, ppo_loss};
 use super::{Algorithm, RlConfig, RlError, Sample};
-use crate::agent::lm_policy::TOKENIZER_FILE;
+use crate::agent::lm_policy::{LmPolicy, TOKENIZER_FILE};
+use crate::agent::policy::{ActionTokens, PolicyOutput};
 use crate::lm::chat::stop_tokens;
 use crate::lm::generate::SamplingConfig;
 use crate::lm::tokenizer::ChatTokenizer;
 use crate::lm::value::ValueHead;
 use crate::lm::{Qwen2, Qwen2Config, hf};
 use crate::seed::SeedPath;
+
+/// The token ids of an action the learner's acting policy took.
+pub fn tokens_of(out: PolicyOutput) -> Result<ActionTokens, RlError> {
+    out.tokens.ok_or_else(|| {
+        RlError::Input("the acting policy returned an action without its token ids".into())
+    })
+}
 
 pub struct Learner {
     pub cfg: Qwen2Config,
@@ -29,7 +37,8 @@ pub struct Learner {
     pub optim: ModuleOptimizer,
     pub reference: Qwen2,
     pub rl: RlConfig,
-    /// Sampling of the actions RL trains on (the policy's settings at `rl.temperature`).
+    /// Sampling of the actions RL trains on: the policy's own settings, the ones it is
+    /// evaluated with.
     pub sampling: SamplingConfig,
     pub context_tokens: usize,
     pub train_device: Device,
@@ -87,7 +96,6 @@ impl Learner {
         train_device: Device,
         infer_device: Device,
     ) -> Self {
-        sampling.temperature = rl.temperature;
         sampling.stop_tokens = stop_tokens(&tok);
         Self {
             cfg,
@@ -106,6 +114,20 @@ impl Learner {
     /// The current policy on the inference device.
     pub fn snapshot(&self) -> Result<Qwen2, RlError> {
         Ok(copy_to(&self.cfg, &self.ac.policy, &self.infer_device)?)
+    }
+
+    /// The current policy as an agent: the one acting path (fit the state, generate, strip,
+    /// decode) that RL's rollouts, its curve and probe, and the evaluation stage all use, with
+    /// the sampling and context RL trains under.
+    pub fn acting_policy(&self, name: &str) -> Result<LmPolicy, RlError> {
+        Ok(LmPolicy::new(
+            name,
+            self.snapshot()?,
+            self.tok.clone(),
+            self.sampling.clone(),
+            self.context_tokens,
+            self.infer_device.clone(),
+        ))
     }
 
     fn snapshot_value(&self) -> ValueHead {

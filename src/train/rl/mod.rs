@@ -9,6 +9,7 @@ pub mod driver;
 pub mod episodic;
 pub mod learner;
 pub mod ppo;
+pub mod probe;
 pub mod resume;
 pub mod state_pool;
 pub mod stepwise;
@@ -62,27 +63,21 @@ pub struct RlConfig {
     pub entropy_coef: f64,
     /// PPO: standardise advantages over the iteration's samples.
     pub normalize_advantages: bool,
-    /// Prompt + action budget in tokens during RL and its evaluations (older steps of a state
-    /// are dropped first); `None`: the policy's `context_tokens`. Shorter is cheaper: every
-    /// prompt token goes through the forward and backward pass of each update.
-    #[serde(default)]
-    pub context_tokens: Option<usize>,
-    /// Sampling temperature of the actions RL trains on (1 = the policy's own distribution).
-    pub temperature: f64,
     /// Evaluate (and checkpoint) every this many iterations; also after the last.
     pub eval_every: usize,
     pub eval: RlEvalConfig,
+    /// The probe measured at every curve point (`probe.json`).
+    pub probe: probe::ProbeConfig,
     pub episode: EpisodeRlConfig,
 }
 
-/// The evaluation at each curve point: sampled episodes from each evaluation task's starter.
+/// The evaluation at each curve point: sampled episodes from each evaluation task's starter,
+/// at the policy's temperature and context, as RL acts and the final evaluation acts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RlEvalConfig {
     pub episodes_per_task: usize,
     pub max_steps: usize,
-    /// Sampling temperature of evaluation episodes (0 = greedy).
-    pub temperature: f64,
 }
 
 /// The episode-wise baseline's rollouts.
@@ -138,20 +133,14 @@ impl RlConfig {
         if !(self.optim.lr.is_finite() && self.optim.lr > 0.0) {
             return bad("optim.lr", "expected a finite number > 0");
         }
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return bad("temperature", "expected a finite number > 0");
-        }
-        if self.context_tokens == Some(0) {
-            return bad("context_tokens", "expected a positive number of tokens");
-        }
         if self.eval_every == 0 {
             return bad("eval_every", "expected at least 1");
         }
         if self.eval.episodes_per_task == 0 || self.eval.max_steps == 0 {
             return bad("eval", "expected episodes_per_task >= 1 and max_steps >= 1");
         }
-        if !(self.eval.temperature.is_finite() && self.eval.temperature >= 0.0) {
-            return bad("eval.temperature", "expected a finite number >= 0");
+        if self.probe.states == 0 || self.probe.samples_per_state == 0 {
+            return bad("probe", "expected states >= 1 and samples_per_state >= 1");
         }
         if self.episode.episodes_per_iteration == 0 || self.episode.max_steps == 0 {
             return bad(
@@ -218,6 +207,8 @@ pub struct IterationMetrics {
     pub success_rate: f64,
     /// Share of samples with an invalid action.
     pub invalid_rate: f64,
+    /// What the iteration's sampled actions did (`env::StepClass`).
+    pub action_mix: crate::env::ActionMix,
     pub policy_loss: f64,
     pub value_loss: f64,
     pub kl: f64,

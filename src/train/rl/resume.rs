@@ -32,6 +32,8 @@ pub struct Progress {
     pub metrics: Vec<IterationMetrics>,
     /// Measured wall seconds per completed iteration.
     pub iteration_seconds: Vec<f64>,
+    /// The probe at every curve point so far, state by state.
+    pub probes: Vec<super::probe::Measure>,
 }
 
 #[derive(Serialize, Deserialize)]

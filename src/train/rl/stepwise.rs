@@ -7,11 +7,12 @@ use rayon::prelude::*;
 
 use super::RlError;
 use super::Sample;
-use super::actor::sample_action;
 use super::driver::{Collected, step_work};
-use super::learner::Learner;
+use super::learner::{Learner, tokens_of};
 use super::state_pool::StatePool;
-use crate::env::{Feedback, Script, Workbench};
+use crate::agent::knobs::knobs_of;
+use crate::agent::policy::{Policy, PolicyInput};
+use crate::env::{Script, StepClass, Workbench};
 use crate::seed::SeedPath;
 use crate::tasks::Task;
 
@@ -35,7 +36,6 @@ pub fn collect(
         rl.states_per_iteration,
         &seed.child("states").child(iteration),
     );
-    let model = learner.snapshot()?;
     let mut drafts = Vec::new();
     for (k, &si) in picks.iter().enumerate() {
         let state = &pool.states[si];
@@ -43,46 +43,58 @@ pub fn collect(
             .iter()
             .find(|t| t.spec.id == state.task_id)
             .ok_or_else(|| RlError::Input(format!("state of unknown task {}", state.task_id)))?;
+        let script = Script::parse(task.spec.data_type, &state.script)
+            .map_err(|e| RlError::Input(format!("task {}: pooled script: {e}", task.spec.id)))?;
+        let knobs = knobs_of(&script);
         for j in 0..rl.samples_per_state {
-            let s = sample_action(
-                &model,
-                &learner.tok,
-                &state.history,
-                &learner.sampling,
-                learner.context_tokens,
-                &seed.child("actions").child(iteration).child(k).child(j),
-                &learner.infer_device,
-            )?;
-            drafts.push((k, task, state, s));
+            drafts.push((k, j, task, state, script.clone(), knobs.clone()));
         }
     }
-    let results: Vec<Result<(f64, f64, Feedback), RlError>> = drafts
+    let inputs: Vec<PolicyInput<'_>> = drafts
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, task, state, _, knobs))| PolicyInput {
+            task_id: &task.spec.id,
+            episode: i,
+            history: &state.history,
+            knobs,
+        })
+        .collect();
+    let seeds: Vec<SeedPath> = drafts
+        .iter()
+        .map(|(k, j, ..)| seed.child("actions").child(iteration).child(*k).child(*j))
+        .collect();
+    let mut policy = learner.acting_policy("rl")?;
+    let outs = policy
+        .act_batch(&inputs, &seeds)
+        .map_err(crate::agent::episode::EpisodeError::from)?;
+    let results: Vec<Result<_, RlError>> = drafts
         .par_iter()
-        .map(|(_, task, state, s)| {
-            let script = Script::parse(task.spec.data_type, &state.script).map_err(|e| {
-                RlError::Input(format!("task {}: pooled script: {e}", task.spec.id))
-            })?;
-            let r = wb.step(task, &script, &s.text, run_seed)?;
+        .zip(outs.par_iter())
+        .map(|((_, _, task, _, script, _), out)| {
+            let r = wb.step(task, script, &out.text, run_seed)?;
             let w = step_work(wb, task, &r.feedback, &r.next_script, run_seed)?;
-            Ok((r.reward, w, r.feedback))
+            Ok((r, w))
         })
         .collect();
     let mut out = Collected::default();
-    for ((k, _, _, s), r) in drafts.into_iter().zip(results) {
-        let (reward, work, feedback) = r?;
+    for (((k, _, task, ..), o), r) in drafts.iter().zip(outs).zip(results) {
+        let (r, work) = r?;
         out.work_units += work;
-        match feedback {
-            Feedback::Success { .. } => out.successes += 1,
-            Feedback::InvalidAction { .. } => out.invalid += 1,
-            _ => {}
-        }
+        out.mix.add(StepClass::of(
+            &r.feedback,
+            r.previous_metric,
+            task.spec.metric.direction(),
+        ));
+        let t = tokens_of(o)?;
+        out.generated_tokens += (t.prompt.len() + t.action.len()) as f64;
         out.samples.push(Sample {
-            prompt: s.prompt,
-            action: s.action,
-            reward,
-            target: reward,
-            outcome: reward,
-            group: k,
+            prompt: t.prompt,
+            action: t.action,
+            reward: r.reward,
+            target: r.reward,
+            outcome: r.reward,
+            group: *k,
         });
     }
     Ok(out)
