@@ -822,7 +822,7 @@ fn combine(vs: &[Verdict]) -> Verdict {
 }
 
 fn repro_step_vs_episode(curves: Option<&Figure4Run>, splits: &[Split], alpha: f64) -> ReproCheck {
-    let statistic = "average-gain dominance at every matched work-unit budget; exact sign test over tasks at the largest matched budget";
+    let statistic = "average-gain dominance at every matched policy-token budget (forward-equivalent tokens, the analogue of the paper's GPU hours); exact sign test over tasks at the largest matched budget";
     let (Some(step), Some(ep)) = (
         curves.and_then(|c| c.curve(RlMethod::StepWise)),
         curves.and_then(|c| c.curve(RlMethod::EpisodeWise)),
@@ -835,16 +835,16 @@ fn repro_step_vs_episode(curves: Option<&Figure4Run>, splits: &[Split], alpha: f
     let (Some(s0), Some(e0)) = (step.points.first(), ep.points.first()) else {
         return inconclusive(statistic, "a curve has no points".into());
     };
-    let x0 = s0.work_units.max(e0.work_units);
+    let x0 = s0.policy_tokens.max(e0.policy_tokens);
     let mut dominated = true;
     let mut parts = Vec::new();
     let mut last_match = None;
-    for e in ep.points.iter().filter(|e| e.work_units > x0) {
+    for e in ep.points.iter().filter(|e| e.policy_tokens > x0) {
         let Some(p) = step
             .points
             .iter()
             .rev()
-            .find(|p| p.work_units <= e.work_units)
+            .find(|p| p.policy_tokens <= e.policy_tokens)
         else {
             continue;
         };
@@ -856,9 +856,9 @@ fn repro_step_vs_episode(curves: Option<&Figure4Run>, splits: &[Split], alpha: f
                 dominated = false;
             }
             parts.push(format!(
-                "{} at {} wu: {gs:.2}% vs {ge:.2}%",
+                "{} at {} policy tokens: {gs:.2}% vs {ge:.2}%",
                 s.label(),
-                e.work_units
+                e.policy_tokens
             ));
         }
         last_match = Some((p, e));
@@ -885,10 +885,10 @@ fn repro_step_vs_episode(curves: Option<&Figure4Run>, splits: &[Split], alpha: f
         verdict,
         statistic: statistic.to_string(),
         detail: format!(
-            "{}; dominance {}; tasks at {} wu (step-wise step {} vs episode-wise step {}): {} (alpha {alpha})",
+            "{}; dominance {}; tasks at {} policy tokens (step-wise step {} vs episode-wise step {}): {} (alpha {alpha})",
             parts.join("; "),
             if dominated { "holds" } else { "fails" },
-            e.work_units,
+            e.policy_tokens,
             p.rl_step,
             e.rl_step,
             sign_text(&t)

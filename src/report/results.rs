@@ -210,6 +210,11 @@ pub struct CurvePoint {
     /// Environment work units spent by RL up to this checkpoint (deterministic compute: the
     /// paper's x axis is GPU hours; this is its counted analogue).
     pub work_units: u64,
+    /// Policy tokens RL processed up to this checkpoint, in forward-equivalents (the GPU hours
+    /// of the paper's x axis are mostly the policy's): acting, then the update's two scoring
+    /// passes and, per epoch, a training pass counted as three (`train::rl::driver`).
+    #[serde(default)]
+    pub policy_tokens: u64,
     /// Measured wall seconds of RL up to this checkpoint. Machine-dependent: recorded, never
     /// rendered into the report body and never used by a verdict.
     pub wall_seconds: Option<f64>,
@@ -264,10 +269,13 @@ impl Figure4Run {
                 return Err(rerr(format!("curves[{i}].method"), "method listed twice"));
             }
             for (j, w) in c.points.windows(2).enumerate() {
-                if w[1].rl_step <= w[0].rl_step || w[1].work_units < w[0].work_units {
+                if w[1].rl_step <= w[0].rl_step
+                    || w[1].work_units < w[0].work_units
+                    || w[1].policy_tokens < w[0].policy_tokens
+                {
                     return Err(rerr(
                         format!("curves[{i}].points[{}]", j + 1),
-                        "expected increasing rl_step and non-decreasing work_units",
+                        "expected increasing rl_step and non-decreasing work_units and policy_tokens",
                     ));
                 }
             }

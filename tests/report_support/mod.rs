@@ -80,6 +80,7 @@ pub fn curve(
             .map(|k| CurvePoint {
                 rl_step: k,
                 work_units: k as u64 * cost,
+                policy_tokens: k as u64 * cost,
                 wall_seconds: None,
                 task_gains: EvalTask::ALL
                     .iter()

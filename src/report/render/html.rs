@@ -180,51 +180,61 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
         let _ = writeln!(w, "<figure>{svg}</figure>");
     }
     if let Some(curves) = input.curves {
-        for split in Split::ALL {
-            let lines: Vec<Line> = curves
-                .curves
-                .iter()
-                .map(|c| Line {
-                    label: c.method.label().to_string(),
-                    colour: match c.method {
-                        RlMethod::StepWise => agent_colour(Agent::MlAgent),
-                        RlMethod::EpisodeWise => agent_colour(Agent::MlAgentEpisode),
-                    },
-                    points: c
-                        .points
-                        .iter()
-                        .filter_map(|p| Some((p.work_units as f64, p.avg_gain(split)?)))
-                        .collect(),
-                })
-                .collect();
-            let hlines: Vec<Hline> = input
-                .results
-                .map(|r| {
-                    [
-                        Agent::Random,
-                        Agent::NonEnrichedExpert,
-                        Agent::Expert,
-                        Agent::Sft,
-                    ]
+        // Against both charges: the policy tokens (the paper's GPU hours are mostly the
+        // policy's) and the environment's work units.
+        let axes: [(&str, fn(&crate::report::results::CurvePoint) -> f64); 2] = [
+            ("RL policy tokens (forward-equivalents)", |p| {
+                p.policy_tokens as f64
+            }),
+            ("RL work units", |p| p.work_units as f64),
+        ];
+        for (x_label, x_of) in axes {
+            for split in Split::ALL {
+                let lines: Vec<Line> = curves
+                    .curves
                     .iter()
-                    .filter_map(|a| {
-                        Some(Hline {
-                            label: a.to_string(),
-                            colour: agent_colour(*a),
-                            y: r.avg_gain(*a, split, Level::Avg)?,
-                        })
+                    .map(|c| Line {
+                        label: c.method.label().to_string(),
+                        colour: match c.method {
+                            RlMethod::StepWise => agent_colour(Agent::MlAgent),
+                            RlMethod::EpisodeWise => agent_colour(Agent::MlAgentEpisode),
+                        },
+                        points: c
+                            .points
+                            .iter()
+                            .filter_map(|p| Some((x_of(p), p.avg_gain(split)?)))
+                            .collect(),
                     })
-                    .collect()
-                })
-                .unwrap_or_default();
-            let svg = curve_chart(
-                &format!("This run, {} tasks", split.label()),
-                "RL work units",
-                "avg relative gain (%)",
-                &lines,
-                &hlines,
-            )?;
-            let _ = writeln!(w, "<figure>{svg}</figure>");
+                    .collect();
+                let hlines: Vec<Hline> = input
+                    .results
+                    .map(|r| {
+                        [
+                            Agent::Random,
+                            Agent::NonEnrichedExpert,
+                            Agent::Expert,
+                            Agent::Sft,
+                        ]
+                        .iter()
+                        .filter_map(|a| {
+                            Some(Hline {
+                                label: a.to_string(),
+                                colour: agent_colour(*a),
+                                y: r.avg_gain(*a, split, Level::Avg)?,
+                            })
+                        })
+                        .collect()
+                    })
+                    .unwrap_or_default();
+                let svg = curve_chart(
+                    &format!("This run, {} tasks", split.label()),
+                    x_label,
+                    "avg relative gain (%)",
+                    &lines,
+                    &hlines,
+                )?;
+                let _ = writeln!(w, "<figure>{svg}</figure>");
+            }
         }
     }
 

@@ -125,17 +125,18 @@ pub fn markdown(input: &ReportInput) -> String {
         );
         let _ = writeln!(
             w,
-            "| method | RL step | work units | held-in gain | held-out gain |"
+            "| method | RL step | work units | policy tokens | held-in gain | held-out gain |"
         );
-        let _ = writeln!(w, "|---|---|---|---|---|");
+        let _ = writeln!(w, "|---|---|---|---|---|---|");
         for c in &curves.curves {
             for p in &c.points {
                 let _ = writeln!(
                     w,
-                    "| {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} |",
                     c.method.label(),
                     p.rl_step,
                     p.work_units,
+                    p.policy_tokens,
                     fmt_gain(p.avg_gain(Split::HeldIn)),
                     fmt_gain(p.avg_gain(Split::HeldOut))
                 );

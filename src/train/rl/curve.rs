@@ -136,9 +136,9 @@ pub fn plot_svg(series: &[Series<'_>], path: &Path) -> Result<String, RlError> {
             .draw()
             .map_err(|e| plot_err(path, e))?;
 
-        let max_work = series
+        let max_tokens = series
             .iter()
-            .flat_map(|s| s.curve.points.iter().map(|p| p.work_units))
+            .flat_map(|s| s.curve.points.iter().map(|p| p.policy_tokens))
             .max()
             .unwrap_or(1)
             .max(1) as f64;
@@ -157,10 +157,10 @@ pub fn plot_svg(series: &[Series<'_>], path: &Path) -> Result<String, RlError> {
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(40)
-            .build_cartesian_2d(0f64..max_work, glo..ghi)
+            .build_cartesian_2d(0f64..max_tokens, glo..ghi)
             .map_err(|e| plot_err(path, e))?;
         c.configure_mesh()
-            .x_desc("environment work units")
+            .x_desc("policy tokens (forward-equivalents)")
             .draw()
             .map_err(|e| plot_err(path, e))?;
         for (k, s) in series.iter().enumerate() {
@@ -170,7 +170,7 @@ pub fn plot_svg(series: &[Series<'_>], path: &Path) -> Result<String, RlError> {
                     .curve
                     .points
                     .iter()
-                    .filter_map(|p| Some((p.work_units as f64, p.avg_gain(split)?)))
+                    .filter_map(|p| Some((p.policy_tokens as f64, p.avg_gain(split)?)))
                     .collect();
                 if split == Split::HeldIn {
                     c.draw_series(LineSeries::new(pts.clone(), color))

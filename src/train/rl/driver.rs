@@ -46,10 +46,22 @@ pub fn step_work(
     })
 }
 
-fn point(rl_step: usize, work: f64, wall: f64, task_gains: Vec<TaskGain>) -> CurvePoint {
+/// Forward-equivalent policy tokens of an update on `samples`: every sample's prompt and
+/// action pass through two scoring forwards (old and reference log-probs) and, per epoch, a
+/// training pass whose backward costs about twice its forward (three forwards in all).
+pub fn update_tokens(samples: &[Sample], epochs: usize) -> f64 {
+    let tokens: usize = samples
+        .iter()
+        .map(|s| s.prompt.len() + s.action.len())
+        .sum();
+    tokens as f64 * (2 + 3 * epochs) as f64
+}
+
+fn point(rl_step: usize, progress: &Progress, wall: f64, task_gains: Vec<TaskGain>) -> CurvePoint {
     CurvePoint {
         rl_step: rl_step as u32,
-        work_units: work.round() as u64,
+        work_units: progress.work_units.round() as u64,
+        policy_tokens: progress.policy_tokens.round() as u64,
         wall_seconds: Some(wall),
         task_gains,
     }
@@ -72,23 +84,28 @@ pub fn train(
         None => {
             let (gains, probe) = evaluate(learner, 0)?;
             let wall = start.elapsed().as_secs_f64();
-            let p = Progress {
+            let mut p = Progress {
                 iteration: 0,
                 work_units: 0.0,
+                policy_tokens: 0.0,
                 wall_seconds: wall,
-                points: vec![point(0, 0.0, wall, gains)],
+                points: Vec::new(),
                 metrics: Vec::new(),
                 iteration_seconds: Vec::new(),
                 probes: vec![probe],
             };
+            p.points.push(point(0, &p, wall, gains));
             resume::save(resume_dir, learner, &p)?;
             p
         }
     };
     let base_wall = progress.wall_seconds;
     let rl = learner.rl.clone();
-    let cap_reached = |w: f64| rl.max_work_units.is_some_and(|c| w >= c);
-    while progress.iteration < rl.iterations && !cap_reached(progress.work_units) {
+    let cap_reached = |p: &Progress| {
+        rl.max_work_units.is_some_and(|c| p.work_units >= c)
+            || rl.max_policy_tokens.is_some_and(|c| p.policy_tokens >= c)
+    };
+    while progress.iteration < rl.iterations && !cap_reached(&progress) {
         let it = progress.iteration + 1;
         let t0 = Instant::now();
         let c = collect(it, learner)?;
@@ -98,6 +115,8 @@ pub fn train(
         let stats = learner.update(&c.samples, &seed.child("update").child(it))?;
         let update_s = t0.elapsed().as_secs_f64() - collect_s;
         progress.work_units += c.work_units;
+        let policy_tokens = c.generated_tokens + update_tokens(&c.samples, rl.epochs);
+        progress.policy_tokens += policy_tokens;
         progress.metrics.push(IterationMetrics {
             iteration: it,
             samples: c.samples.len(),
@@ -113,6 +132,8 @@ pub fn train(
             clip_fraction: stats.loss.clip_fraction,
             work_units: c.work_units,
             cumulative_work_units: progress.work_units,
+            policy_tokens,
+            cumulative_policy_tokens: progress.policy_tokens,
         });
         progress.iteration_seconds.push(t0.elapsed().as_secs_f64());
         progress.iteration = it;
@@ -125,7 +146,7 @@ pub fn train(
             update_s,
             "RL iteration"
         );
-        let last = it == rl.iterations || cap_reached(progress.work_units);
+        let last = it == rl.iterations || cap_reached(&progress);
         if it % rl.eval_every == 0 || last {
             let e0 = Instant::now();
             let (gains, probe) = evaluate(learner, it)?;
@@ -136,9 +157,8 @@ pub fn train(
                 "RL evaluation"
             );
             progress.wall_seconds = base_wall + start.elapsed().as_secs_f64();
-            progress
-                .points
-                .push(point(it, progress.work_units, progress.wall_seconds, gains));
+            let p = point(it, &progress, progress.wall_seconds, gains);
+            progress.points.push(p);
             resume::save(resume_dir, learner, &progress)?;
         }
     }

@@ -39,6 +39,11 @@ pub struct RlConfig {
     /// step-wise / episode-wise comparison); `None`: run all iterations.
     #[serde(default)]
     pub max_work_units: Option<f64>,
+    /// Stop early once the policy has processed this many forward-equivalent tokens (acting and
+    /// updates: `driver::update_tokens`), the analogue of the paper's GPU-hour budget for
+    /// Figure 4; `None`: no cap.
+    #[serde(default)]
+    pub max_policy_tokens: Option<f64>,
     /// Step-wise: expert states sampled per iteration.
     pub states_per_iteration: usize,
     /// Step-wise: actions generated per state (GRPO needs at least 2). Episode-wise GRPO: the
@@ -156,6 +161,11 @@ impl RlConfig {
         {
             return bad("max_work_units", "expected a finite number > 0");
         }
+        if let Some(w) = self.max_policy_tokens
+            && !(w.is_finite() && w > 0.0)
+        {
+            return bad("max_policy_tokens", "expected a finite number > 0");
+        }
         Ok(())
     }
 }
@@ -218,6 +228,9 @@ pub struct IterationMetrics {
     /// Environment work units charged in this iteration and in total.
     pub work_units: f64,
     pub cumulative_work_units: f64,
+    /// Forward-equivalent policy tokens of the iteration (acting and update) and in total.
+    pub policy_tokens: f64,
+    pub cumulative_policy_tokens: f64,
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub struct Progress {
     /// Iterations completed.
     pub iteration: usize,
     pub work_units: f64,
+    /// Forward-equivalent policy tokens so far (`driver::update_tokens`).
+    pub policy_tokens: f64,
     /// Wall seconds spent so far (over every process that worked on the run).
     pub wall_seconds: f64,
     /// Curve points so far, `wall_seconds` measured.
