@@ -63,8 +63,29 @@ fn t2(v: Vec<f32>, b: usize, a: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(v, [b, a]), device)
 }
 
+/// Per-token weights of a `[B, A]` mask: 1 / (B · the sample's action length) on real tokens,
+/// 0 on padding; each sample's weights sum to 1 / B.
+pub fn token_weights(mask: &[f32], b: usize, a: usize) -> Vec<f32> {
+    let mut w = vec![0f32; b * a];
+    for r in 0..b {
+        let row = &mask[r * a..(r + 1) * a];
+        let len: f32 = row.iter().sum();
+        if len > 0.0 {
+            for (t, &m) in row.iter().enumerate() {
+                w[r * a + t] = m / (len * b as f32);
+            }
+        }
+    }
+    w
+}
+
 /// The full loss of a minibatch: policy + value_coef·value + kl_coef·KL − entropy_coef·entropy.
 /// `old_logp`, `ref_logp` are `[B·A]` row-major like `mask`; `adv`, `targets` are per sample.
+///
+/// Aggregation: each token term is averaged over its own action, then over the minibatch's
+/// samples (`token_weights`), so every sample weighs the same whatever its length and a long
+/// action truncated at `max_new_tokens` cannot outweigh several short ones (a token mean over
+/// the whole minibatch would give it weight in proportion to its length; docs/rl.md).
 #[allow(clippy::too_many_arguments)]
 pub fn ppo_loss(
     new: super::actor::Scored,
@@ -78,8 +99,7 @@ pub fn ppo_loss(
 ) -> (Tensor<1>, LossStats) {
     let a = new.action_len;
     let b = adv.len();
-    let n: f32 = new.mask.iter().sum();
-    let w: Vec<f32> = new.mask.iter().map(|m| m / n).collect();
+    let w = token_weights(&new.mask, b, a);
     let adv_tok: Vec<f32> = (0..b * a).map(|i| adv[i / a]).collect();
     let w_t = t2(w.clone(), b, a, device);
     let old = t2(old_logp.to_vec(), b, a, device);
@@ -389,5 +409,18 @@ mod tests {
             let m = xs.iter().sum::<f64>() / xs.len() as f64;
             prop_assert!(m.abs() < 1e-9);
         }
+    }
+
+    /// Every sample weighs 1 / B whatever its length (before, a token mean over the minibatch
+    /// gave a 6-token action three times the weight of a 2-token one).
+    #[test]
+    fn each_sample_weighs_the_same_whatever_its_length() {
+        let mask = vec![1., 1., 0., 0., 0., 0., 1., 1., 1., 1., 1., 1.];
+        let w = token_weights(&mask, 2, 6);
+        let short: f32 = w[..6].iter().sum();
+        let long: f32 = w[6..].iter().sum();
+        assert!((short - 0.5).abs() < 1e-6 && (long - 0.5).abs() < 1e-6, "{short} {long}");
+        assert!(w[2..6].iter().all(|&x| x == 0.0));
+        assert_eq!(token_weights(&[0., 0.], 1, 2), vec![0., 0.]);
     }
 }
