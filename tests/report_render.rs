@@ -13,6 +13,7 @@ fn one_task(task: EvalTask, scores: Vec<f64>, starter: f64) -> TaskResults {
     TaskResults {
         task,
         starter,
+        improvement_range: None,
         agents: vec![AgentScores {
             agent: Agent::MlAgent,
             scores,
@@ -125,9 +126,10 @@ fn rendering_is_deterministic_and_complete() {
         assert!(page.contains(&format!("<h3>{id}</h3>")), "{id}");
         assert!(text.contains(id), "{id}");
     }
-    // Standalone page: inline SVG plots (paper Figure 4 ×2, this run ×2, gains per task).
+    // Standalone page: inline SVG plots (paper Figure 4 ×2, this run ×2 splits × 2 compute
+    // axes, gains per task).
     assert!(page.starts_with("<!DOCTYPE html>"));
-    assert_eq!(page.matches("<svg").count(), 5);
+    assert_eq!(page.matches("<svg").count(), 7);
     assert!(!page.contains("<script"));
     assert!(text.contains("68.88*"));
 }

@@ -7,9 +7,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::compare::{Comparison, compare, oriented, scale_of};
 use super::golden::{PaperFigure4, PaperTable1};
 use super::results::{Curve, Figure4Run, ResultsTable, TaskResults};
-use super::stats::{SignTest, TrendTest, bootstrap_mean_ci, holm, trend_test};
+use super::stats::{SignTest, TrendTest, holm, signed_rank_test, trend_test};
 use super::task::{Agent, EvalTask, Level, PaperModel, RlMethod, Split};
 use crate::config::{ConfigError, load_ron};
 use crate::seed::SeedPath;
@@ -392,8 +393,6 @@ fn trend_detail(t: &TrendTest) -> String {
 
 // ---------------------------------------------------------------- reproduction side
 
-const SIGN_TEST: &str = "exact binomial sign test, pairs = tasks × trajectories (trajectory i of each agent), ties dropped";
-
 /// Checks a claim that reads only the RL curves; `None` for claims that need Table 1.
 pub fn check_curve_claim(check: &Check, curves: &Figure4Run) -> Option<ReproCheck> {
     match check {
@@ -441,28 +440,59 @@ pub fn check_reproduction(
         }
         Check::GeneralisesHeldOut { reference, alpha } => {
             let tasks: Vec<EvalTask> = EvalTask::in_split(Split::HeldOut).collect();
-            match paired(results, &tasks, Agent::MlAgent, *reference) {
+            match compare(
+                results,
+                &tasks,
+                Agent::MlAgent,
+                *reference,
+                &seed.child(reference.id()),
+            ) {
                 None => inconclusive(
-                    SIGN_TEST,
+                    ACROSS_TASKS,
                     format!("no held-out task has both ml-agent and {reference}"),
                 ),
-                Some(t) => {
-                    let mut r = sign_verdict(
-                        &t,
-                        *alpha,
-                        &format!("held-out tasks, ml-agent vs {reference}"),
-                    );
-                    add_effect(
-                        &mut r,
-                        results,
-                        &tasks,
-                        *reference,
-                        &seed.child(reference.id()),
-                    );
-                    r
-                }
+                Some(c) => across_verdict(
+                    &c,
+                    *alpha,
+                    &format!("held-out tasks, ml-agent vs {reference}"),
+                ),
             }
         }
+    }
+}
+
+/// The statistic of every agent-vs-agent claim (report::compare).
+const ACROSS_TASKS: &str = "per-task mean score (normalised improvement), Wilcoxon signed-rank test across tasks, hierarchical bootstrap CI (tasks, then trajectories)";
+
+fn comparison_stats(c: &Comparison, prefix: &str) -> Vec<Stat> {
+    vec![
+        stat(&format!("{prefix}tasks better"), c.wins as f64),
+        stat(&format!("{prefix}tasks worse"), c.losses as f64),
+        stat(&format!("{prefix}tasks tied"), c.ties as f64),
+        stat(&format!("{prefix}p (one-sided)"), c.p_better()),
+        stat(&format!("{prefix}mean difference"), c.mean_diff.estimate),
+        stat(&format!("{prefix}CI low"), c.mean_diff.lo),
+        stat(&format!("{prefix}CI high"), c.mean_diff.hi),
+    ]
+}
+
+/// Reproduced when the signed-rank p ≤ alpha; NotReproduced when the subject is not better on
+/// more tasks than it is worse; otherwise Inconclusive (right direction, not significant).
+fn across_verdict(c: &Comparison, alpha: f64, what: &str) -> ReproCheck {
+    let verdict = if c.p_better() <= alpha && c.wins > c.losses {
+        Verdict::Reproduced
+    } else if c.wins <= c.losses {
+        Verdict::NotReproduced
+    } else {
+        Verdict::Inconclusive
+    };
+    let mut stats = comparison_stats(c, "");
+    stats.push(stat("alpha", alpha));
+    ReproCheck {
+        verdict,
+        statistic: ACROSS_TASKS.to_string(),
+        detail: format!("{what}: {} (alpha {alpha})", c.text()),
+        stats,
     }
 }
 
@@ -494,58 +524,6 @@ fn sign_text(t: &SignTest) -> String {
     )
 }
 
-/// Reproduced when p ≤ alpha; NotReproduced when the subject does not win more pairs than it
-/// loses; otherwise Inconclusive (right direction, not significant).
-fn sign_verdict(t: &SignTest, alpha: f64, what: &str) -> ReproCheck {
-    let verdict = if t.wins + t.losses > 0 && t.p_better <= alpha {
-        Verdict::Reproduced
-    } else if t.wins <= t.losses {
-        Verdict::NotReproduced
-    } else {
-        Verdict::Inconclusive
-    };
-    let mut stats = sign_stats(t);
-    stats.push(stat("alpha", alpha));
-    ReproCheck {
-        verdict,
-        statistic: SIGN_TEST.to_string(),
-        detail: format!("{what}: {} (alpha {alpha})", sign_text(t)),
-        stats,
-    }
-}
-
-/// Paired trajectory scores of `a` vs `b` over `tasks` (tasks lacking either agent skipped).
-fn paired(results: &ResultsTable, tasks: &[EvalTask], a: Agent, b: Agent) -> Option<SignTest> {
-    let mut any = false;
-    let mut pairs = Vec::new();
-    let mut dirs = Vec::new();
-    for t in tasks {
-        let Some(tr) = results.task(*t) else { continue };
-        let (Some(sa), Some(sb)) = (tr.scores(a), tr.scores(b)) else {
-            continue;
-        };
-        any = true;
-        for (x, y) in sa.iter().zip(sb) {
-            pairs.push((*x, *y));
-            dirs.push(tr.direction());
-        }
-    }
-    if !any {
-        return None;
-    }
-    let (mut w, mut l, mut ti) = (0, 0, 0);
-    for ((x, y), d) in pairs.iter().zip(&dirs) {
-        if d.is_better(*x, *y) {
-            w += 1;
-        } else if d.is_better(*y, *x) {
-            l += 1;
-        } else {
-            ti += 1;
-        }
-    }
-    Some(SignTest::from_counts(w, l, ti))
-}
-
 /// The agent of `agents` (non-empty, all present in `tr`) with the best Avg; the first on ties.
 fn strongest(tr: &TaskResults, agents: &[Agent]) -> Agent {
     let d = tr.direction();
@@ -569,11 +547,12 @@ fn repro_best_cells(
     alpha: f64,
     cell_alpha: f64,
 ) -> ReproCheck {
-    let statistic = "cells where ml-agent is best; pooled exact sign test vs each task's runner-up (tasks × trajectories); per-cell sign test for reversals";
+    let statistic = "cells where ml-agent is best; Wilcoxon signed-rank test across tasks of the per-task mean score (normalised improvement) vs each task's runner-up; per-cell sign test over trajectories for reversals";
+    let scale = scale_of(results);
     let (mut cells, mut best_cells) = (0, 0);
     let mut misses = Vec::new();
     let mut significant_reversals = Vec::new();
-    let (mut w, mut l, mut ti) = (0u64, 0u64, 0u64);
+    let mut diffs = Vec::new();
     for tr in &results.tasks {
         let d = tr.direction();
         let Some(ours) = tr.scores(Agent::MlAgent) else {
@@ -620,23 +599,25 @@ fn repro_best_cells(
         }
         // Runner-up by Avg: the rival with the best mean.
         let runner = strongest(tr, &present);
-        for (x, y) in ours.iter().zip(tr.scores(runner).expect("present")) {
-            if d.is_better(*x, *y) {
-                w += 1;
-            } else if d.is_better(*y, *x) {
-                l += 1;
-            } else {
-                ti += 1;
-            }
+        if let (Some(x), Some(y)) = (
+            oriented(tr, Agent::MlAgent, scale),
+            oriented(tr, runner, scale),
+        ) {
+            let m = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+            diffs.push(m(x.as_slice()) - m(y.as_slice()));
         }
     }
     if cells == 0 {
         return inconclusive(statistic, "no task has ml-agent and a rival".to_string());
     }
-    let t = SignTest::from_counts(w, l, ti);
-    let verdict = if best_cells == cells && t.p_better <= alpha && t.wins + t.losses > 0 {
+    let (wins, losses) = (
+        diffs.iter().filter(|d| **d > 0.0).count(),
+        diffs.iter().filter(|d| **d < 0.0).count(),
+    );
+    let p = signed_rank_test(&diffs).map_or(1.0, |t| t.p_greater);
+    let verdict = if best_cells == cells && p <= alpha && wins > losses {
         Verdict::Reproduced
-    } else if t.wins <= t.losses || !significant_reversals.is_empty() {
+    } else if wins <= losses || !significant_reversals.is_empty() {
         Verdict::NotReproduced
     } else {
         Verdict::Inconclusive
@@ -645,11 +626,15 @@ fn repro_best_cells(
         stat("cells", cells as f64),
         stat("ml-agent best", best_cells as f64),
     ];
-    stats.extend(sign_stats(&t));
+    stats.push(stat("tasks better than runner-up", wins as f64));
+    stats.push(stat("tasks worse than runner-up", losses as f64));
+    stats.push(stat("p (one-sided)", p));
     stats.push(stat("alpha", alpha));
     let mut detail = format!(
-        "ml-agent best in {best_cells}/{cells} cells; vs runner-up: {} (alpha {alpha})",
-        sign_text(&t)
+        "ml-agent best in {best_cells}/{cells} cells; vs each task's runner-up over {} tasks ({}): {wins} better, {losses} worse, Wilcoxon signed-rank one-sided p {} (alpha {alpha})",
+        diffs.len(),
+        scale.label(),
+        fmt_p(p)
     );
     if !misses.is_empty() {
         detail.push_str(&format!("; not best in: {}", misses.join(", ")));
@@ -668,56 +653,19 @@ fn repro_best_cells(
     }
 }
 
-/// Appends the effect size: mean over tasks of ml-agent's Avg relative gain minus `other`'s (pp),
-/// with a seeded percentile bootstrap CI over tasks. Reported only; verdicts use the sign test.
-fn add_effect(
-    r: &mut ReproCheck,
-    results: &ResultsTable,
-    tasks: &[EvalTask],
-    other: Agent,
-    seed: &SeedPath,
-) {
-    let diffs: Vec<f64> = tasks
-        .iter()
-        .filter_map(|t| {
-            let tr = results.task(*t)?;
-            Some(tr.gain(Agent::MlAgent, Level::Avg)? - tr.gain(other, Level::Avg)?)
-        })
-        .collect();
-    if let Some(ci) = bootstrap_mean_ci(
-        &diffs,
-        BOOTSTRAP_RESAMPLES,
-        BOOTSTRAP_CONFIDENCE,
-        &mut seed.rng(),
-    ) {
-        r.detail.push_str(&format!(
-            "; vs {other}: mean relative-gain difference over {} tasks {:+.2} pp ({:.0}% bootstrap CI [{:+.2}, {:+.2}])",
-            diffs.len(),
-            ci.estimate,
-            ci.confidence * 100.0,
-            ci.lo,
-            ci.hi
-        ));
-        r.stats
-            .push(stat(&format!("gain diff vs {other} (pp)"), ci.estimate));
-        r.stats
-            .push(stat(&format!("gain diff vs {other} CI low"), ci.lo));
-        r.stats
-            .push(stat(&format!("gain diff vs {other} CI high"), ci.hi));
-    }
-}
-
 fn repro_beats(
     results: &ResultsTable,
     baselines: &[Agent],
     alpha: f64,
     seed: &SeedPath,
 ) -> ReproCheck {
-    let statistic = "exact binomial sign test per baseline, pairs = tasks × trajectories, ties dropped; Holm-corrected across baselines";
+    let statistic = "per-task mean score (normalised improvement), Wilcoxon signed-rank test across tasks per baseline, Holm-corrected across baselines; hierarchical bootstrap CI (tasks, then trajectories)";
     let tasks: Vec<EvalTask> = EvalTask::ALL.to_vec();
-    let tests: Vec<(Agent, SignTest)> = baselines
+    let tests: Vec<(Agent, Comparison)> = baselines
         .iter()
-        .filter_map(|b| paired(results, &tasks, Agent::MlAgent, *b).map(|t| (*b, t)))
+        .filter_map(|b| {
+            compare(results, &tasks, Agent::MlAgent, *b, &seed.child(b.id())).map(|c| (*b, c))
+        })
         .collect();
     let missing: Vec<&str> = baselines
         .iter()
@@ -727,9 +675,9 @@ fn repro_beats(
     if tests.is_empty() {
         return inconclusive(statistic, "no baseline agent was evaluated".to_string());
     }
-    let ps: Vec<f64> = tests.iter().map(|(_, t)| t.p_better).collect();
+    let ps: Vec<f64> = tests.iter().map(|(_, c)| c.p_better()).collect();
     let rejected = holm(&ps, alpha);
-    let any_lost = tests.iter().any(|(_, t)| t.wins <= t.losses);
+    let any_lost = tests.iter().any(|(_, c)| c.wins <= c.losses);
     let verdict = if any_lost {
         Verdict::NotReproduced
     } else if rejected.iter().all(|r| *r) && missing.is_empty() {
@@ -739,11 +687,11 @@ fn repro_beats(
     };
     let mut stats = Vec::new();
     let mut parts = Vec::new();
-    for ((a, t), r) in tests.iter().zip(&rejected) {
-        stats.push(stat(&format!("p vs {a}"), t.p_better));
+    for ((a, c), r) in tests.iter().zip(&rejected) {
+        stats.extend(comparison_stats(c, &format!("vs {a}: ")));
         parts.push(format!(
             "vs {a}: {}{}",
-            sign_text(t),
+            c.text(),
             if *r { " (significant after Holm)" } else { "" }
         ));
     }
@@ -752,16 +700,12 @@ fn repro_beats(
     if !missing.is_empty() {
         detail.push_str(&format!("; not evaluated: {}", missing.join(", ")));
     }
-    let mut r = ReproCheck {
+    ReproCheck {
         verdict,
         statistic: statistic.to_string(),
         detail,
         stats,
-    };
-    for (a, _) in &tests {
-        add_effect(&mut r, results, &tasks, *a, &seed.child(a.id()));
     }
-    r
 }
 
 fn repro_trend(

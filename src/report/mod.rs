@@ -4,6 +4,7 @@
 //! ([`render`]: Markdown, standalone HTML with SVG plots, terminal text). See docs/report.md.
 
 pub mod claims;
+pub mod compare;
 pub mod golden;
 pub mod regression;
 pub mod render;

@@ -558,6 +558,7 @@ mod tests {
             tasks: vec![TaskResults {
                 task: EvalTask::HousePrice,
                 starter: 1.0,
+                improvement_range: None,
                 agents: vec![AgentScores {
                     agent: Agent::Random,
                     scores: vec![x, 0.5],

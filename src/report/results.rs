@@ -48,6 +48,11 @@ pub struct TaskResults {
     pub task: EvalTask,
     /// Test metric of the task's starter script.
     pub starter: f64,
+    /// |m_best − m_init|: the task's known achievable improvement, the range that sets its
+    /// reward scale α = 100 / |m_best − m_init| (`tasks/*.ron`, `reward_scale`); `None` for
+    /// tables written without it (the paper's).
+    #[serde(default)]
+    pub improvement_range: Option<f64>,
     pub agents: Vec<AgentScores>,
 }
 
@@ -84,6 +89,36 @@ impl TaskResults {
     pub fn gain(&self, agent: Agent, level: Level) -> Option<f64> {
         relative_gain(self.direction(), self.starter, self.cell(agent, level)?)
     }
+
+    /// The agent's trajectory scores as normalised improvements ([`normalised_improvement`]).
+    pub fn normalised(&self, agent: Agent) -> Option<Vec<f64>> {
+        let range = self.improvement_range?;
+        self.scores(agent)?
+            .iter()
+            .map(|s| normalised_improvement(self.direction(), self.starter, range, *s))
+            .collect()
+    }
+}
+
+/// The clip range of [`normalised_improvement`].
+pub const NORMALISED_CLIP: (f64, f64) = (-1.0, 1.0);
+
+/// The primary per-trajectory score: g = dir · (score − starter) / |m_best − m_init|, the share
+/// of the task's known achievable improvement the trajectory realised, clipped to [−1, 1]
+/// (a script that loses more than the whole range counts as −1, one past the best known as 1),
+/// so one broken or lucky task cannot carry an average. Unlike the relative gain it stays
+/// finite when the starter's score is near 0. `None` for a range that is not finite and > 0.
+pub fn normalised_improvement(
+    direction: Direction,
+    starter: f64,
+    range: f64,
+    score: f64,
+) -> Option<f64> {
+    if !(range.is_finite() && range > 0.0 && starter.is_finite() && score.is_finite()) {
+        return None;
+    }
+    let g = direction.sign() * (score - starter) / range;
+    Some(g.clamp(NORMALISED_CLIP.0, NORMALISED_CLIP.1))
 }
 
 /// Table 1 as reproduced: agents × tasks × trajectories.
@@ -131,6 +166,14 @@ impl ResultsTable {
                 return Err(rerr(
                     format!("tasks[{i}].starter"),
                     "expected a finite number",
+                ));
+            }
+            if t.improvement_range
+                .is_some_and(|r| !(r.is_finite() && r > 0.0))
+            {
+                return Err(rerr(
+                    format!("tasks[{i}].improvement_range"),
+                    "expected a finite number > 0",
                 ));
             }
             for (j, a) in t.agents.iter().enumerate() {

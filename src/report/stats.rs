@@ -284,6 +284,205 @@ pub fn bootstrap_mean_ci(
     })
 }
 
+/// Wilcoxon's signed-rank test of paired differences (zeros dropped, tied magnitudes share
+/// their mid-rank), with the exact null distribution of W+ under random signs, counted over the
+/// doubled ranks so mid-ranks stay integers.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignedRankTest {
+    /// Non-zero differences.
+    pub n: usize,
+    /// Sum of the ranks of the positive differences.
+    pub w_plus: f64,
+    /// P(W+ ≥ observed) under H0 (one-sided: the differences tend to be positive).
+    pub p_greater: f64,
+}
+
+/// Wilcoxon's signed-rank test of `diffs` (one value per task); `None` when every difference is 0.
+pub fn signed_rank_test(diffs: &[f64]) -> Option<SignedRankTest> {
+    let mut nz: Vec<f64> = diffs.iter().copied().filter(|d| *d != 0.0).collect();
+    if nz.is_empty() || nz.iter().any(|d| !d.is_finite()) {
+        return None;
+    }
+    nz.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
+    let n = nz.len();
+    // Doubled mid-ranks: a tie block over 1-based ranks i..=j gets i + j.
+    let mut ranks2 = vec![0u64; n];
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && nz[j + 1].abs() == nz[i].abs() {
+            j += 1;
+        }
+        for r in &mut ranks2[i..=j] {
+            *r = (i + 1 + j + 1) as u64;
+        }
+        i = j + 1;
+    }
+    let observed: u64 = nz
+        .iter()
+        .zip(&ranks2)
+        .filter(|(d, _)| **d > 0.0)
+        .map(|(_, r)| *r)
+        .sum();
+    let total: u64 = ranks2.iter().sum();
+    // counts[s] = number of sign assignments whose doubled W+ is s.
+    let mut counts = vec![0f64; total as usize + 1];
+    counts[0] = 1.0;
+    let mut reach = 0usize;
+    for &r in &ranks2 {
+        let r = r as usize;
+        for s in (0..=reach).rev() {
+            if counts[s] > 0.0 {
+                counts[s + r] += counts[s];
+            }
+        }
+        reach += r;
+    }
+    let all: f64 = counts.iter().sum();
+    let tail: f64 = counts[observed as usize..].iter().sum();
+    Some(SignedRankTest {
+        n,
+        w_plus: observed as f64 / 2.0,
+        p_greater: (tail / all).min(1.0),
+    })
+}
+
+/// The interquartile mean (rliable): the mean of the middle 50 % of `xs`, the quarter at each
+/// end removed, fractional items weighted (so it is defined for any n ≥ 1).
+pub fn interquartile_mean(xs: &[f64]) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len() as f64;
+    let (lo, hi) = (0.25 * n, 0.75 * n);
+    let mut sum = 0.0;
+    for (i, x) in v.iter().enumerate() {
+        let (a, b) = (i as f64, i as f64 + 1.0);
+        let w = (b.min(hi) - a.max(lo)).max(0.0);
+        sum += w * x;
+    }
+    Some(sum / (hi - lo))
+}
+
+/// A percentile interval of `stat` over `resamples` stratified bootstrap draws of `strata` (each
+/// stratum, a task's trajectory scores, resampled within itself: rliable's stratified
+/// bootstrap), with `stat` of the data as the estimate.
+pub fn stratified_bootstrap_ci(
+    strata: &[Vec<f64>],
+    stat: impl Fn(&[Vec<f64>]) -> Option<f64>,
+    resamples: u32,
+    confidence: f64,
+    rng: &mut crate::seed::Rng,
+) -> Option<Interval> {
+    use rand::Rng as _;
+    let estimate = stat(strata)?;
+    let mut draws = Vec::with_capacity(resamples as usize);
+    let mut buf: Vec<Vec<f64>> = strata.iter().map(|s| Vec::with_capacity(s.len())).collect();
+    for _ in 0..resamples {
+        for (b, s) in buf.iter_mut().zip(strata) {
+            b.clear();
+            for _ in 0..s.len() {
+                b.push(s[rng.random_range(0..s.len())]);
+            }
+        }
+        if let Some(x) = stat(&buf) {
+            draws.push(x);
+        }
+    }
+    percentile_interval(estimate, draws, confidence, resamples)
+}
+
+/// A percentile interval of the mean over tasks of (mean a − mean b), by a two-level bootstrap:
+/// tasks resampled with replacement, then within each drawn task its paired trajectories
+/// (`pairs[t]` = (a's score, b's score) per trajectory). Both levels of variation enter, so the
+/// interval does not treat trajectories as independent tasks.
+pub fn hierarchical_bootstrap_ci(
+    pairs: &[Vec<(f64, f64)>],
+    resamples: u32,
+    confidence: f64,
+    rng: &mut crate::seed::Rng,
+) -> Option<Interval> {
+    use rand::Rng as _;
+    let diff = |p: &[(f64, f64)]| p.iter().map(|(a, b)| a - b).sum::<f64>() / p.len() as f64;
+    let tasks: Vec<&Vec<(f64, f64)>> = pairs.iter().filter(|p| !p.is_empty()).collect();
+    if tasks.is_empty() {
+        return None;
+    }
+    let estimate = tasks.iter().map(|p| diff(p)).sum::<f64>() / tasks.len() as f64;
+    let mut draws = Vec::with_capacity(resamples as usize);
+    let mut buf = Vec::new();
+    for _ in 0..resamples {
+        let mut total = 0.0;
+        for _ in 0..tasks.len() {
+            let p = tasks[rng.random_range(0..tasks.len())];
+            buf.clear();
+            for _ in 0..p.len() {
+                buf.push(p[rng.random_range(0..p.len())]);
+            }
+            total += diff(&buf);
+        }
+        draws.push(total / tasks.len() as f64);
+    }
+    percentile_interval(estimate, draws, confidence, resamples)
+}
+
+/// rliable's probability of improvement of `a` over `b`: the mean over tasks of
+/// P(X_a > X_b) + ½ P(X_a = X_b), X drawn from each task's trajectory scores (already oriented
+/// so that higher is better).
+pub fn probability_of_improvement(a: &[Vec<f64>], b: &[Vec<f64>]) -> Option<f64> {
+    let per: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| !x.is_empty() && !y.is_empty())
+        .map(|(x, y)| {
+            let mut s = 0.0;
+            for u in x {
+                for v in y {
+                    s += if u > v {
+                        1.0
+                    } else if u == v {
+                        0.5
+                    } else {
+                        0.0
+                    };
+                }
+            }
+            s / (x.len() * y.len()) as f64
+        })
+        .collect();
+    if per.is_empty() {
+        None
+    } else {
+        Some(per.iter().sum::<f64>() / per.len() as f64)
+    }
+}
+
+fn percentile_interval(
+    estimate: f64,
+    mut draws: Vec<f64>,
+    confidence: f64,
+    resamples: u32,
+) -> Option<Interval> {
+    if draws.is_empty() {
+        return None;
+    }
+    draws.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let i = ((draws.len() - 1) as f64 * p).round() as usize;
+        draws[i]
+    };
+    let tail = (1.0 - confidence) / 2.0;
+    Some(Interval {
+        estimate,
+        lo: q(tail),
+        hi: q(1.0 - tail),
+        confidence,
+        resamples,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,5 +625,54 @@ mod tests {
         assert_eq!(holm(&[0.01, 0.04, 0.03], 0.05), vec![true, false, false]);
         assert_eq!(holm(&[0.01, 0.02, 0.04], 0.05), vec![true, true, true]);
         assert_eq!(holm(&[0.2, 0.001], 0.05), vec![false, true]);
+    }
+
+    /// Exact values: all five positive gives 1/32 (scipy's exact `wilcoxon`); a tie block of
+    /// three |1|s shares rank 2, and 4 of the 16 sign patterns reach the observed W+ = 8.
+    #[test]
+    fn signed_rank_test_is_exact_with_ties() {
+        let t = signed_rank_test(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+        assert_eq!((t.n, t.w_plus), (5, 15.0));
+        assert!((t.p_greater - 1.0 / 32.0).abs() < 1e-12);
+        let t = signed_rank_test(&[1.0, 1.0, -1.0, 2.0, 0.0]).unwrap();
+        assert_eq!((t.n, t.w_plus), (4, 8.0));
+        assert!((t.p_greater - 0.25).abs() < 1e-12);
+        assert!(signed_rank_test(&[0.0, 0.0]).is_none());
+        let t = signed_rank_test(&[-1.0, -2.0, -3.0]).unwrap();
+        assert_eq!(t.p_greater, 1.0);
+    }
+
+    #[test]
+    fn interquartile_mean_weights_fractional_items() {
+        assert_eq!(
+            interquartile_mean(&[8., 1., 2., 3., 4., 5., 6., 7.]),
+            Some(4.5)
+        );
+        assert_eq!(interquartile_mean(&[5., 4., 3., 2., 1.]), Some(3.0));
+        assert_eq!(interquartile_mean(&[2.0]), Some(2.0));
+        assert_eq!(interquartile_mean(&[]), None);
+    }
+
+    #[test]
+    fn probability_of_improvement_counts_ties_half() {
+        let p = probability_of_improvement(&[vec![1., 2.]], &[vec![1., 1.]]).unwrap();
+        assert_eq!(p, 0.75);
+        let p = probability_of_improvement(&[vec![1.], vec![0.]], &[vec![0.], vec![1.]]).unwrap();
+        assert_eq!(p, 0.5);
+    }
+
+    /// Identical agents give a degenerate interval at 0; a constant shift gives it exactly.
+    #[test]
+    fn hierarchical_bootstrap_brackets_the_paired_difference() {
+        let mut rng = crate::seed::SeedPath::root(3).rng();
+        let same = vec![vec![(1.0, 1.0), (2.0, 2.0)], vec![(0.5, 0.5)]];
+        let i = hierarchical_bootstrap_ci(&same, 500, 0.95, &mut rng).unwrap();
+        assert_eq!((i.estimate, i.lo, i.hi), (0.0, 0.0, 0.0));
+        let shifted = vec![vec![(2.0, 1.0), (3.0, 2.0)], vec![(1.5, 0.5)]];
+        let i = hierarchical_bootstrap_ci(&shifted, 500, 0.95, &mut rng).unwrap();
+        assert_eq!((i.estimate, i.lo, i.hi), (1.0, 1.0, 1.0));
+        let noisy = vec![vec![(2.0, 0.0), (0.0, 0.0)], vec![(1.0, 0.0), (3.0, 0.0)]];
+        let i = hierarchical_bootstrap_ci(&noisy, 2000, 0.95, &mut rng).unwrap();
+        assert!(i.lo < i.estimate && i.estimate < i.hi, "{i:?}");
     }
 }

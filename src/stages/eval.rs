@@ -138,6 +138,7 @@ pub fn run(
             table.tasks.push(TaskResults {
                 task: *et,
                 starter: starter_test_metric(ctx.workbench, task, ctx.run_seed())?,
+                improvement_range: Some(100.0 / task.spec.reward_scale),
                 agents: Vec::new(),
             });
         }

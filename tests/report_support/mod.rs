@@ -48,6 +48,8 @@ pub fn table(quality: &[(Agent, f64)], noise: f64, trajectories: usize, seed: u6
             TaskResults {
                 task: *t,
                 starter,
+                // Half the starter: a gain of q % is a normalised improvement of q / 50.
+                improvement_range: Some(starter * 0.5),
                 agents,
             }
         })

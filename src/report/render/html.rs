@@ -3,6 +3,9 @@
 
 use std::fmt::Write as _;
 
+/// A curve point's position on an x axis.
+type XOf = fn(&crate::report::results::CurvePoint) -> f64;
+
 use super::markdown::fidelity_text;
 use super::plot::{Hline, Line, curve_chart, grouped_bars};
 use super::{ReportInput, fmt_gain, paper_header, side_rows};
@@ -182,7 +185,7 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
     if let Some(curves) = input.curves {
         // Against both charges: the policy tokens (the paper's GPU hours are mostly the
         // policy's) and the environment's work units.
-        let axes: [(&str, fn(&crate::report::results::CurvePoint) -> f64); 2] = [
+        let axes: [(&str, XOf); 2] = [
             ("RL policy tokens (forward-equivalents)", |p| {
                 p.policy_tokens as f64
             }),

@@ -113,6 +113,61 @@ pub fn markdown(input: &ReportInput) -> String {
         let _ = writeln!(w);
     }
 
+    // ---- normalised improvement (the primary score)
+    if let Some(res) = input.results
+        && crate::report::compare::scale_of(res) == crate::report::compare::Scale::Normalised
+    {
+        let _ = writeln!(w, "## Normalised improvement (primary score)\n");
+        let _ = writeln!(
+            w,
+            "g = sign · (score − starter) / |m_best − m_init|: the share of the task's known achievable improvement (the range that sets the reward's α), clipped to [{}, {}]. Per task, the mean over trajectories; per split, the interquartile mean (IQM) and the mean over every (task, trajectory), with 95 % stratified bootstrap intervals (rliable; {} resamples).\n",
+            crate::report::results::NORMALISED_CLIP.0,
+            crate::report::results::NORMALISED_CLIP.1,
+            crate::report::compare::RESAMPLES
+        );
+        let mut h = vec!["task".to_string()];
+        h.extend(agents.iter().map(|a| a.to_string()));
+        let _ = writeln!(w, "| {} |", h.join(" | "));
+        let _ = writeln!(w, "|{}", "---|".repeat(h.len()));
+        for t in &res.tasks {
+            let mut cells = vec![t.task.to_string()];
+            cells.extend(agents.iter().map(|a| {
+                t.normalised(*a).map_or("–".to_string(), |g| {
+                    format!("{:+.3}", g.iter().sum::<f64>() / g.len().max(1) as f64)
+                })
+            }));
+            let _ = writeln!(w, "| {} |", cells.join(" | "));
+        }
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "| split | agent | tasks | IQM [95% CI] | mean [95% CI] |"
+        );
+        let _ = writeln!(w, "|---|---|---|---|---|");
+        for split in Split::ALL {
+            let tasks: Vec<_> = crate::report::task::EvalTask::in_split(split).collect();
+            let seed = crate::seed::SeedPath::root(0)
+                .child("report-aggregates")
+                .child(split.label());
+            for a in crate::report::compare::aggregates(res, &tasks, &seed) {
+                let _ = writeln!(
+                    w,
+                    "| {} | {} | {} | {:+.3} [{:+.3}, {:+.3}] | {:+.3} [{:+.3}, {:+.3}] |",
+                    split.label(),
+                    a.agent,
+                    a.tasks,
+                    a.iqm.estimate,
+                    a.iqm.lo,
+                    a.iqm.hi,
+                    a.mean.estimate,
+                    a.mean.lo,
+                    a.mean.hi
+                );
+            }
+        }
+        let _ = writeln!(w);
+    }
+
     // ---- curves
     if let Some(curves) = input.curves {
         let _ = writeln!(

@@ -67,13 +67,18 @@ fn point(rl_step: usize, progress: &Progress, wall: f64, task_gains: Vec<TaskGai
     }
 }
 
+/// Evaluates the learner at a curve point (its RL step given): the curve's task gains and the
+/// probe.
+pub type Evaluate<'a> =
+    dyn FnMut(&Learner, usize) -> Result<(Vec<TaskGain>, Measure), RlError> + 'a;
+
 /// Runs (or resumes) training; returns the final progress.
 pub fn train(
     learner: &mut Learner,
     resume_dir: &Path,
     seed: &SeedPath,
     collect: &mut dyn FnMut(usize, &Learner) -> Result<Collected, RlError>,
-    evaluate: &mut dyn FnMut(&Learner, usize) -> Result<(Vec<TaskGain>, Measure), RlError>,
+    evaluate: &mut Evaluate<'_>,
 ) -> Result<Progress, RlError> {
     let start = Instant::now();
     let mut progress = match resume::load(resume_dir, learner)? {

@@ -419,7 +419,10 @@ mod tests {
         let w = token_weights(&mask, 2, 6);
         let short: f32 = w[..6].iter().sum();
         let long: f32 = w[6..].iter().sum();
-        assert!((short - 0.5).abs() < 1e-6 && (long - 0.5).abs() < 1e-6, "{short} {long}");
+        assert!(
+            (short - 0.5).abs() < 1e-6 && (long - 0.5).abs() < 1e-6,
+            "{short} {long}"
+        );
         assert!(w[2..6].iter().all(|&x| x == 0.0));
         assert_eq!(token_weights(&[0., 0.], 1, 2), vec![0., 0.]);
     }
