@@ -43,6 +43,7 @@ fn results_table_validation_names_the_field() {
     let mut t = ResultsTable {
         trajectories: 4,
         tasks: vec![one_task(EvalTask::Cifar10, vec![1.0, 2.0, 3.0], 1.0)],
+        budgets: Vec::new(),
     };
     let e = t.validate().unwrap_err();
     assert_eq!(e.field, "tasks[0].agents[0].scores");

@@ -564,6 +564,7 @@ mod tests {
                     scores: vec![x, 0.5],
                 }],
             }],
+            budgets: Vec::new(),
         }
     }
 

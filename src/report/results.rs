@@ -118,7 +118,8 @@ pub fn normalised_improvement(
         return None;
     }
     let g = direction.sign() * (score - starter) / range;
-    Some(g.clamp(NORMALISED_CLIP.0, NORMALISED_CLIP.1))
+    // + 0.0 turns −0 (no change on a lower-is-better task) into 0.
+    Some(g.clamp(NORMALISED_CLIP.0, NORMALISED_CLIP.1) + 0.0)
 }
 
 /// Table 1 as reproduced: agents × tasks × trajectories.
@@ -129,6 +130,28 @@ pub struct ResultsTable {
     pub trajectories: usize,
     /// In [`EvalTask::ALL`] order; a profile may evaluate a subset.
     pub tasks: Vec<TaskResults>,
+    /// How each agent spent its step budget over all its trajectories (absent in the paper's
+    /// table and in tables written before it was recorded).
+    #[serde(default)]
+    pub budgets: Vec<AgentBudget>,
+}
+
+/// How an agent spent its trajectories' step budgets: what separates random search (an edit at
+/// nearly every step, to the end of the budget) from an agent that inspects and stops.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentBudget {
+    pub agent: Agent,
+    pub trajectories: usize,
+    /// Mean steps taken, and the mean step budget they were allowed.
+    pub mean_steps: f64,
+    pub mean_budget: f64,
+    /// Share of all steps that were Edit Script actions (whatever their outcome).
+    pub edit_share: f64,
+    /// Share of trajectories that ended with a Final Answer (the rest ran out of steps).
+    pub final_answer_share: f64,
+    /// Mean 1-based step of the Final Answer, over the trajectories that gave one.
+    pub mean_final_answer_step: Option<f64>,
 }
 
 /// A [`ResultsTable`] or [`Figure4Run`] that breaks an invariant.

@@ -239,15 +239,31 @@ id_enum!(
 );
 
 impl Agent {
-    /// The paper's column this agent stands beside, where one is meaningful (docs/report.md):
-    /// `random` ↔ the untrained backbone (Qwen2.5-7B-Instruct) and `ml-agent` ↔ ML-Agent.
-    /// The expert agents are this run's analogues of the stronger, larger-model agents, but no
-    /// single paper column; SFT and episode-wise RL appear only in the paper's ablations.
-    pub fn paper_column(self) -> Option<PaperModel> {
+    /// What the agent stands for beside the paper's Table 1 (docs/report.md).
+    pub fn stands_for(self) -> &'static str {
         match self {
-            Agent::Random => Some(PaperModel::Qwen7b),
-            Agent::MlAgent => Some(PaperModel::MlAgent),
-            _ => None,
+            Agent::Random => {
+                "uniformly random actions over the script's schema (mostly edits, a Final \
+                 Answer by chance): random search, a strong baseline in its own right, not the analogue of the untrained Qwen2.5-7B column \
+                 (an untrained LLM in the scaffold inspects, stops early and writes malformed \
+                 actions); an instruction-tuned LLM through the API agent is that analogue"
+            }
+            Agent::NonEnrichedExpert => {
+                "a scripted agent without exploration-enriching ideas: the analogue of a \
+                 prompted, competent but unexplorative LLM agent (the larger baselines' role)"
+            }
+            Agent::Expert => {
+                "the teacher whose trajectories SFT imitates (no paper column): what imitation \
+                 alone could reach"
+            }
+            Agent::Sft => {
+                "the policy after exploration-enriched fine-tuning only (the paper's SFT \
+                 ablation): the start RL is measured from"
+            }
+            Agent::MlAgent => "SFT + step-wise RL: the paper's ML-Agent column",
+            Agent::MlAgentEpisode => {
+                "SFT + episode-wise RL: Figure 4's comparison (no Table 1 column)"
+            }
         }
     }
 }

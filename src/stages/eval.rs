@@ -133,6 +133,7 @@ pub fn run(
         let mut table = ResultsTable {
             trajectories: cfg.trajectories,
             tasks: Vec::with_capacity(evals.len()),
+            budgets: Vec::new(),
         };
         for (et, task) in &evals {
             table.tasks.push(TaskResults {
@@ -191,6 +192,11 @@ pub fn run(
                     play(ctx, &tasks, &mut policy)?
                 }
             };
+            let budgets: Vec<usize> = evals
+                .iter()
+                .flat_map(|(_, task)| std::iter::repeat_n(cfg.steps_on(task), cfg.trajectories))
+                .collect();
+            table.budgets.push(budget_of(*agent, &episodes, &budgets));
             for (ti, (et, task)) in evals.iter().enumerate() {
                 let mut scores = Vec::with_capacity(cfg.trajectories);
                 for i in 0..cfg.trajectories {
@@ -289,4 +295,37 @@ pub fn read_results(path: &std::path::Path) -> Result<ResultsTable, StageBodyErr
     let t: ResultsTable = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     t.validate().map_err(|e| bad(e.to_string()))?;
     Ok(t)
+}
+
+/// How `agent` spent its trajectories (`budgets[i]`: the step limit of `episodes[i]`).
+fn budget_of(
+    agent: Agent,
+    episodes: &[Episode],
+    budgets: &[usize],
+) -> crate::report::results::AgentBudget {
+    let n = episodes.len().max(1) as f64;
+    let steps: usize = episodes.iter().map(|e| e.steps.len()).sum();
+    let edits = episodes
+        .iter()
+        .flat_map(|e| &e.steps)
+        .filter(|s| {
+            crate::env::Action::parse(&s.action)
+                .is_ok_and(|a| a.kind == crate::env::ActionKind::EditScript)
+        })
+        .count();
+    let finals: Vec<usize> = episodes
+        .iter()
+        .filter(|e| e.steps.last().is_some_and(|s| s.done))
+        .map(|e| e.steps.len())
+        .collect();
+    crate::report::results::AgentBudget {
+        agent,
+        trajectories: episodes.len(),
+        mean_steps: steps as f64 / n,
+        mean_budget: budgets.iter().sum::<usize>() as f64 / n,
+        edit_share: edits as f64 / steps.max(1) as f64,
+        final_answer_share: finals.len() as f64 / n,
+        mean_final_answer_step: (!finals.is_empty())
+            .then(|| finals.iter().sum::<usize>() as f64 / finals.len() as f64),
+    }
 }

@@ -57,6 +57,7 @@ pub fn table(quality: &[(Agent, f64)], noise: f64, trajectories: usize, seed: u6
     let t = ResultsTable {
         trajectories,
         tasks,
+        budgets: Vec::new(),
     };
     t.validate().unwrap();
     t

@@ -168,6 +168,33 @@ pub fn markdown(input: &ReportInput) -> String {
         let _ = writeln!(w);
     }
 
+    // ---- agents and their budgets
+    if let Some(res) = input.results
+        && !res.budgets.is_empty()
+    {
+        let _ = writeln!(w, "## The agents and how they spend their step budget\n");
+        let _ = writeln!(
+            w,
+            "| agent | stands for | steps used / budget | edit share | Final Answer (share, mean step) |"
+        );
+        let _ = writeln!(w, "|---|---|---|---|---|");
+        for b in &res.budgets {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {:.1} / {:.1} | {:.0}% | {:.0}%, {} |",
+                b.agent,
+                b.agent.stands_for(),
+                b.mean_steps,
+                b.mean_budget,
+                b.edit_share * 100.0,
+                b.final_answer_share * 100.0,
+                b.mean_final_answer_step
+                    .map_or("–".to_string(), |s| format!("step {s:.1}"))
+            );
+        }
+        let _ = writeln!(w);
+    }
+
     // ---- curves
     if let Some(curves) = input.curves {
         let _ = writeln!(
