@@ -54,6 +54,11 @@ pub struct Args {
     /// experiment's own seed first, then seeds derived from it by name); 1 records none
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub spread_seeds: u32,
+    /// Repeat the seed-dependent stages under N root seeds (the experiment's own first, then
+    /// seeds derived from it by name, as --spread-seeds) and print each claim's verdict, each
+    /// agent's score and the step-wise RL probe per seed, with the spread over seeds
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub seeds: u32,
     /// With --bless: write a golden from a tree with uncommitted changes (scratch goldens, tests);
     /// `cargo xtask bless` never passes it
     #[arg(long)]
@@ -83,6 +88,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
              commit (or stash) every change first",
             code.describe()
         );
+    }
+    if args.seeds == 0 {
+        anyhow::bail!("--seeds: expected a count of at least 1");
     }
     if args.spread_seeds == 0 || (args.spread_seeds > 1 && args.bless.is_none()) {
         anyhow::bail!("--spread-seeds: expected a count of at least 1, used together with --bless");
@@ -114,6 +122,23 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         .map(|e| eval::read_results(&e.path(eval::RESULTS_FILE)))
         .transpose()?;
     let verdicts = report::read_verdicts(&repro.report.path(report::CLAIMS_FILE))?;
+    if args.seeds > 1 {
+        let mut runs = vec![SeedSummary::of(experiment.seed, &repro)?];
+        for i in 1..args.seeds {
+            let mut exp = experiment.clone();
+            exp.seed = spread_seed(experiment.seed, i);
+            let seed_ctx = Context {
+                store: ctx.store,
+                workbench: ctx.workbench,
+                experiment: &exp,
+                code: ctx.code.clone(),
+                progress: ctx.progress,
+            };
+            let r = reproduce::run_all(&seed_ctx, args.target, &sources)?;
+            runs.push(SeedSummary::of(exp.seed, &r)?);
+        }
+        write_seed_summary(&mut out, &runs)?;
+    }
     let mut ok = true;
     if let Some(path) = &args.bless {
         // The reference runs of the spread, each a whole reproduction under another root seed.
@@ -273,4 +298,129 @@ fn report_spread(
         if c.passed() { "passed" } else { "FAILED" }
     )?;
     Ok(c.passed())
+}
+
+/// What `--seeds` prints of one seed's reproduction.
+struct SeedSummary {
+    seed: u64,
+    verdicts: Vec<(String, String)>,
+    results: Option<mlagent::report::ResultsTable>,
+    /// The step-wise run's probe: the final point's held-in-states and held-out-tasks rows.
+    probe: Vec<mlagent::train::rl::probe::ProbePoint>,
+}
+
+impl SeedSummary {
+    fn of(seed: u64, r: &reproduce::Reproduction) -> anyhow::Result<Self> {
+        let results = r
+            .eval
+            .as_ref()
+            .map(|e| eval::read_results(&e.path(eval::RESULTS_FILE)))
+            .transpose()?;
+        let verdicts = report::read_verdicts(&r.report.path(report::CLAIMS_FILE))?;
+        let mut probe = Vec::new();
+        if let Some((_, run)) =
+            r.lm.iter()
+                .find(|(a, _)| *a == mlagent::report::Agent::MlAgent)
+        {
+            let path = run.path(mlagent::stages::rl::PROBE_FILE);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let f: mlagent::train::rl::probe::ProbeFile = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", path.display()))?;
+            if let Some(last) = f.points.iter().map(|p| p.rl_step).max() {
+                probe = f.points.into_iter().filter(|p| p.rl_step == last).collect();
+            }
+        }
+        Ok(Self {
+            seed,
+            verdicts,
+            results,
+            probe,
+        })
+    }
+}
+
+fn mean_sd(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len().max(1) as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, v.sqrt())
+}
+
+fn write_seed_summary(out: &mut impl std::io::Write, runs: &[SeedSummary]) -> anyhow::Result<()> {
+    let seeds: Vec<String> = runs.iter().map(|r| r.seed.to_string()).collect();
+    writeln!(out, "\nover {} seeds ({}):", runs.len(), seeds.join(", "))?;
+    writeln!(out, "claim verdicts, seed by seed:")?;
+    for (id, _) in &runs[0].verdicts {
+        let per: Vec<&str> = runs
+            .iter()
+            .map(|r| {
+                r.verdicts
+                    .iter()
+                    .find(|(i, _)| i == id)
+                    .map_or("absent", |(_, v)| v.as_str())
+            })
+            .collect();
+        writeln!(out, "  {id}: {}", per.join(", "))?;
+    }
+    if runs.iter().all(|r| r.results.is_some()) {
+        writeln!(
+            out,
+            "mean score per agent and split (normalised improvement, else relative gain %), seed by seed; mean ± sd over seeds:"
+        )?;
+        let first = runs[0].results.as_ref().expect("checked above");
+        for split in mlagent::report::Split::ALL {
+            let tasks: Vec<_> = mlagent::report::EvalTask::in_split(split).collect();
+            for agent in first.agents() {
+                let xs: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| {
+                        let res = r.results.as_ref()?;
+                        let scale = mlagent::report::compare::scale_of(res);
+                        let all: Vec<f64> = tasks
+                            .iter()
+                            .filter_map(|t| {
+                                mlagent::report::compare::oriented(res.task(*t)?, agent, scale)
+                            })
+                            .flatten()
+                            .collect();
+                        (!all.is_empty()).then(|| all.iter().sum::<f64>() / all.len() as f64)
+                    })
+                    .collect();
+                if xs.len() == runs.len() {
+                    let (m, sd) = mean_sd(&xs);
+                    let per: Vec<String> = xs.iter().map(|x| format!("{x:+.3}")).collect();
+                    writeln!(
+                        out,
+                        "  {} {agent}: {}; {m:+.3} ± {sd:.3}",
+                        split.label(),
+                        per.join(" ")
+                    )?;
+                }
+            }
+        }
+    }
+    writeln!(
+        out,
+        "step-wise RL probe at its last point, gain over the SFT start [95% CI] and improving edits, seed by seed:"
+    )?;
+    for r in runs {
+        for p in &r.probe {
+            writeln!(
+                out,
+                "  {} {} (step {}): {:+.3} [{:+.3}, {:+.3}], pass@1 {:.3}, pass@k {:.3}, improving edits {} of {}",
+                r.seed,
+                p.split,
+                p.rl_step,
+                p.gain_vs_start.mean,
+                p.gain_vs_start.ci95[0],
+                p.gain_vs_start.ci95[1],
+                p.pass_at_1,
+                p.pass_at_k,
+                p.action_mix.improving_edit,
+                p.action_mix.total()
+            )?;
+        }
+    }
+    Ok(())
 }

@@ -461,6 +461,9 @@ pub fn check_reproduction(
     }
 }
 
+/// What an RL claim of one reproduction rests on.
+const ONE_SEED: &str = "rests on one training seed (`reproduce --seeds N` repeats it under N)";
+
 /// The statistic of every agent-vs-agent claim (report::compare).
 const ACROSS_TASKS: &str = "per-task mean score (normalised improvement), Wilcoxon signed-rank test across tasks, hierarchical bootstrap CI (tasks, then trajectories)";
 
@@ -747,7 +750,10 @@ fn repro_trend(
     ReproCheck {
         verdict: combine(&verdicts),
         statistic: statistic.to_string(),
-        detail: format!("{} (alpha {alpha})", parts.join("; ")),
+        detail: format!(
+            "{} (alpha {alpha}); {ONE_SEED}",
+            parts.join("; ")
+        ),
         stats,
     }
 }
@@ -829,7 +835,7 @@ fn repro_step_vs_episode(curves: Option<&Figure4Run>, splits: &[Split], alpha: f
         verdict,
         statistic: statistic.to_string(),
         detail: format!(
-            "{}; dominance {}; tasks at {} policy tokens (step-wise step {} vs episode-wise step {}): {} (alpha {alpha})",
+            "{}; dominance {}; tasks at {} policy tokens (step-wise step {} vs episode-wise step {}): {} (alpha {alpha}); {ONE_SEED}",
             parts.join("; "),
             if dominated { "holds" } else { "fails" },
             e.policy_tokens,
