@@ -750,10 +750,7 @@ fn repro_trend(
     ReproCheck {
         verdict: combine(&verdicts),
         statistic: statistic.to_string(),
-        detail: format!(
-            "{} (alpha {alpha}); {ONE_SEED}",
-            parts.join("; ")
-        ),
+        detail: format!("{} (alpha {alpha}); {ONE_SEED}", parts.join("; ")),
         stats,
     }
 }

@@ -1,10 +1,14 @@
 //! The PPO objective and advantage estimators.
 //!
-//! Per action token (token-level: every token of every sample weighs the same in a minibatch):
-//! `ratio = exp(log π_θ − log π_old)`, policy loss `−min(ratio·A, clip(ratio, 1−ε, 1+ε)·A)`;
-//! KL to the frozen SFT reference by the k3 estimator `exp(r − n) − (r − n) − 1` (Schulman's
-//! unbiased, always-positive estimator of KL(π_θ ‖ π_ref) from samples of π_θ); entropy of
-//! π_θ at each position (exact, over the vocabulary). Per sample: value loss `½ (V − target)²`.
+//! Per action token, averaged over the sample's action and then over the minibatch's samples
+//! (`token_weights`): `ratio = exp(log π_θ − log π_old)`, policy loss
+//! `−min(ratio·A, clip(ratio, 1−ε, 1+ε)·A)`; KL to the frozen SFT reference by the k3 estimator
+//! `exp(r − n) − (r − n) − 1` (Schulman's unbiased, always-positive estimator of
+//! KL(π_θ ‖ π_ref) from samples of π_θ), with the log-ratio clamped to ±20 and each token's
+//! estimate to at most 10 as verl's `low_var_kl` does: at a low sampling temperature one token
+//! the reference prefers by a wide margin would otherwise contribute `e^Δ` and swamp the update;
+//! entropy of π_θ at each position (exact, over the vocabulary). Per sample: value loss
+//! `½ (V − target)²`.
 //!
 //! Padding positions (weight 0) have their log-ratios set to 0 *before* any `exp`: a pad's
 //! log-prob can be far below −88, where `exp` overflows and `∞ · 0` would turn the whole loss
@@ -53,10 +57,14 @@ pub fn clipped_policy_loss(
     (unclipped.min_pair(clipped) * w).sum().neg()
 }
 
-/// k3 estimate of KL(π_θ ‖ π_ref), summed with per-token weights `w`.
+/// Bounds of the k3 estimator (verl's `low_var_kl`): the log-ratio, then each token's estimate.
+pub const KL_LOG_RATIO_BOUND: f64 = 20.0;
+pub const KL_TOKEN_BOUND: f64 = 10.0;
+
+/// k3 estimate of KL(π_θ ‖ π_ref), bounded per token, summed with per-token weights `w`.
 pub fn kl_k3(new_logp: Tensor<2>, ref_logp: Tensor<2>, w: Tensor<2>) -> Tensor<1> {
-    let d = live_log_ratio(ref_logp, new_logp, &w);
-    ((d.clone().exp() - d - 1.0) * w).sum()
+    let d = live_log_ratio(ref_logp, new_logp, &w).clamp(-KL_LOG_RATIO_BOUND, KL_LOG_RATIO_BOUND);
+    ((d.clone().exp() - d - 1.0).clamp_max(KL_TOKEN_BOUND) * w).sum()
 }
 
 fn t2(v: Vec<f32>, b: usize, a: usize, device: &Device) -> Tensor<2> {
@@ -425,5 +433,20 @@ mod tests {
         );
         assert!(w[2..6].iter().all(|&x| x == 0.0));
         assert_eq!(token_weights(&[0., 0.], 1, 2), vec![0., 0.]);
+    }
+
+    /// A token the reference prefers by 50 nats contributes the bound, not e^50 (before the
+    /// bound, one such token made the minibatch's KL 1,851 at temperature 0.2 on `mini`).
+    #[test]
+    fn one_far_token_cannot_swamp_the_kl() {
+        let device = Device::flex();
+        let t = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [1, 2]), &device);
+        let kl =
+            kl_k3(t(vec![-50.0, -1.0]), t(vec![0.0, -1.0]), t(vec![0.5, 0.5])).into_scalar::<f32>();
+        assert!((kl - 5.0).abs() < 1e-5, "{kl}");
+        let small =
+            kl_k3(t(vec![-0.1, -1.0]), t(vec![0.0, -1.0]), t(vec![0.5, 0.5])).into_scalar::<f32>();
+        let want = 0.5 * ((0.1f32).exp() - 0.1 - 1.0);
+        assert!((small - want).abs() < 1e-6, "{small} vs {want}");
     }
 }
