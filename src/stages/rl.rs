@@ -299,29 +299,9 @@ fn probe_states<'a>(
 ) -> Result<(StatePool, ProbeSet<'a>), StageBodyError> {
     let cfg = &ctx.experiment.rl.probe;
     let seed = ctx.seed().child("rl-probe");
-    let mut per_task: std::collections::BTreeMap<&str, usize> = Default::default();
-    for ep in episodes {
-        *per_task.entry(ep.task_id.as_str()).or_default() += 1;
-    }
-    let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
-    let (mut pooled, mut held) = (Vec::new(), Vec::new());
-    for ep in episodes {
-        let i = seen.entry(ep.task_id.as_str()).or_default();
-        let keep_back = *i + cfg.held_in_episodes_per_task >= per_task[ep.task_id.as_str()];
-        *i += 1;
-        if keep_back {
-            held.push(ep.clone());
-        } else {
-            pooled.push(ep.clone());
-        }
-    }
+    let (pooled, held) = split_episodes(episodes, cfg.held_in_episodes_per_task);
     let pool = StatePool::from_episodes(&pooled, train)?;
-    let in_pool: std::collections::BTreeSet<_> = pool.states.iter().map(|s| s.digest).collect();
-    let held_in: Vec<State> = StatePool::from_episodes(&held, train)?
-        .states
-        .into_iter()
-        .filter(|s| !in_pool.contains(&s.digest))
-        .collect();
+    let held_in = unseen_states(StatePool::from_episodes(&held, train)?, &pool);
 
     let held_out_ids = super::sft::held_out_tasks(ctx);
     let workbench: &'a crate::env::Workbench = ctx.workbench;
@@ -392,4 +372,71 @@ fn sample_states(states: Vec<State>, n: usize, seed: &crate::seed::SeedPath) -> 
         .zip(keep)
         .filter_map(|(s, k)| k.then_some(s))
         .collect()
+}
+
+/// Each task's last `held_back` episodes (in file order) apart from the rest.
+fn split_episodes(
+    episodes: &[crate::agent::episode::Episode],
+    held_back: usize,
+) -> (
+    Vec<crate::agent::episode::Episode>,
+    Vec<crate::agent::episode::Episode>,
+) {
+    let mut per_task: std::collections::BTreeMap<&str, usize> = Default::default();
+    for ep in episodes {
+        *per_task.entry(ep.task_id.as_str()).or_default() += 1;
+    }
+    let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+    let (mut pooled, mut held) = (Vec::new(), Vec::new());
+    for ep in episodes {
+        let i = seen.entry(ep.task_id.as_str()).or_default();
+        let back = *i + held_back >= per_task[ep.task_id.as_str()];
+        *i += 1;
+        if back {
+            held.push(ep.clone());
+        } else {
+            pooled.push(ep.clone());
+        }
+    }
+    (pooled, held)
+}
+
+/// The states of `held` that the state pool does not also hold.
+fn unseen_states(held: StatePool, pool: &StatePool) -> Vec<State> {
+    let in_pool: std::collections::BTreeSet<_> = pool.states.iter().map(|s| s.digest).collect();
+    held.states
+        .into_iter()
+        .filter(|s| !in_pool.contains(&s.digest))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::episode::Episode;
+
+    fn episode(task: &str) -> Episode {
+        Episode {
+            task_id: task.into(),
+            steps: Vec::new(),
+            starter_metric: None,
+            best_script: String::new(),
+            best_metric: None,
+        }
+    }
+
+    /// The probe takes whole episodes, the last ones of each task; the rest feed the pool.
+    #[test]
+    fn each_task_holds_back_its_last_episodes() {
+        let eps: Vec<Episode> = ["a", "b", "a", "a", "b"]
+            .iter()
+            .map(|t| episode(t))
+            .collect();
+        let (pooled, held) = split_episodes(&eps, 1);
+        let ids = |v: &[Episode]| v.iter().map(|e| e.task_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&pooled), vec!["a", "b", "a"]);
+        assert_eq!(ids(&held), vec!["a", "b"]);
+        let (pooled, held) = split_episodes(&eps, 0);
+        assert_eq!((pooled.len(), held.len()), (5, 0));
+    }
 }
