@@ -108,6 +108,20 @@ pub fn score(
     temperature: f64,
     device: &Device,
 ) -> Result<Scored, RlError> {
+    score_with(model, value, samples, temperature, device, true)
+}
+
+/// [`score`], where `value_trunk_grad = false` detaches the trunk's hidden state from the value
+/// head, so a loss on the values alone trains the head and leaves the policy's weights as they
+/// are (PPO's critic warm-up).
+pub fn score_with(
+    model: &Qwen2,
+    value: Option<&ValueHead>,
+    samples: &[&Sample],
+    temperature: f64,
+    device: &Device,
+    value_trunk_grad: bool,
+) -> Result<Scored, RlError> {
     if !(temperature.is_finite() && temperature > 0.0) {
         return Err(RlError::Input(format!(
             "scoring needs a finite temperature > 0 (got {temperature})"
@@ -183,10 +197,15 @@ pub fn score(
     let idx = Tensor::<3, Int>::from_data(TensorData::new(targets, [b, a, 1]), device);
     let logp = logp_all.gather(2, idx).reshape([b, a]);
     let values = match value {
-        Some(v) => v
-            .linear
-            .forward(hidden.narrow(1, p - 1, 1).reshape([b, d]))
-            .reshape([b]),
+        Some(v) => {
+            let last = hidden.narrow(1, p - 1, 1).reshape([b, d]);
+            let last = if value_trunk_grad {
+                last
+            } else {
+                last.detach()
+            };
+            v.linear.forward(last).reshape([b])
+        }
         None => Tensor::zeros([b], device),
     };
     Ok(Scored {

@@ -117,7 +117,8 @@ pub fn train(
         let n = c.samples.len().max(1) as f64;
         let mean_reward = c.samples.iter().map(|s| s.reward).sum::<f64>() / n;
         let collect_s = t0.elapsed().as_secs_f64();
-        let stats = learner.update(&c.samples, &seed.child("update").child(it))?;
+        let critic_only = it <= rl.critic_warmup_iterations;
+        let stats = learner.update(&c.samples, &seed.child("update").child(it), critic_only)?;
         let update_s = t0.elapsed().as_secs_f64() - collect_s;
         progress.work_units += c.work_units;
         let policy_tokens = c.generated_tokens + update_tokens(&c.samples, rl.epochs);

@@ -11,7 +11,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use rand::seq::SliceRandom as _;
 
-use super::actor::{ActorCritic, ValueWeights, copy_to, score, to_host};
+use super::actor::{ActorCritic, ValueWeights, copy_to, score, score_with, to_host};
 use super::ppo::{LossStats, LossWeights, advantages, ppo_loss};
 use super::{Algorithm, RlConfig, RlError, Sample};
 use crate::agent::lm_policy::{LmPolicy, TOKENIZER_FILE};
@@ -178,8 +178,14 @@ impl Learner {
     }
 
     /// One PPO update on `samples`, with advantages from [`advantages`] (both methods, both
-    /// algorithms). Minibatch order comes from `seed.child("epoch").child(e)`.
-    pub fn update(&mut self, samples: &[Sample], seed: &SeedPath) -> Result<UpdateStats, RlError> {
+    /// algorithms). Minibatch order comes from `seed.child("epoch").child(e)`. With
+    /// `critic_only` the loss is the value loss alone, so the policy's weights do not move.
+    pub fn update(
+        &mut self,
+        samples: &[Sample],
+        seed: &SeedPath,
+        critic_only: bool,
+    ) -> Result<UpdateStats, RlError> {
         if samples.is_empty() {
             return Ok(UpdateStats::default());
         }
@@ -202,19 +208,30 @@ impl Learner {
                 samples.len()
             )));
         }
-        let weights = self.weights();
+        let weights = if critic_only {
+            LossWeights {
+                clip_epsilon: self.rl.clip_epsilon,
+                value_coef: 1.0,
+                kl_coef: 0.0,
+                entropy_coef: 0.0,
+            }
+        } else {
+            self.weights()
+        };
+        let policy_weight = if critic_only { 0.0 } else { 1.0 };
         let mut stats = UpdateStats::default();
         let mut order: Vec<usize> = (0..samples.len()).collect();
         for e in 0..self.rl.epochs {
             order.shuffle(&mut seed.child("epoch").child(e).rng());
             for chunk in order.chunks(self.rl.minibatch_size) {
                 let refs: Vec<&Sample> = chunk.iter().map(|&i| &samples[i]).collect();
-                let scored = score(
+                let scored = score_with(
                     &self.ac.policy,
                     Some(&self.ac.value),
                     &refs,
                     self.sampling.temperature,
                     &self.train_device,
+                    !critic_only,
                 )?;
                 let a = scored.action_len;
                 let pad = |per: &[Vec<f32>]| -> Vec<f32> {
@@ -230,6 +247,7 @@ impl Learner {
                 let mb_adv: Vec<f32> = chunk.iter().map(|&i| adv[i] as f32).collect();
                 let targets: Vec<f32> = chunk.iter().map(|&i| samples[i].target as f32).collect();
                 let (loss, s) = ppo_loss(
+                    policy_weight,
                     scored,
                     &old,
                     &reference,
@@ -263,5 +281,76 @@ impl Learner {
         stats.loss.entropy /= n;
         stats.loss.clip_fraction /= n;
         Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lm::generate::SamplingConfig;
+
+    fn learner() -> Learner {
+        let device = Device::flex();
+        let train = device.clone().autodiff();
+        let corpus: Vec<String> = (0..20)
+            .map(|i| format!("Action: Edit Script lr = {i} epochs = {}", i % 3))
+            .collect();
+        let tok = ChatTokenizer::train_bpe(&corpus, 300).unwrap();
+        let cfg = Qwen2Config::tiny(tok.vocab_size());
+        let seed = SeedPath::root(4);
+        let policy = Qwen2::init(&cfg, &seed.child("m"), &train).unwrap();
+        let reference = copy_to(&cfg, &policy, &device).unwrap();
+        let value = ValueHead::init(cfg.hidden_size, &seed.child("v"), &train);
+        let rl = crate::config::Experiment::load(Path::new("experiments/smoke.ron"))
+            .unwrap()
+            .rl;
+        Learner::assemble(
+            cfg,
+            tok,
+            ActorCritic { policy, value },
+            rl.optim.build(),
+            reference,
+            &rl,
+            SamplingConfig {
+                temperature: 1.0,
+                top_p: 1.0,
+                max_new_tokens: 4,
+                stop_tokens: vec![],
+            },
+            64,
+            train,
+            device,
+        )
+    }
+
+    fn samples() -> Vec<Sample> {
+        (0..4u32)
+            .map(|i| Sample {
+                prompt: vec![5 + i, 9, 12, 7],
+                action: vec![20 + i, 3],
+                reward: f64::from(i) / 3.0,
+                target: f64::from(i) / 3.0,
+                outcome: f64::from(i) / 3.0,
+                group: 0,
+            })
+            .collect()
+    }
+
+    /// A warm-up update trains the value head and leaves every policy weight bit for bit as it
+    /// was; a full update moves the policy.
+    #[test]
+    fn critic_warmup_moves_the_value_head_only() {
+        let mut l = learner();
+        let before = l.ac.policy.to_tensors();
+        let head_before = ValueWeights::of(&l.ac.value);
+        l.update(&samples(), &SeedPath::root(1), true).unwrap();
+        assert_eq!(
+            l.ac.policy.to_tensors(),
+            before,
+            "the policy moved during warm-up"
+        );
+        assert_ne!(ValueWeights::of(&l.ac.value), head_before);
+        l.update(&samples(), &SeedPath::root(2), false).unwrap();
+        assert_ne!(l.ac.policy.to_tensors(), before);
     }
 }

@@ -62,6 +62,11 @@ pub struct RlConfig {
     pub max_grad_norm: Option<f64>,
     /// Weight of the value loss ½ (V − return)² (PPO only).
     pub value_coef: f64,
+    /// PPO: the first this many iterations update the critic only (verl's `critic_warmup`): the
+    /// value head starts random, and until it has learnt the rewards' scale, target − V is
+    /// mostly its error.
+    #[serde(default)]
+    pub critic_warmup_iterations: usize,
     /// Weight of the KL penalty to the frozen SFT policy (k3 estimator).
     pub kl_coef: f64,
     /// Weight of the entropy bonus.
@@ -112,6 +117,18 @@ impl RlConfig {
             return bad(
                 "samples_per_state",
                 "expected at least 1 (at least 2 with GRPO: a group needs a spread)",
+            );
+        }
+        if self.critic_warmup_iterations > 0 && self.algorithm != Algorithm::Ppo {
+            return bad(
+                "critic_warmup_iterations",
+                "expected 0: only PPO has a critic",
+            );
+        }
+        if self.critic_warmup_iterations >= self.iterations {
+            return bad(
+                "critic_warmup_iterations",
+                "expected fewer than rl.iterations: the policy must get updates",
             );
         }
         if self.epochs == 0 || self.minibatch_size == 0 {

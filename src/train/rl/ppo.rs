@@ -87,7 +87,7 @@ pub fn token_weights(mask: &[f32], b: usize, a: usize) -> Vec<f32> {
     w
 }
 
-/// The full loss of a minibatch: policy + value_coef·value + kl_coef·KL − entropy_coef·entropy.
+/// The full loss of a minibatch: `policy_weight`·policy + value_coef·value + kl_coef·KL − entropy_coef·entropy.
 /// `old_logp`, `ref_logp` are `[B·A]` row-major like `mask`; `adv`, `targets` are per sample.
 ///
 /// Aggregation: each token term is averaged over its own action, then over the minibatch's
@@ -96,6 +96,7 @@ pub fn token_weights(mask: &[f32], b: usize, a: usize) -> Vec<f32> {
 /// the whole minibatch would give it weight in proportion to its length; docs/rl.md).
 #[allow(clippy::too_many_arguments)]
 pub fn ppo_loss(
+    policy_weight: f64,
     new: super::actor::Scored,
     old_logp: &[f32],
     ref_logp: &[f32],
@@ -124,8 +125,8 @@ pub fn ppo_loss(
         w_t.clone(),
     );
     let entropy = (new.entropy * w_t).sum();
-    let mut total =
-        policy.clone() + kl.clone() * weights.kl_coef - entropy.clone() * weights.entropy_coef;
+    let mut total = policy.clone() * policy_weight + kl.clone() * weights.kl_coef
+        - entropy.clone() * weights.entropy_coef;
     let mut value = 0.0;
     if with_value {
         let tgt = Tensor::<1>::from_data(TensorData::new(targets.to_vec(), [b]), device);
