@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod env;
 pub mod eval;
+pub mod interrupt;
 pub mod lm;
 pub mod metrics;
 pub mod pipeline;

@@ -39,6 +39,9 @@ pub enum StageError<E: std::error::Error + 'static> {
         #[source]
         source: E,
     },
+    /// A stop was requested (`crate::interrupt`) before the stage started.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 /// Reuses the complete run for `key` or runs `body` in a fresh (or resumed) run folder.
@@ -56,6 +59,11 @@ pub fn run_stage<E: std::error::Error + 'static>(
             dir,
             reused: true,
         });
+    }
+    if crate::interrupt::requested() {
+        return Err(StageError::Interrupted(crate::interrupt::before_stage(
+            &key.stage,
+        )));
     }
     tracing::info!(stage = %key.stage, run = %dir.display(), "running");
     let run = store.begin(key, resumable)?;

@@ -342,3 +342,84 @@ fn grpo_variant_trains_without_a_critic() {
         serde_json::from_slice(&std::fs::read(dir.join(rl::CURVE_FILE)).unwrap()).unwrap();
     assert_eq!(curve.points.len(), 3);
 }
+
+/// `mlagent run` on the smoke profile into `store`, up to the rl stage.
+#[cfg(unix)]
+fn rl_cli(store: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_mlagent"));
+    c.arg("--store")
+        .arg(store)
+        .args([
+            "run",
+            "--experiment",
+            "experiments/smoke.ron",
+            "--until",
+            "rl",
+        ])
+        .env_remove("RUST_LOG");
+    c
+}
+
+/// The digest of the rl run a `run` command printed.
+#[cfg(unix)]
+fn printed_rl_digest(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("rl"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no rl line in {stdout}"))
+        .to_string()
+}
+
+/// Ctrl-C while RL runs: the stage checkpoints at the next iteration, the process exits
+/// non-zero within seconds saying where it stopped, and running again ends with the digest of
+/// an uninterrupted run (before, the SFT stage's handler left SIGINT ignored and RL ran on).
+#[cfg(unix)]
+#[test]
+fn sigint_during_rl_stops_at_the_next_iteration_and_resumes_exactly() {
+    let whole = tempfile::tempdir().unwrap();
+    let out = rl_cli(whole.path()).output().unwrap();
+    assert!(out.status.success());
+    let want = printed_rl_digest(&String::from_utf8_lossy(&out.stdout));
+
+    let cut = tempfile::tempdir().unwrap();
+    let child = rl_cli(cut.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while rl_run_dir(cut.path()).is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "RL never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) with a live child's pid and a valid signal number has no memory effects.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let signalled = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "stopped with an error: {stderr}");
+    assert!(
+        stderr.contains("interrupted after RL iteration") && stderr.contains("running again"),
+        "{stderr}"
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_secs(60),
+        "took {:?} to stop",
+        signalled.elapsed()
+    );
+    let dir = rl_run_dir(cut.path()).unwrap();
+    assert!(checkpoint_iteration(&dir).is_some_and(|i| i >= 1));
+    assert!(!dir.join("manifest.json").exists());
+    let out = rl_cli(cut.path()).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        printed_rl_digest(&String::from_utf8_lossy(&out.stdout)),
+        want,
+        "a run resumed after Ctrl-C ends with the uninterrupted run's digest"
+    );
+}

@@ -71,6 +71,8 @@ fn spread_seed(root: u64, i: u32) -> u64 {
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    // Ctrl-C / SIGTERM: every stage stops at its next safe point with its checkpoint written.
+    mlagent::interrupt::install().context("installing the SIGINT / SIGTERM handlers")?;
     let root = PaperSources::default_root();
     let exp_path = args.experiment.clone().unwrap_or_else(|| {
         root.join("experiments")

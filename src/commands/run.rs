@@ -51,6 +51,8 @@ fn report(stage: Stage, run: &StageRun) {
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    // Ctrl-C / SIGTERM: every stage stops at its next safe point with its checkpoint written.
+    mlagent::interrupt::install().context("installing the SIGINT / SIGTERM handlers")?;
     let store_dir = global
         .store
         .clone()

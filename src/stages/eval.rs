@@ -145,6 +145,11 @@ pub fn run(
         }
         let mut audit = Vec::new();
         for agent in &agents {
+            if crate::interrupt::requested() {
+                return Err(StageBodyError::Interrupted(format!(
+                    "interrupted in stage {STAGE} before agent {agent}; the evaluation keeps no partial state and runs again in full"
+                )));
+            }
             let episodes = match agent {
                 Agent::Random => play(ctx, &tasks, &mut RandomPolicy)?,
                 Agent::NonEnrichedExpert | Agent::Expert => {

@@ -9,9 +9,6 @@
 //!   expert's own actions at those states;
 //! - `resume/`: the last training checkpoint and progress (auxiliary).
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use rand::seq::SliceRandom as _;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -132,38 +129,6 @@ pub fn held_out_tasks(ctx: &Context<'_>) -> Vec<String> {
         .collect()
 }
 
-/// SIGINT / SIGTERM set `flag` while registered; a second signal exits at once.
-struct StopOnSignal {
-    ids: Vec<signal_hook::SigId>,
-}
-
-impl StopOnSignal {
-    fn register(flag: &Arc<AtomicBool>) -> Result<Self, StageBodyError> {
-        let mut ids = Vec::new();
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            let err = |e: std::io::Error| StageBodyError::Config {
-                field: "(signals)".into(),
-                message: format!("registering a handler for signal {sig}: {e}"),
-            };
-            // Order matters: the shutdown hook sees the flag before this signal sets it.
-            ids.push(
-                signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(flag))
-                    .map_err(err)?,
-            );
-            ids.push(signal_hook::flag::register(sig, Arc::clone(flag)).map_err(err)?);
-        }
-        Ok(Self { ids })
-    }
-}
-
-impl Drop for StopOnSignal {
-    fn drop(&mut self) {
-        for id in self.ids.drain(..) {
-            signal_hook::low_level::unregister(id);
-        }
-    }
-}
-
 /// Runs (or reuses, or resumes) the sft stage below the expert run.
 pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError> {
     let exp = ctx.experiment;
@@ -256,10 +221,9 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
             );
             b
         });
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = crate::interrupt::flag();
         let resume = run.resume_dir();
         let result = {
-            let _signals = StopOnSignal::register(&stop)?;
             let mut on_step = |r: &trainer::MetricRow| {
                 if let Some(b) = &bar {
                     b.set_position(r.step);

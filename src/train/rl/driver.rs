@@ -153,6 +153,16 @@ pub fn train(
             "RL iteration"
         );
         let last = it == rl.iterations || cap_reached(&progress);
+        if !last && it % rl.eval_every != 0 && crate::interrupt::requested() {
+            // Sampling is named by iteration, so a checkpoint between curve points resumes
+            // exactly too.
+            progress.wall_seconds = base_wall + start.elapsed().as_secs_f64();
+            resume::save(resume_dir, learner, &progress)?;
+            return Err(RlError::Interrupted {
+                iteration: it,
+                dir: resume_dir.display().to_string(),
+            });
+        }
         if it % rl.eval_every == 0 || last {
             let e0 = Instant::now();
             let (gains, probe) = evaluate(learner, it)?;
@@ -166,6 +176,12 @@ pub fn train(
             let p = point(it, &progress, progress.wall_seconds, gains);
             progress.points.push(p);
             resume::save(resume_dir, learner, &progress)?;
+            if !last && crate::interrupt::requested() {
+                return Err(RlError::Interrupted {
+                    iteration: it,
+                    dir: resume_dir.display().to_string(),
+                });
+            }
         }
     }
     Ok(progress)

@@ -202,6 +202,11 @@ pub enum RlError {
     File { path: String, message: String },
     #[error("{0}")]
     Input(String),
+    /// Stopped on request (`crate::interrupt`) after checkpointing the iteration.
+    #[error(
+        "interrupted after RL iteration {iteration}; the checkpoint is in {dir}; resume by running again"
+    )]
+    Interrupted { iteration: usize, dir: String },
 }
 
 /// One training sample: a state's prompt tokens, the sampled action's tokens (stop token
