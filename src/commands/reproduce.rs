@@ -127,17 +127,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if args.seeds > 1 {
         let mut runs = vec![SeedSummary::of(experiment.seed, &repro)?];
         for i in 1..args.seeds {
-            let mut exp = experiment.clone();
-            exp.seed = spread_seed(experiment.seed, i);
-            let seed_ctx = Context {
-                store: ctx.store,
-                workbench: ctx.workbench,
-                experiment: &exp,
-                code: ctx.code.clone(),
-                progress: ctx.progress,
-            };
-            let r = reproduce::run_all(&seed_ctx, args.target, &sources)?;
-            runs.push(SeedSummary::of(exp.seed, &r)?);
+            let (seed, r) = run_under_seed(&ctx, &experiment, i, args.target, &sources)?;
+            runs.push(SeedSummary::of(seed, &r)?);
         }
         write_seed_summary(&mut out, &runs)?;
     }
@@ -146,16 +137,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         // The reference runs of the spread, each a whole reproduction under another root seed.
         let mut others = Vec::new();
         for i in 1..args.spread_seeds {
-            let mut exp = experiment.clone();
-            exp.seed = spread_seed(experiment.seed, i);
-            let seed_ctx = Context {
-                store: ctx.store,
-                workbench: ctx.workbench,
-                experiment: &exp,
-                code: ctx.code.clone(),
-                progress: ctx.progress,
-            };
-            let r = reproduce::run_all(&seed_ctx, args.target, &sources)?;
+            let (seed, r) = run_under_seed(&ctx, &experiment, i, args.target, &sources)?;
             let res = match &r.eval {
                 Some(e) => Some(eval::read_results(&e.path(eval::RESULTS_FILE))?),
                 None => None,
@@ -164,10 +146,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             writeln!(
                 out,
                 "spread seed {}: report digest {}",
-                exp.seed,
+                seed,
                 r.report.manifest.digest.to_hex()
             )?;
-            others.push((exp.seed, res, v));
+            others.push((seed, res, v));
         }
         let mut g = ReproductionGolden::from_run(
             Blessed {
@@ -300,6 +282,26 @@ fn report_spread(
         if c.passed() { "passed" } else { "FAILED" }
     )?;
     Ok(c.passed())
+}
+
+/// The whole reproduction under the `i`-th spread seed (`--seeds` and `--spread-seeds`).
+fn run_under_seed(
+    ctx: &Context<'_>,
+    experiment: &Experiment,
+    i: u32,
+    target: Target,
+    sources: &PaperSources,
+) -> anyhow::Result<(u64, reproduce::Reproduction)> {
+    let mut exp = experiment.clone();
+    exp.seed = spread_seed(experiment.seed, i);
+    let seed_ctx = Context {
+        store: ctx.store,
+        workbench: ctx.workbench,
+        experiment: &exp,
+        code: ctx.code.clone(),
+        progress: ctx.progress,
+    };
+    Ok((exp.seed, reproduce::run_all(&seed_ctx, target, sources)?))
 }
 
 /// What `--seeds` prints of one seed's reproduction.
