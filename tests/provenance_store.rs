@@ -131,7 +131,9 @@ fn killed_stage_run_is_redone_not_reused() {
         "a resumable stage keeps its resume state"
     );
     fs::write(run.dir().join("weights.safetensors"), b"full").unwrap();
-    let m = run.finish(&["weights.safetensors"], &[]).unwrap();
+    let m = run
+        .finish(&["weights.safetensors"], &["resume/step-3.ckpt"])
+        .unwrap();
     assert_eq!(store.find(&k).unwrap().unwrap(), m);
 
     // A non-resumable restart clears resume state too.

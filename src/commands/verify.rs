@@ -1,10 +1,9 @@
-//! `mlagent verify <store-dir | manifest>`: re-hash every recorded file.
+//! `mlagent verify <store-dir | run-dir | manifest>`: re-hash every recorded file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mlagent::provenance::store::MANIFEST_FILE;
-use mlagent::provenance::verify::{verify_lineage, verify_store_with_progress};
+use mlagent::provenance::verify::verify_path;
 
 use super::Global;
 
@@ -16,24 +15,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
-    let p = &args.path;
-    let is_run = p.is_file() || p.join(MANIFEST_FILE).is_file();
-    let report = if is_run {
-        verify_lineage(p, global.store.as_deref())?
-    } else if p.is_dir() {
-        let bar = super::progress_bar(0, "verifying runs");
-        let report = verify_store_with_progress(p, |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        })?;
-        bar.finish_and_clear();
-        report
-    } else {
-        anyhow::bail!(
-            "{}: expected a store folder, a run folder or a manifest.json",
-            p.display()
-        );
-    };
+    let bar = super::progress_bar(0, "verifying runs");
+    let report = verify_path(&args.path, global.store.as_deref(), |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    let report = report?;
     for m in &report.mismatches {
         println!("MISMATCH {m}");
     }

@@ -18,6 +18,89 @@ pub struct HashError {
     pub source: io::Error,
 }
 
+/// Opens `path` for reading only if it is a regular file itself: not a symbolic link, FIFO,
+/// device or folder. The check is made on the opened descriptor (the FIFO is opened without
+/// blocking), so nothing swapped in can make a reader hang or read without end.
+pub fn open_regular(path: &Path) -> io::Result<(fs::File, u64)> {
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(&meta.file_type()));
+    }
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let f = opts.open(path)?;
+    let meta = f.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(&meta.file_type()));
+    }
+    Ok((f, meta.len()))
+}
+
+fn not_regular(ty: &fs::FileType) -> io::Error {
+    let what = if ty.is_symlink() {
+        "a symbolic link"
+    } else if ty.is_dir() {
+        "a folder"
+    } else {
+        "a FIFO, socket or device"
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("expected a regular file, found {what}"),
+    )
+}
+
+/// Reads a regular file (see [`open_regular`]) of at most `limit` bytes.
+pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use io::Read;
+    let (f, len) = open_regular(path)?;
+    if len > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{len} bytes, expected at most {limit}"),
+        ));
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    f.take(limit + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("grew past {limit} bytes while being read"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// sha256 of a regular file that must hold exactly `bytes` bytes: the size is checked before
+/// reading, and no more than `bytes` are read, so a swapped-in file cannot stall a check.
+pub fn sized_file_digest(path: &Path, bytes: u64) -> Result<Digest, HashError> {
+    let wrap = |source| HashError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (f, len) = open_regular(path).map_err(wrap)?;
+    if len != bytes {
+        return Err(wrap(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{len} bytes, expected {bytes}"),
+        )));
+    }
+    let mut h = Hasher::new();
+    let copied = io::copy(&mut io::Read::take(f, bytes), &mut h).map_err(wrap)?;
+    if copied != bytes {
+        return Err(wrap(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("{copied} bytes read, expected {bytes}"),
+        )));
+    }
+    Ok(h.finish())
+}
+
 /// sha256 of a file's bytes.
 pub fn file_digest(path: &Path) -> Result<Digest, HashError> {
     let wrap = |source| HashError {
@@ -118,6 +201,30 @@ mod tests {
             folder_digest(a.path()).unwrap(),
             folder_digest(b.path()).unwrap()
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_fifos_and_wrong_sizes_are_refused_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("real");
+        fs::write(&real, "abc").unwrap();
+        assert!(sized_file_digest(&real, 3).is_ok());
+        let e = sized_file_digest(&real, 4).unwrap_err().to_string();
+        assert!(e.contains("3 bytes, expected 4"), "{e}");
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let e = sized_file_digest(&link, 3).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        let fifo = d.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success(), "mkfifo is part of coreutils");
+        let e = sized_file_digest(&fifo, 3).unwrap_err().to_string();
+        assert!(e.contains("FIFO"), "{e}");
+        let e = read_bounded(&fifo, 10).unwrap_err().to_string();
+        assert!(e.contains("FIFO"), "{e}");
+        let e = read_bounded(&real, 2).unwrap_err().to_string();
+        assert!(e.contains("at most 2"), "{e}");
     }
 
     #[test]

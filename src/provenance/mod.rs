@@ -12,5 +12,5 @@ pub mod verify;
 pub use canonical::{CanonicalError, digest_of};
 pub use code_version::CodeVersion;
 pub use digest::{Digest, Hasher, ParseDigestError};
-pub use manifest::{Manifest, Mismatch, OutputFile, OutputRole, Parent};
-pub use store::{LockWait, RunBuilder, RunKey, Store, StoreError};
+pub use manifest::{Manifest, Mismatch, OutputFile, OutputRole, Parent, RunKey};
+pub use store::{LockWait, RunBuilder, Store, StoreError};

@@ -11,12 +11,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-
-use super::manifest::{MANIFEST_FORMAT, Mismatch, OutputFile, OutputRole, Parent};
-use super::{CodeVersion, Digest, Manifest, atomic, canonical, files};
-
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub use super::manifest::{MANIFEST_FILE, RunKey};
+use super::manifest::{MANIFEST_FORMAT, Mismatch, OutputFile, OutputRole};
+use super::{Digest, Manifest, atomic, files};
 pub const RESUME_DIR: &str = "resume";
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +41,13 @@ pub enum StoreError {
     MissingOutput { dir: PathBuf, path: String },
     #[error("no manifest with digest {0} in the store")]
     UnknownDigest(Digest),
+    #[error(
+        "{path} is a symbolic link or not a folder; a store holds only real folders, and \
+         nothing is cleared or written through a link: remove it"
+    )]
+    NotAFolder { path: PathBuf },
+    #[error("{path}: {message}")]
+    NotAStore { path: PathBuf, message: String },
     #[error(transparent)]
     Write(#[from] atomic::WriteError),
     #[error(transparent)]
@@ -54,24 +58,6 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-/// What a stage run depends on. Its digest names the run folder.
-#[derive(Clone, Debug, Serialize)]
-pub struct RunKey {
-    pub stage: String,
-    pub config_digest: Digest,
-    pub parents: Vec<Parent>,
-    pub seed: u64,
-    pub backend: String,
-    /// Code that computes the stage: results of other code are never reused.
-    pub code: CodeVersion,
-}
-
-impl RunKey {
-    pub fn digest(&self) -> Digest {
-        canonical::digest_of(self).expect("a run key holds no floats")
     }
 }
 
@@ -150,16 +136,41 @@ impl Store {
             .join(key.digest().to_hex())
     }
 
+    /// Fails when a folder on the way from the store's root to `key`'s run folder exists but is
+    /// not a real folder (a link could lead a clear or a write outside the store).
+    fn check_real_folders(&self, key: &RunKey) -> Result<(), StoreError> {
+        let runs = self.root.join("runs");
+        let stage = runs.join(&key.stage);
+        for p in [runs, stage, self.run_dir(key)] {
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_dir() => {}
+                Ok(_) => return Err(StoreError::NotAFolder { path: p }),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io_err(&p)(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// The complete, verified run for `key`, if there is one. A complete run whose files do
-    /// not match is an error.
+    /// not match, or whose manifest was written for another run, is an error.
     pub fn find(&self, key: &RunKey) -> Result<Option<Manifest>, StoreError> {
+        self.check_real_folders(key)?;
         let dir = self.run_dir(key);
         let mpath = dir.join(MANIFEST_FILE);
-        if !mpath.exists() {
+        if fs::symlink_metadata(&mpath).is_err() {
             return Ok(None);
         }
         let m = read_manifest(&mpath)?;
-        let mismatches = m.verify(&dir, &mpath);
+        let mut mismatches = m.verify(&dir, &mpath);
+        let want = key.digest();
+        if m.run_key != want {
+            mismatches.push(Mismatch {
+                path: mpath.clone(),
+                expected: format!("run key {want} (this run's inputs)"),
+                actual: format!("run key {}: the manifest of another run", m.run_key),
+            });
+        }
         if !mismatches.is_empty() {
             return Err(StoreError::Tampered { dir, mismatches });
         }
@@ -167,10 +178,11 @@ impl Store {
     }
 
     /// Starts (or restarts) the run for `key`. Whatever an interrupted earlier attempt left is
-    /// removed, except `resume/` when `keep_resume` is set.
+    /// removed, except `resume/` when `keep_resume` is set. Links are removed, never followed.
     pub fn begin(&self, key: &RunKey, keep_resume: bool) -> Result<RunBuilder, StoreError> {
+        self.check_real_folders(key)?;
         let dir = self.run_dir(key);
-        if dir.join(MANIFEST_FILE).exists() {
+        if fs::symlink_metadata(dir.join(MANIFEST_FILE)).is_ok() {
             // Callers reuse complete runs through `find` first; reaching here means the caller
             // asked for a fresh run, so the old one goes.
             fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
@@ -180,10 +192,11 @@ impl Store {
             for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
                 let entry = entry.map_err(io_err(&dir))?;
                 let p = entry.path();
-                if keep_resume && entry.file_name() == RESUME_DIR {
+                let ty = entry.file_type().map_err(io_err(&p))?;
+                if keep_resume && entry.file_name() == RESUME_DIR && ty.is_dir() {
                     continue;
                 }
-                if entry.file_type().map_err(io_err(&p))?.is_dir() {
+                if ty.is_dir() {
                     fs::remove_dir_all(&p).map_err(io_err(&p))?;
                 } else {
                     fs::remove_file(&p).map_err(io_err(&p))?;
@@ -212,27 +225,72 @@ impl Store {
 /// Every complete run's manifest below store `root`, with its path, in a fixed order. Reads
 /// only; takes no lock.
 pub fn list_manifests(root: &Path) -> Result<Vec<(PathBuf, Manifest)>, StoreError> {
-    let runs = root.join("runs");
     let mut out = Vec::new();
-    if !runs.exists() {
-        return Ok(out);
+    for entry in list_runs(root)? {
+        if let RunEntry::Complete(mp) = entry {
+            let m = read_manifest(&mp)?;
+            out.push((mp, m));
+        }
     }
-    let mut stages: Vec<_> = fs::read_dir(&runs)
-        .map_err(io_err(&runs))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    stages.sort();
-    for stage in stages {
-        let mut dirs: Vec<_> = fs::read_dir(&stage)
-            .map_err(io_err(&stage))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        dirs.sort();
-        for d in dirs {
+    Ok(out)
+}
+
+/// What the walk of a store's `runs/` folder finds, in a fixed order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunEntry {
+    /// A run folder with its manifest (the manifest's path).
+    Complete(PathBuf),
+    /// A run folder without a manifest: an interrupted run, or a deleted manifest.
+    Incomplete(PathBuf),
+    /// Anything else: a file, a link, a folder not named like a run.
+    Stray(PathBuf),
+}
+
+/// Walks `<root>/runs/<stage>/<run key>/`. A path that holds no `runs/` folder is not a store.
+pub fn list_runs(root: &Path) -> Result<Vec<RunEntry>, StoreError> {
+    let runs = root.join("runs");
+    match fs::symlink_metadata(&runs) {
+        Ok(m) if m.file_type().is_dir() => {}
+        Ok(_) => return Err(StoreError::NotAFolder { path: runs }),
+        Err(_) => {
+            return Err(StoreError::NotAStore {
+                path: root.to_path_buf(),
+                message: "expected a store folder (holding runs/<stage>/<run key>/), a run \
+                          folder or a manifest.json; found no runs/ folder"
+                    .into(),
+            });
+        }
+    }
+    let sorted = |dir: &Path| -> Result<Vec<(PathBuf, fs::FileType)>, StoreError> {
+        let mut v = Vec::new();
+        for e in fs::read_dir(dir).map_err(io_err(dir))? {
+            let e = e.map_err(io_err(dir))?;
+            let ty = e.file_type().map_err(io_err(&e.path()))?;
+            v.push((e.path(), ty));
+        }
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(v)
+    };
+    let mut out = Vec::new();
+    for (stage, ty) in sorted(&runs)? {
+        if !ty.is_dir() {
+            out.push(RunEntry::Stray(stage));
+            continue;
+        }
+        for (d, ty) in sorted(&stage)? {
+            let named = d
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.parse::<Digest>().is_ok());
+            if !ty.is_dir() || !named {
+                out.push(RunEntry::Stray(d));
+                continue;
+            }
             let mp = d.join(MANIFEST_FILE);
-            if mp.exists() {
-                let m = read_manifest(&mp)?;
-                out.push((mp, m));
+            if fs::symlink_metadata(&mp).is_ok() {
+                out.push(RunEntry::Complete(mp));
+            } else {
+                out.push(RunEntry::Incomplete(d));
             }
         }
     }
@@ -247,9 +305,13 @@ pub fn manifest_by_digest(root: &Path, digest: &Digest) -> Result<(PathBuf, Mani
         .ok_or(StoreError::UnknownDigest(*digest))
 }
 
-/// Reads and parses a manifest file, naming it in any error.
+/// Largest manifest file read: far above any real one, small enough to never exhaust memory.
+const MANIFEST_LIMIT: u64 = 64 << 20;
+
+/// Reads and parses a manifest file (a regular file, read with a bound), naming it in any
+/// error.
 pub fn read_manifest(path: &Path) -> Result<Manifest, StoreError> {
-    let bytes = fs::read(path).map_err(io_err(path))?;
+    let bytes = files::read_bounded(path, MANIFEST_LIMIT).map_err(io_err(path))?;
     serde_json::from_slice(&bytes).map_err(|e| StoreError::BadManifest {
         path: path.to_path_buf(),
         message: e.to_string(),

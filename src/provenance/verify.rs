@@ -1,8 +1,13 @@
-//! Re-hashing a whole store, or one manifest's lineage, against the recorded digests.
+//! Re-hashing a whole store, or one manifest's lineage, against the recorded digests. Nothing
+//! found is trusted: a run must sit in the folder of its own run key, hold exactly the files its
+//! manifest lists, each a regular file of the recorded size; anything else in the store's
+//! `runs/` is reported.
 
 use std::path::{Path, PathBuf};
 
-use super::store::{MANIFEST_FILE, StoreError, list_manifests, manifest_by_digest, read_manifest};
+use super::store::{
+    MANIFEST_FILE, RunEntry, StoreError, list_runs, manifest_by_digest, read_manifest,
+};
 use super::{Manifest, Mismatch};
 
 /// What a verification found.
@@ -24,9 +29,18 @@ impl VerifyReport {
         self.files += m.outputs.len() + 1;
         self.mismatches.extend(m.verify(dir, manifest_path));
     }
+
+    fn incomplete(&mut self, dir: PathBuf) {
+        self.runs += 1;
+        self.mismatches.push(Mismatch {
+            path: dir.join(MANIFEST_FILE),
+            expected: "a manifest: every run folder of a store holds one".into(),
+            actual: "none (an interrupted run, or a deleted manifest; rerun to finish it)".into(),
+        });
+    }
 }
 
-/// Verifies every complete run in the store at `root`.
+/// Verifies every run in the store at `root`.
 pub fn verify_store(root: &Path) -> Result<VerifyReport, StoreError> {
     verify_store_with_progress(root, |_, _| {})
 }
@@ -37,13 +51,79 @@ pub fn verify_store_with_progress(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport::default();
-    let manifests = list_manifests(root)?;
-    let total = manifests.len();
-    for (i, (path, m)) in manifests.into_iter().enumerate() {
-        report.check(&path, &m);
+    let entries = list_runs(root)?;
+    let total = entries.len();
+    for (i, entry) in entries.into_iter().enumerate() {
+        match entry {
+            RunEntry::Complete(path) => match read_manifest(&path) {
+                Ok(m) => report.check(&path, &m),
+                Err(e) => {
+                    report.runs += 1;
+                    report.mismatches.push(Mismatch {
+                        path,
+                        expected: "a readable manifest".into(),
+                        actual: e.to_string(),
+                    });
+                }
+            },
+            RunEntry::Incomplete(dir) => report.incomplete(dir),
+            RunEntry::Stray(path) => report.mismatches.push(Mismatch {
+                path,
+                expected: "only run folders, as runs/<stage>/<run key>/".into(),
+                actual: "something else".into(),
+            }),
+        }
         progress(i + 1, total);
     }
     Ok(report)
+}
+
+/// Verifies what `path` names: a store folder (every run in it), or a run folder or its
+/// manifest (that run and its lineage, found in `store_root` or the store holding the run).
+/// Works from any working directory; a path that is none of these is an error.
+pub fn verify_path(
+    path: &Path,
+    store_root: Option<&Path>,
+    progress: impl FnMut(usize, usize),
+) -> Result<VerifyReport, StoreError> {
+    let abs = std::path::absolute(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if abs.join("runs").exists() && !abs.join(MANIFEST_FILE).exists() {
+        return verify_store_with_progress(&abs, progress);
+    }
+    let run_dir = if abs.file_name().is_some_and(|n| n == MANIFEST_FILE) {
+        abs.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        abs.clone()
+    };
+    let in_store = run_dir
+        .ancestors()
+        .nth(2)
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "runs");
+    if !in_store && store_root.is_none() {
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            message: "expected a store folder (holding runs/<stage>/<run key>/), a run folder \
+                      or a manifest.json inside one"
+                .into(),
+        });
+    }
+    if !run_dir.join(MANIFEST_FILE).exists() {
+        if in_store && run_dir.is_dir() {
+            let mut report = VerifyReport::default();
+            report.incomplete(run_dir);
+            return Ok(report);
+        }
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            message: "expected a store folder, a run folder or a manifest.json; found none"
+                .into(),
+        });
+    }
+    verify_lineage(&run_dir.join(MANIFEST_FILE), store_root)
 }
 
 /// Verifies the run of `manifest_path` and every ancestor, found in the store that holds it
@@ -57,6 +137,10 @@ pub fn verify_lineage(
     } else {
         manifest_path.to_path_buf()
     };
+    let manifest_path = std::path::absolute(&manifest_path).map_err(|source| StoreError::Io {
+        path: manifest_path.clone(),
+        source,
+    })?;
     let root: PathBuf = match store_root {
         Some(r) => r.to_path_buf(),
         None => manifest_path

@@ -111,7 +111,7 @@ impl Context<'_> {
 
 /// The file every stage run writes first: its config and task digests, canonical JSON, so a
 /// reviewer can read exactly what a run's `config_digest` covers.
-pub const CONFIG_FILE: &str = "config.json";
+pub const CONFIG_FILE: &str = crate::provenance::manifest::RUN_CONFIG_FILE;
 
 impl Context<'_> {
     fn keyed<'c, C: Serialize>(&'c self, config: &'c C, tasks: &[&Task]) -> Keyed<'c, C> {
