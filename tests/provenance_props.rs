@@ -93,3 +93,111 @@ proptest! {
         prop_assert_eq!(&report.mismatches[0].path, &file);
     }
 }
+
+/// One way of damaging a store.
+#[derive(Clone, Copy, Debug)]
+enum Mutation {
+    Flip,
+    Truncate,
+    Delete,
+    Add,
+    DeleteManifest,
+    SwapFolders,
+    Symlink,
+    Fifo,
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        Just(Mutation::Flip),
+        Just(Mutation::Truncate),
+        Just(Mutation::Delete),
+        Just(Mutation::Add),
+        Just(Mutation::DeleteManifest),
+        Just(Mutation::SwapFolders),
+        Just(Mutation::Symlink),
+        Just(Mutation::Fifo),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Every single mutation of a store (flip, truncate, delete, add, swap two run folders,
+    /// replace a file with a link or a FIFO, delete a manifest) makes `verify` fail, naming a
+    /// path inside the damaged run.
+    #[test]
+    fn verify_fails_for_every_single_mutation(
+        contents in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..64), 2..5),
+        which in any::<prop::sample::Index>(),
+        at in any::<prop::sample::Index>(),
+        m in mutation(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), LockWait::Fail).unwrap();
+        let key = |seed: u64| RunKey {
+            stage: "s".into(),
+            config_digest: digest_of(&1u8).unwrap(),
+            parents: vec![],
+            seed,
+            backend: "flex".into(),
+            code: CodeVersion::NoRepository { crate_version: "t".into() },
+        };
+        let names: Vec<String> = (0..contents.len())
+            .map(|i| if i % 2 == 0 { format!("out{i}.bin") } else { format!("sub/out{i}.bin") })
+            .collect();
+        for seed in [1, 2] {
+            let run = store.begin(&key(seed), false).unwrap();
+            fs::create_dir_all(run.dir().join("sub")).unwrap();
+            for (name, bytes) in names.iter().zip(&contents) {
+                let mut b = bytes.clone();
+                b.push(seed as u8);
+                fs::write(run.dir().join(name), b).unwrap();
+            }
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            run.finish(&refs, &[]).unwrap();
+        }
+        let clean = mlagent::provenance::verify::verify_store(dir.path()).unwrap();
+        prop_assert!(clean.ok(), "{:?}", clean.mismatches);
+        let (a, b) = (store.run_dir(&key(1)), store.run_dir(&key(2)));
+        let file = a.join(&names[which.index(names.len())]);
+        match m {
+            Mutation::Flip => {
+                let mut bytes = fs::read(&file).unwrap();
+                let i = at.index(bytes.len());
+                bytes[i] ^= 0x5a;
+                fs::write(&file, bytes).unwrap();
+            }
+            Mutation::Truncate => {
+                let bytes = fs::read(&file).unwrap();
+                fs::write(&file, &bytes[..at.index(bytes.len())]).unwrap();
+            }
+            Mutation::Delete => fs::remove_file(&file).unwrap(),
+            Mutation::Add => fs::write(a.join("sub/extra.bin"), b"x").unwrap(),
+            Mutation::DeleteManifest => fs::remove_file(a.join("manifest.json")).unwrap(),
+            Mutation::SwapFolders => {
+                let tmp = dir.path().join("swap");
+                fs::rename(&a, &tmp).unwrap();
+                fs::rename(&b, &a).unwrap();
+                fs::rename(&tmp, &b).unwrap();
+            }
+            Mutation::Symlink => {
+                let copy = dir.path().join("outside.bin");
+                fs::copy(&file, &copy).unwrap();
+                fs::remove_file(&file).unwrap();
+                std::os::unix::fs::symlink(&copy, &file).unwrap();
+            }
+            Mutation::Fifo => {
+                fs::remove_file(&file).unwrap();
+                let made = std::process::Command::new("mkfifo").arg(&file).status().unwrap();
+                prop_assert!(made.success());
+            }
+        }
+        let report = mlagent::provenance::verify::verify_store(dir.path()).unwrap();
+        prop_assert!(!report.ok(), "{m:?} went unnoticed");
+        prop_assert!(
+            report.mismatches.iter().any(|x| x.path.starts_with(&a)),
+            "{m:?}: {:?}", report.mismatches
+        );
+    }
+}

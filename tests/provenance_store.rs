@@ -279,3 +279,141 @@ fn identity_ignores_who_computed_and_auxiliary_outputs() {
     let zero = Digest::from_raw([0; 32]);
     assert_ne!(ma.digest, zero);
 }
+
+/// Runs `f` on another thread and fails the test if it has not returned within `secs`: a check
+/// that hangs on a FIFO or an endless file is a failure, not a stuck test run.
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .expect("the check returned within its bound")
+}
+
+#[cfg(unix)]
+#[test]
+fn a_linked_run_folder_is_never_cleared_or_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = tempfile::tempdir().unwrap();
+    fs::write(user.path().join("thesis.tex"), "years of work").unwrap();
+    let store = Store::open(dir.path(), LockWait::Fail).unwrap();
+    let k = key("sft", vec![]);
+    let run_dir = store.run_dir(&k);
+    fs::create_dir_all(run_dir.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(user.path(), &run_dir).unwrap();
+    for resumable in [false, true] {
+        let err = store.begin(&k, resumable).unwrap_err();
+        assert!(matches!(err, StoreError::NotAFolder { .. }), "{err}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
+    assert!(store.find(&k).is_err(), "a linked run folder is never reused");
+    assert_eq!(
+        fs::read_to_string(user.path().join("thesis.tex")).unwrap(),
+        "years of work"
+    );
+    assert_eq!(fs::read_dir(user.path()).unwrap().count(), 1);
+    // A link inside an interrupted run is removed, its target left alone.
+    fs::remove_file(&run_dir).unwrap();
+    fs::create_dir_all(&run_dir).unwrap();
+    std::os::unix::fs::symlink(user.path(), run_dir.join("resume")).unwrap();
+    std::os::unix::fs::symlink(user.path(), run_dir.join("half.bin")).unwrap();
+    let run = store.begin(&k, true).unwrap();
+    assert!(fs::symlink_metadata(run.dir().join("resume")).is_err());
+    assert!(fs::symlink_metadata(run.dir().join("half.bin")).is_err());
+    assert_eq!(fs::read_dir(user.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_run_copied_into_another_runs_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), LockWait::Fail).unwrap();
+    let made = key("rl", vec![]);
+    let mut other = key("rl", vec![]);
+    other.config_digest = digest_of(&("config", "rl", "beta_1: 2.0")).unwrap();
+    let run = store.begin(&other, false).unwrap();
+    fs::write(run.dir().join("curve.json"), "[]").unwrap();
+    run.finish(&["curve.json"], &[]).unwrap();
+    let target = store.run_dir(&made);
+    fs::create_dir_all(&target).unwrap();
+    for name in ["curve.json", "manifest.json"] {
+        fs::copy(store.run_dir(&other).join(name), target.join(name)).unwrap();
+    }
+    let err = store.find(&made).unwrap_err().to_string();
+    assert!(err.contains("the manifest of another run"), "{err}");
+    drop(store);
+    let (code, out) = mlagent(&["verify", dir.path().to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains(&target.display().to_string()), "{out}");
+}
+
+#[cfg(unix)]
+#[test]
+fn outputs_swapped_for_fifos_or_endless_links_fail_fast() {
+    for swap in ["fifo", "dev-zero"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (pdir, _) = lineage(dir.path());
+        let victim = pdir.join("ideas.ron");
+        fs::remove_file(&victim).unwrap();
+        if swap == "fifo" {
+            let made = Command::new("mkfifo").arg(&victim).status().unwrap();
+            assert!(made.success());
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &victim).unwrap();
+        }
+        let root = dir.path().to_path_buf();
+        let report = within(20, move || {
+            mlagent::provenance::verify::verify_store(&root).unwrap()
+        });
+        assert!(!report.ok());
+        assert!(
+            report.mismatches.iter().any(|m| m.path == victim),
+            "{swap}: {:?}",
+            report.mismatches
+        );
+        let root = dir.path().to_path_buf();
+        let found = within(20, move || {
+            let store = Store::open(&root, LockWait::Fail).unwrap();
+            store.find(&key("ideas", vec![])).map(|_| ())
+        });
+        assert!(found.is_err(), "{swap}");
+    }
+}
+
+#[test]
+fn verify_refuses_what_is_not_a_store_and_flags_missing_or_extra_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pdir, cdir) = lineage(dir.path());
+    for not_a_store in [
+        PathBuf::from("/etc"),
+        dir.path().join("runs"),
+        dir.path().join("nowhere"),
+    ] {
+        let (code, out) = mlagent(&["verify", not_a_store.to_str().unwrap()]);
+        assert_ne!(code, 0, "{}: {out}", not_a_store.display());
+        assert!(out.contains("expected a store folder"), "{out}");
+    }
+    // From inside a pristine run folder, `verify manifest.json` verifies its lineage.
+    let out = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .args(["verify", "manifest.json"])
+        .current_dir(&cdir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("verified 2 runs"), "{text}");
+    // An unlisted file fails, naming it.
+    let extra = pdir.join("notes.txt");
+    fs::write(&extra, "hello").unwrap();
+    let (code, out) = mlagent(&["verify", dir.path().to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains(&extra.display().to_string()), "{out}");
+    fs::remove_file(&extra).unwrap();
+    // A deleted manifest fails, both for the store and for the run folder.
+    fs::remove_file(pdir.join("manifest.json")).unwrap();
+    for target in [dir.path(), pdir.as_path()] {
+        let (code, out) = mlagent(&["verify", target.to_str().unwrap()]);
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains("manifest"), "{out}");
+    }
+}
