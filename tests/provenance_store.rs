@@ -307,7 +307,10 @@ fn a_linked_run_folder_is_never_cleared_or_written_through() {
         assert!(matches!(err, StoreError::NotAFolder { .. }), "{err}");
         assert!(err.to_string().contains("symbolic link"), "{err}");
     }
-    assert!(store.find(&k).is_err(), "a linked run folder is never reused");
+    assert!(
+        store.find(&k).is_err(),
+        "a linked run folder is never reused"
+    );
     assert_eq!(
         fs::read_to_string(user.path().join("thesis.tex")).unwrap(),
         "years of work"

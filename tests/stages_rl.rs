@@ -112,9 +112,29 @@ fn rl_run_dir(root: &Path) -> Option<PathBuf> {
 }
 
 fn checkpoint_iteration(dir: &Path) -> Option<u64> {
-    let bytes = std::fs::read(dir.join("resume/state.json")).ok()?;
+    let bytes = std::fs::read(dir.join("resume/latest.json")).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v["progress"]["iteration"].as_u64()
+    v["state"]["progress"]["iteration"].as_u64()
+}
+
+/// The folder the resume pointer names.
+fn pointed_checkpoint(dir: &Path) -> PathBuf {
+    let bytes = std::fs::read(dir.join("resume/latest.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    dir.join("resume").join(v["checkpoint"].as_str().unwrap())
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
 }
 
 #[test]
@@ -162,10 +182,24 @@ fn killed_rl_run_resumes_to_the_same_digest() {
         !dir.join("manifest.json").exists(),
         "the child was interrupted before finishing"
     );
+    // A copy whose checkpoint was damaged: the inconsistent resume state is discarded and RL
+    // restarts from the SFT policy, to the same digest.
+    let damaged = tempfile::tempdir().unwrap();
+    copy_tree(cut.path(), damaged.path());
+    let victim = pointed_checkpoint(&rl_run_dir(damaged.path()).unwrap()).join("value_head.json");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[1] ^= 1;
+    std::fs::write(&victim, bytes).unwrap();
+
     let got = pipeline(cut.path(), &exp, Until::Rl).rl;
     assert_eq!(
         got, want,
         "a resumed run ends with the uninterrupted run's digest"
+    );
+    let got = pipeline(damaged.path(), &exp, Until::Rl).rl;
+    assert_eq!(
+        got, want,
+        "a run restarted from a discarded checkpoint ends with the uninterrupted run's digest"
     );
 }
 

@@ -215,7 +215,10 @@ impl Manifest {
                 out.push(Mismatch {
                     path,
                     expected: o.digest.to_hex(),
-                    actual: format!("reached through {}, not a folder of the run", link.display()),
+                    actual: format!(
+                        "reached through {}, not a folder of the run",
+                        link.display()
+                    ),
                 });
                 continue;
             }

@@ -2,6 +2,7 @@
 
 pub mod atomic;
 pub mod canonical;
+pub mod checkpoints;
 mod code_version;
 mod digest;
 pub mod files;

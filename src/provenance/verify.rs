@@ -119,8 +119,7 @@ pub fn verify_path(
         }
         return Err(StoreError::NotAStore {
             path: path.to_path_buf(),
-            message: "expected a store folder, a run folder or a manifest.json; found none"
-                .into(),
+            message: "expected a store folder, a run folder or a manifest.json; found none".into(),
         });
     }
     verify_lineage(&run_dir.join(MANIFEST_FILE), store_root)

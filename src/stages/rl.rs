@@ -28,7 +28,7 @@ use crate::train::rl::learner::Learner;
 use crate::train::rl::probe::{self, ProbeSet};
 use crate::train::rl::state_pool::State;
 use crate::train::rl::state_pool::StatePool;
-use crate::train::rl::{IterationMetrics, RlConfig, driver, episodic, resume, stepwise};
+use crate::train::rl::{IterationMetrics, RlConfig, driver, episodic, stepwise};
 
 pub const STAGE: &str = "rl";
 pub const EPISODE_STAGE: &str = "rl-episode";
@@ -247,9 +247,12 @@ fn run_method(
         );
         let mut auxiliary = vec![CURVE_TIMED_FILE.to_string(), TIMING_FILE.to_string()];
         auxiliary.extend(
-            resume::files()
-                .into_iter()
-                .map(|f| format!("{}/{f}", crate::provenance::store::RESUME_DIR)),
+            crate::provenance::checkpoints::Checkpoints::new(run.resume_dir())
+                .files(run.dir())
+                .map_err(|e| StageBodyError::File {
+                    path: e.path.display().to_string(),
+                    message: e.message,
+                })?,
         );
         Ok(StageOutputs {
             content: vec![

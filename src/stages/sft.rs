@@ -267,9 +267,9 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
         text.push('\n');
         crate::provenance::atomic::write(&run.dir().join(PROBE_FILE), text.as_bytes())?;
 
-        let mut auxiliary = Vec::new();
-        collect_files(run.dir(), &resume, &mut auxiliary)?;
-        auxiliary.sort();
+        let auxiliary = crate::provenance::checkpoints::Checkpoints::new(&resume)
+            .files(run.dir())
+            .map_err(|e| file_err(&e.path, e.message))?;
         Ok(StageOutputs {
             content: vec![
                 super::CONFIG_FILE.into(),
@@ -283,32 +283,6 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
             auxiliary,
         })
     })
-}
-
-/// Every file below `dir`, as `/`-separated paths relative to `root`.
-fn collect_files(
-    root: &std::path::Path,
-    dir: &std::path::Path,
-    out: &mut Vec<String>,
-) -> Result<(), StageBodyError> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    for e in std::fs::read_dir(dir).map_err(|e| file_err(dir, e))? {
-        let p = e.map_err(|e| file_err(dir, e))?.path();
-        if p.is_dir() {
-            collect_files(root, &p, out)?;
-        } else {
-            let rel = p.strip_prefix(root).expect("below the run folder");
-            out.push(
-                rel.components()
-                    .map(|c| c.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            );
-        }
-    }
-    Ok(())
 }
 
 /// A state to act on: the task, the conversation so far (ends with a human turn) and the

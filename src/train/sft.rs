@@ -24,6 +24,7 @@ use crate::lm::tokenizer::ChatTokenizer;
 use crate::lm::train::{Batch, Trainer};
 use crate::lm::{LmError, Qwen2Config, checkpoint};
 use crate::provenance::atomic;
+use crate::provenance::checkpoints::{CheckpointError, Checkpoints};
 use crate::seed::SeedPath;
 
 /// Numeric precision of training.
@@ -319,20 +320,16 @@ pub struct MetricRow {
     pub grad_norm: f64,
 }
 
-/// Where training stands: the resume file beside a checkpoint.
+/// Where training stands: the state the resume pointer records beside its checkpoint
+/// (`provenance::checkpoints`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Progress {
     /// The epoch to continue in and the steps of it already taken.
     pub epoch: usize,
     pub step_in_epoch: usize,
-    /// The checkpoint folder (relative to the resume folder) holding the state after them.
-    pub checkpoint: String,
     pub metrics: Vec<MetricRow>,
 }
-
-/// The resume file's name in the resume folder.
-pub const PROGRESS_FILE: &str = "progress.json";
 
 impl Progress {
     pub fn done(&self, epochs: usize) -> bool {
@@ -340,27 +337,22 @@ impl Progress {
     }
 }
 
-/// Reads the resume file of `resume_dir`, if any.
-pub fn read_progress(resume_dir: &Path) -> Result<Option<Progress>, SftError> {
-    let path = resume_dir.join(PROGRESS_FILE);
-    if !path.exists() {
-        return Ok(None);
+impl From<CheckpointError> for SftError {
+    fn from(e: CheckpointError) -> Self {
+        SftError::File {
+            path: e.path.display().to_string(),
+            message: e.message,
+        }
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| SftError::File {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| SftError::File {
-            path: path.display().to_string(),
-            message: format!("expected a training progress record: {e}"),
-        })
 }
 
-/// Saves the trainer into a fresh checkpoint folder, then points the resume file at it
-/// (atomically), then removes older checkpoint folders: at every instant the resume file names
-/// a complete checkpoint.
+/// The progress of the checkpoint in `resume_dir`, if any (without loading it).
+pub fn read_progress(resume_dir: &Path) -> Result<Option<Progress>, SftError> {
+    Ok(Checkpoints::new(resume_dir).latest_state()?)
+}
+
+/// Saves the trainer as the resume folder's new checkpoint (`provenance::checkpoints`: a fresh
+/// folder, then the pointer, then older folders go).
 fn save_progress(
     resume_dir: &Path,
     model_cfg: &Qwen2Config,
@@ -369,39 +361,14 @@ fn save_progress(
     step_in_epoch: usize,
     metrics: &[MetricRow],
 ) -> Result<(), SftError> {
-    let name = format!("step-{:08}", trainer.step);
-    let dir = resume_dir.join(&name);
-    std::fs::create_dir_all(&dir).map_err(|e| SftError::File {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
-    checkpoint::save(&dir, model_cfg, trainer)?;
-    let p = Progress {
-        epoch,
-        step_in_epoch,
-        checkpoint: name.clone(),
-        metrics: metrics.to_vec(),
-    };
-    let mut text = serde_json::to_string_pretty(&p).expect("progress serialises");
-    text.push('\n');
-    atomic::write(&resume_dir.join(PROGRESS_FILE), text.as_bytes())?;
-    for e in std::fs::read_dir(resume_dir).map_err(|e| SftError::File {
-        path: resume_dir.display().to_string(),
-        message: e.to_string(),
-    })? {
-        let e = e.map_err(|e| SftError::File {
-            path: resume_dir.display().to_string(),
-            message: e.to_string(),
-        })?;
-        let n = e.file_name().to_string_lossy().to_string();
-        if n.starts_with("step-") && n != name && e.path().is_dir() {
-            std::fs::remove_dir_all(e.path()).map_err(|err| SftError::File {
-                path: e.path().display().to_string(),
-                message: err.to_string(),
-            })?;
-        }
-    }
-    Ok(())
+    Checkpoints::new(resume_dir).save(&format!("step-{:08}", trainer.step), |dir| {
+        checkpoint::save(dir, model_cfg, trainer)?;
+        Ok::<_, SftError>(Progress {
+            epoch,
+            step_in_epoch,
+            metrics: metrics.to_vec(),
+        })
+    })
 }
 
 /// What a training run needs besides the config and the data.
@@ -444,20 +411,19 @@ pub fn fine_tune(
     let per_epoch = steps_per_epoch(examples.len(), cfg);
     let schedule = CosineSchedule::new(cfg.lr, cfg.warmup_ratio, (per_epoch * cfg.epochs) as u64);
     let (mut epoch, mut skip, mut metrics) = (0, 0, Vec::new());
-    if let Some(p) = read_progress(run.resume_dir)? {
-        let (_, t, m) = checkpoint::load(&run.resume_dir.join(&p.checkpoint), run.device)?;
+    let resumed = Checkpoints::new(run.resume_dir).resume(|dir, p: Progress| {
+        let (_, t, m) = checkpoint::load(dir, run.device).map_err(|e| e.to_string())?;
         if m.step != p.metrics.len() as u64 {
-            return Err(SftError::File {
-                path: run.resume_dir.join(PROGRESS_FILE).display().to_string(),
-                message: format!(
-                    "records {} steps but its checkpoint {} is at step {}",
-                    p.metrics.len(),
-                    p.checkpoint,
-                    m.step
-                ),
-            });
+            return Err(format!(
+                "the pointer records {} steps but its checkpoint is at step {}",
+                p.metrics.len(),
+                m.step
+            ));
         }
-        tracing::info!(step = m.step, epoch = p.epoch, "resuming fine-tuning");
+        Ok((t, p))
+    })?;
+    if let Some((t, p)) = resumed {
+        tracing::info!(step = t.step, epoch = p.epoch, "resuming fine-tuning");
         trainer = t;
         (epoch, skip, metrics) = (p.epoch, p.step_in_epoch, p.metrics);
     }

@@ -1,7 +1,9 @@
-//! Exact resume: every evaluation point the learner (policy weights, value head, optimiser) and
-//! the loop's counters are written to the run's `resume/` folder, `state.json` last and holding
-//! the other files' digests. All sampling is named by iteration, so no RNG state is saved: a
-//! resumed run repeats the interrupted run's remaining iterations bit for bit.
+//! Exact resume: every evaluation point the learner (policy weights, value head, optimiser) is
+//! written as a checkpoint of the run's `resume/` folder, and the pointer records the loop's
+//! counters and the files' digests (`provenance::checkpoints`: a kill mid-save leaves the
+//! previous checkpoint in force; an inconsistent one is discarded and RL restarts). All
+//! sampling is named by iteration, so no RNG state is saved: a resumed run repeats the
+//! interrupted run's remaining iterations bit for bit.
 
 use std::path::Path;
 
@@ -11,10 +13,10 @@ use super::actor::{ActorCritic, ValueWeights};
 use super::learner::Learner;
 use super::{IterationMetrics, RlError};
 use crate::lm::hf;
+use crate::provenance::checkpoints::{CheckpointError, Checkpoints};
 use crate::provenance::{Digest, atomic};
 use crate::report::results::CurvePoint;
 
-pub const STATE_FILE: &str = "state.json";
 pub const VALUE_FILE: &str = "value_head.json";
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 
@@ -48,15 +50,13 @@ struct StateFile {
     optimizer: Digest,
 }
 
-/// The files of a checkpoint, relative to the resume folder (auxiliary outputs of the run).
-pub fn files() -> Vec<&'static str> {
-    vec![
-        hf::CONFIG_FILE,
-        hf::WEIGHTS_FILE,
-        VALUE_FILE,
-        OPTIMIZER_FILE,
-        STATE_FILE,
-    ]
+impl From<CheckpointError> for RlError {
+    fn from(e: CheckpointError) -> Self {
+        RlError::File {
+            path: e.path.display().to_string(),
+            message: e.message,
+        }
+    }
 }
 
 fn file_err(path: &Path, message: impl std::fmt::Display) -> RlError {
@@ -66,29 +66,28 @@ fn file_err(path: &Path, message: impl std::fmt::Display) -> RlError {
     }
 }
 
-/// Writes a checkpoint (each file atomically, `state.json` last).
-pub fn save(dir: &Path, learner: &Learner, progress: &Progress) -> Result<(), RlError> {
-    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
-    let weights = hf::save(dir, &learner.cfg, &learner.ac.policy)?;
-    let config = Digest::of_bytes(learner.cfg.to_hf_json().as_bytes());
-    let value =
-        serde_json::to_vec(&ValueWeights::of(&learner.ac.value)).expect("value weights serialise");
-    atomic::write(&dir.join(VALUE_FILE), &value)?;
-    let opt = learner
-        .optim
-        .into_bytes()
-        .map_err(|e| file_err(&dir.join(OPTIMIZER_FILE), format!("{e:?}")))?;
-    atomic::write(&dir.join(OPTIMIZER_FILE), &opt)?;
-    let state = StateFile {
-        progress: progress.clone(),
-        weights,
-        config,
-        value: Digest::of_bytes(&value),
-        optimizer: Digest::of_bytes(&opt),
-    };
-    let bytes = serde_json::to_vec_pretty(&state).expect("a resume state serialises");
-    atomic::write(&dir.join(STATE_FILE), &bytes)?;
-    Ok(())
+/// Writes a checkpoint of the learner and the loop's progress into `resume_dir`.
+pub fn save(resume_dir: &Path, learner: &Learner, progress: &Progress) -> Result<(), RlError> {
+    let label = format!("iteration-{:06}", progress.iteration);
+    Checkpoints::new(resume_dir).save(&label, |dir| {
+        let weights = hf::save(dir, &learner.cfg, &learner.ac.policy)?;
+        let config = Digest::of_bytes(learner.cfg.to_hf_json().as_bytes());
+        let value = serde_json::to_vec(&ValueWeights::of(&learner.ac.value))
+            .expect("value weights serialise");
+        atomic::write(&dir.join(VALUE_FILE), &value)?;
+        let opt = learner
+            .optim
+            .into_bytes()
+            .map_err(|e| file_err(&dir.join(OPTIMIZER_FILE), format!("{e:?}")))?;
+        atomic::write(&dir.join(OPTIMIZER_FILE), &opt)?;
+        Ok::<_, RlError>(StateFile {
+            progress: progress.clone(),
+            weights,
+            config,
+            value: Digest::of_bytes(&value),
+            optimizer: Digest::of_bytes(&opt),
+        })
+    })
 }
 
 fn read_verified(dir: &Path, name: &str, want: &Digest) -> Result<Vec<u8>, RlError> {
@@ -98,46 +97,46 @@ fn read_verified(dir: &Path, name: &str, want: &Digest) -> Result<Vec<u8>, RlErr
     if &got != want {
         return Err(file_err(
             &path,
-            format!("digest {got} does not match {want} recorded in {STATE_FILE}"),
+            format!("digest {got} does not match {want} recorded by the resume pointer"),
         ));
     }
     Ok(bytes)
 }
 
-/// Restores `learner` from the checkpoint in `dir`, if there is one; returns its progress.
-/// A checkpoint whose files do not match `state.json` is an error, never silently skipped.
-pub fn load(dir: &Path, learner: &mut Learner) -> Result<Option<Progress>, RlError> {
-    let state_path = dir.join(STATE_FILE);
-    if !state_path.exists() {
-        return Ok(None);
-    }
-    let bytes = std::fs::read(&state_path).map_err(|e| file_err(&state_path, e))?;
-    let state: StateFile = serde_json::from_slice(&bytes).map_err(|e| file_err(&state_path, e))?;
-    let cfg_bytes = read_verified(dir, hf::CONFIG_FILE, &state.config)?;
-    if cfg_bytes != learner.cfg.to_hf_json().as_bytes() {
-        return Err(file_err(
-            &dir.join(hf::CONFIG_FILE),
-            "the checkpoint's model config differs from the SFT policy's",
-        ));
-    }
-    let w = read_verified(dir, hf::WEIGHTS_FILE, &state.weights)?;
-    let tensors =
-        crate::lm::safetensors::parse(&w, &dir.join(hf::WEIGHTS_FILE).display().to_string())?;
-    let policy = crate::lm::Qwen2::from_tensors(&learner.cfg, &tensors, &learner.train_device)?;
-    let v = read_verified(dir, VALUE_FILE, &state.value)?;
-    let value: ValueWeights =
-        serde_json::from_slice(&v).map_err(|e| file_err(&dir.join(VALUE_FILE), e))?;
-    let opt = read_verified(dir, OPTIMIZER_FILE, &state.optimizer)?;
-    let optim = learner
-        .rl
-        .optim
-        .build()
-        .from_bytes(burn::tensor::Bytes::from_bytes_vec(opt))
-        .map_err(|e| file_err(&dir.join(OPTIMIZER_FILE), format!("{e:?}")))?;
-    learner.ac = ActorCritic {
-        policy,
-        value: value.to_head(&learner.train_device),
-    };
-    learner.optim = optim;
-    Ok(Some(state.progress))
+/// Restores `learner` from the checkpoint in `resume_dir`, if there is one; returns its
+/// progress. A checkpoint whose files do not match the pointer's digests is discarded, naming
+/// it, and RL starts from the SFT policy again.
+pub fn load(resume_dir: &Path, learner: &mut Learner) -> Result<Option<Progress>, RlError> {
+    let restored = Checkpoints::new(resume_dir).resume(|dir, state: StateFile| {
+        let cfg_bytes = read_verified(dir, hf::CONFIG_FILE, &state.config)?;
+        if cfg_bytes != learner.cfg.to_hf_json().as_bytes() {
+            return Err(file_err(
+                &dir.join(hf::CONFIG_FILE),
+                "the checkpoint's model config differs from the SFT policy's",
+            ));
+        }
+        let w = read_verified(dir, hf::WEIGHTS_FILE, &state.weights)?;
+        let tensors =
+            crate::lm::safetensors::parse(&w, &dir.join(hf::WEIGHTS_FILE).display().to_string())?;
+        let policy = crate::lm::Qwen2::from_tensors(&learner.cfg, &tensors, &learner.train_device)?;
+        let v = read_verified(dir, VALUE_FILE, &state.value)?;
+        let value: ValueWeights =
+            serde_json::from_slice(&v).map_err(|e| file_err(&dir.join(VALUE_FILE), e))?;
+        let opt = read_verified(dir, OPTIMIZER_FILE, &state.optimizer)?;
+        let optim = learner
+            .rl
+            .optim
+            .build()
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(opt))
+            .map_err(|e| file_err(&dir.join(OPTIMIZER_FILE), format!("{e:?}")))?;
+        Ok::<_, RlError>((policy, value, optim, state.progress))
+    })?;
+    Ok(restored.map(|(policy, value, optim, progress)| {
+        learner.ac = ActorCritic {
+            policy,
+            value: value.to_head(&learner.train_device),
+        };
+        learner.optim = optim;
+        progress
+    }))
 }
