@@ -12,8 +12,11 @@ use proptest::prelude::*;
 
 const BOUND: Duration = Duration::from_secs(2);
 
+/// A byte range of the text.
+type Span = (usize, usize);
+
 /// Byte spans of number literals and string literals in RON text.
-fn literals(text: &str) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+fn literals(text: &str) -> (Vec<Span>, Vec<Span>) {
     let b = text.as_bytes();
     let (mut numbers, mut strings) = (Vec::new(), Vec::new());
     let mut i = 0;
@@ -98,7 +101,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 fn mutate(text: &str, m: &Mutation) -> String {
     let (numbers, strings) = literals(text);
     let lines: Vec<&str> = text.lines().collect();
-    let splice = |(a, b): (usize, usize), with: &str| format!("{}{with}{}", &text[..a], &text[b..]);
+    let splice = |(a, b): Span, with: &str| format!("{}{with}{}", &text[..a], &text[b..]);
     match m {
         Mutation::Number(i, n) => splice(numbers[i % numbers.len()], n),
         Mutation::Str(i, s) => splice(strings[i % strings.len()], &format!("{s:?}")),
