@@ -16,6 +16,7 @@ pub mod provenance;
 pub mod report;
 pub mod reward;
 pub mod seed;
+pub mod serve;
 pub mod stages;
 pub mod tasks;
 pub mod train;

@@ -38,6 +38,8 @@ enum Command {
     Lm(commands::lm::Args),
     /// Run the pipeline's stages in order (reusing unchanged runs)
     Run(commands::run::Args),
+    /// Serve a policy folder behind an OpenAI-compatible chat-completions API
+    Serve(commands::serve::Args),
     /// Run the benchmarks (use `cargo xtask bench` for a release build)
     #[command(hide = true)]
     Bench(commands::bench::Args),
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Reproduce(a) => commands::reproduce::run(a, &cli.global),
         Command::Lm(a) => commands::lm::run(a, &cli.global),
         Command::Run(a) => commands::run::run(a, &cli.global),
+        Command::Serve(a) => commands::serve::run(a, &cli.global),
         Command::Bench(a) => commands::bench::run(a, &cli.global),
     };
     match result {
