@@ -1,6 +1,8 @@
 //! Experiment configs: RON files in `experiments/`, typed with serde, unknown fields rejected.
 //! Profiles (`smoke`, `mini`, `paper`) are config files, not code constants.
 
+pub mod bounds;
+
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -139,7 +141,27 @@ impl Experiment {
         Ok(exp)
     }
 
+    /// Every check [`Self::load`] makes: the fields on their own, then against the task
+    /// registry of this source tree, the model and this machine's memory (`bounds`).
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        self.validate_fields(path)?;
+        let invalid = |(field, message): (String, String)| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            message,
+        };
+        let registry = crate::tasks::Registry::load_default().map_err(|e| {
+            invalid((
+                "train_tasks".into(),
+                format!("cannot load the task registry: {e}"),
+            ))
+        })?;
+        bounds::check_tasks(self, &registry).map_err(invalid)?;
+        let model = bounds::check_model(self).map_err(invalid)?;
+        bounds::check_sizes(self, &registry, &model).map_err(invalid)
+    }
+
+    fn validate_fields(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |field: &str, message: &str| ConfigError::Invalid {
             path: path.to_path_buf(),
             field: field.to_string(),
@@ -169,6 +191,13 @@ impl Experiment {
         }
         if self.expert.expert.max_steps == 0 {
             return Err(invalid("expert.expert.max_steps", "expected at least 1"));
+        }
+        let q = self.expert.expert.inspect_probability;
+        if !(0.0..=1.0).contains(&q) {
+            return Err(invalid(
+                "expert.expert.inspect_probability",
+                &format!("{q} is not a probability: expected a number in [0, 1]"),
+            ));
         }
         let p = &self.policy;
         if !(p.top_p > 0.0 && p.top_p <= 1.0) {
@@ -290,6 +319,117 @@ mod tests {
             msg.contains("policy.top_p") && msg.contains("off-policy"),
             "{msg}"
         );
+    }
+
+    /// The smoke config with `from` replaced by `to`, validated; the error text.
+    fn smoke_with(from: &str, to: &str) -> String {
+        let path = Path::new("experiments/smoke.ron");
+        let text = std::fs::read_to_string(path).unwrap();
+        let edited = text.replace(from, to);
+        assert_ne!(edited, text, "{from} is in smoke.ron");
+        let e: Experiment = parse_ron(&edited, path).unwrap();
+        e.validate(path).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_profile_passes_validation() {
+        for p in ["smoke", "mini", "paper"] {
+            Experiment::load(Path::new(&format!("experiments/{p}.ron"))).unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_task_ids_and_models_are_refused() {
+        let msg = smoke_with(
+            "\"house-price\", \"spaceship-titanic\"",
+            "\"house-price\", \"nope\"",
+        );
+        assert!(
+            msg.contains("train_tasks[1]") && msg.contains("unknown task `nope`"),
+            "{msg}"
+        );
+        let msg = smoke_with("model: \"tiny\"", "model: \"huge\"");
+        assert!(
+            msg.contains("policy.model") && msg.contains("huge"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn sizes_beyond_the_machine_or_sane_bounds_are_refused() {
+        for (from, to, field) in [
+            (
+                "vocab_size: 384",
+                "vocab_size: 1000000000000",
+                "policy.vocab_size",
+            ),
+            ("vocab_size: 384", "vocab_size: 0", "policy.vocab_size"),
+            (
+                "trajectories: 4",
+                "trajectories: 1000000000",
+                "eval.trajectories",
+            ),
+            (
+                "episodes_per_task: 3,",
+                "episodes_per_task: 1000000000,",
+                "expert.episodes_per_task",
+            ),
+            (
+                "pool_size: 100",
+                "pool_size: 1000000000000",
+                "ideas.pool_size",
+            ),
+        ] {
+            let msg = smoke_with(from, to);
+            assert!(msg.contains(field), "{to}: {msg}");
+        }
+        // Within the count bounds but beyond this machine's memory: the steps of 90,000
+        // episodes of 100,000 steps each.
+        let path = Path::new("experiments/smoke.ron");
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("max_steps: 6, patience", "max_steps: 100000, patience")
+            .replace("episodes_per_task: 3,", "episodes_per_task: 90000,");
+        let e: Experiment = parse_ron(&text, path).unwrap();
+        let msg = e.validate(path).unwrap_err().to_string();
+        assert!(
+            msg.contains("expert.episodes_per_task") && msg.contains("memory"),
+            "{msg}"
+        );
+        // A vocabulary whose logits do not fit.
+        let msg = smoke_with("vocab_size: 384", "vocab_size: 4000000");
+        assert!(
+            msg.contains("policy.vocab_size") && msg.contains("memory"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn probabilities_adam_and_context_are_bounded() {
+        for (from, to, field) in [
+            ("beta_1: 0.9", "beta_1: 2.0", "rl.optim.beta_1"),
+            ("beta_2: 0.999", "beta_2: 1.0", "rl.optim.beta_2"),
+            ("epsilon: 1e-8", "epsilon: 0", "rl.optim.epsilon"),
+            ("lr: 1e-4", "lr: -1.0", "rl.optim.lr"),
+            (
+                "inspect_probability: 0.2",
+                "inspect_probability: 5.0",
+                "expert.expert.inspect_probability",
+            ),
+            (
+                "context_tokens: 768",
+                "context_tokens: 30000",
+                "policy.context_tokens",
+            ),
+            (
+                "cutoff_tokens: 1024",
+                "cutoff_tokens: 4096",
+                "sft.cutoff_tokens",
+            ),
+        ] {
+            let msg = smoke_with(from, to);
+            assert!(msg.contains(field), "{to}: {msg}");
+        }
     }
 
     #[test]

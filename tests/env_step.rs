@@ -177,3 +177,48 @@ fn the_wall_clock_guard_stops_the_step_with_an_error_and_records_nothing() {
     assert_eq!(r.feedback.kind(), "success");
     assert!(!r.cached, "a guard-stopped run must not be cached");
 }
+
+/// `env step --cache-dir`: a record edited on disk (a forged MAE of −1e308) is an error naming
+/// the file, never a success; the untouched record is reused.
+#[test]
+fn an_edited_cache_record_is_an_error_naming_the_file() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().to_str().unwrap();
+    let action = "Thought: x\nAction: Edit Script\nAction Input: epochs = 5\n";
+    let first = step("house-price", action, &["--cache-dir", dir]);
+    assert_eq!(first["feedback"]["kind"], "success", "{first}");
+    let again = step("house-price", action, &["--cache-dir", dir]);
+    assert_eq!(again["cached"], true, "{again}");
+    assert_eq!(again["feedback"], first["feedback"]);
+    let metric = first["feedback"]["metric"].as_f64().unwrap();
+    let mut forged = None;
+    for e in std::fs::read_dir(cache.path()).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let needle = format!(
+            "\"valid_metric\": {}",
+            serde_json::to_string(&metric).unwrap()
+        );
+        if text.contains(&needle) {
+            std::fs::write(&p, text.replace(&needle, "\"valid_metric\": -1e308")).unwrap();
+            forged = Some(p);
+        }
+    }
+    let forged = forged.expect("the edited script's record is in the cache");
+    let f = cache.path().join("action.txt");
+    std::fs::write(&f, action).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .args(["env", "step", "--task", "house-price", "--action-file"])
+        .arg(&f)
+        .args(["--cache-dir", dir])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    let name = forged.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(name) && err.contains("edited"), "{err}");
+}

@@ -225,3 +225,144 @@ fn cli_generate_is_seeded() {
     assert_eq!(run("1"), run("1"));
     assert_ne!(run("1")["tokens"], run("2")["tokens"]);
 }
+
+/// A copy of the fixture directory with its `config.json` edited by `edit`.
+fn fixture_with_config(edit: impl Fn(&mut serde_json::Value)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture().join(f), dir.path().join(f)).unwrap();
+    }
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture().join("config.json")).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(dir.path().join("config.json"), v.to_string()).unwrap();
+    dir
+}
+
+/// `mlagent lm ARGS...`: (success, stdout, stderr).
+fn lm_cli(args: &[&str], dir: &Path) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .arg("lm")
+        .arg(args[0])
+        .arg("--model-dir")
+        .arg(dir)
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn non_positive_norm_epsilon_and_rope_theta_are_refused_naming_the_field() {
+    for (field, value) in [("rms_norm_eps", -1.0), ("rms_norm_eps", 0.0)] {
+        let dir = fixture_with_config(|v| v[field] = value.into());
+        let (ok, out, err) = lm_cli(&["logits", "--token-ids", "1,2"], dir.path());
+        assert!(!ok, "{field} = {value}: {out}");
+        assert!(err.contains(field) && err.contains("config.json"), "{err}");
+    }
+    let dir = fixture_with_config(|v| v["rope_parameters"]["rope_theta"] = 0.0.into());
+    let (ok, out, err) = lm_cli(&["logits", "--token-ids", "1,2"], dir.path());
+    assert!(!ok, "{out}");
+    assert!(err.contains("rope_theta"), "{err}");
+}
+
+#[test]
+fn a_billion_layers_is_an_error_not_an_allocation_abort() {
+    let dir = fixture_with_config(|v| v["num_hidden_layers"] = 1_000_000_000u64.into());
+    let (ok, _, err) = lm_cli(&["logits", "--token-ids", "1,2"], dir.path());
+    assert!(!ok);
+    assert!(
+        err.contains("error:") && err.contains("num_hidden_layers"),
+        "{err}"
+    );
+}
+
+#[test]
+fn nan_weights_are_refused_naming_the_tensor() {
+    let device = Device::flex();
+    let (cfg, m) = hf::load(&fixture(), &device).unwrap();
+    let mut t = m.to_tensors();
+    t.get_mut("model.layers.1.mlp.up_proj.weight").unwrap().data[7] = f32::NAN;
+    let poisoned = mlagent::lm::Qwen2::from_tensors(&cfg, &t, &device).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    hf::save(dir.path(), &cfg, &poisoned).unwrap();
+    let (ok, out, err) = lm_cli(&["logits", "--token-ids", "1,2"], dir.path());
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("model.layers.1.mlp.up_proj.weight") && err.contains("NaN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn non_finite_logits_name_the_layer_where_they_first_appear() {
+    let device = Device::flex();
+    let (cfg, m) = hf::load(&fixture(), &device).unwrap();
+    let mut t = m.to_tensors();
+    t.get_mut("model.layers.1.mlp.down_proj.weight")
+        .unwrap()
+        .data[3] = f32::INFINITY;
+    let poisoned = mlagent::lm::Qwen2::from_tensors(&cfg, &t, &device).unwrap();
+    let tokens = model::token_tensor(&[vec![1, 2, 3]], &device).unwrap();
+    let out = poisoned
+        .forward(tokens.clone(), None)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let e = mlagent::lm::finite::check_logits(&poisoned, tokens, &out)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("layer 1's MLP"), "{e}");
+    // Finite logits pass.
+    let tokens = model::token_tensor(&[vec![1, 2, 3]], &device).unwrap();
+    let out = logits(&m, &[1, 2, 3], &device);
+    mlagent::lm::finite::check_logits(&m, tokens, &out).unwrap();
+}
+
+#[test]
+fn more_token_ids_than_positions_is_an_error() {
+    // The fixture has 256 positions.
+    let ids = vec!["1"; 300].join(",");
+    let (ok, _, err) = lm_cli(&["logits", "--token-ids", &ids], &fixture());
+    assert!(!ok);
+    assert!(
+        err.contains("--token-ids") && err.contains("max_position_embeddings 256"),
+        "{err}"
+    );
+    let (ok, _, err) = lm_cli(
+        &["generate", "--token-ids", &ids, "--max-new-tokens", "4"],
+        &fixture(),
+    );
+    assert!(!ok);
+    assert!(err.contains("max_position_embeddings 256"), "{err}");
+}
+
+#[test]
+fn negative_or_non_finite_temperature_is_refused() {
+    for t in ["-1", "NaN", "inf"] {
+        let (ok, out, err) = lm_cli(
+            &["generate", "--token-ids", "1,2", "--temperature", t],
+            &fixture(),
+        );
+        assert!(!ok, "--temperature {t}: {out}");
+        assert!(err.contains("--temperature"), "{err}");
+    }
+    // The library refuses it too: a negative temperature would act as greedy decoding.
+    let device = Device::flex();
+    let (_, m) = hf::load(&fixture(), &device).unwrap();
+    let cfg = mlagent::lm::generate::SamplingConfig {
+        temperature: -1.0,
+        top_p: 1.0,
+        max_new_tokens: 2,
+        stop_tokens: Vec::new(),
+    };
+    let seed = mlagent::seed::SeedPath::root(0);
+    let e = mlagent::lm::generate::generate(&m, &[vec![1, 2]], &cfg, &seed, 0, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("temperature"), "{e}");
+}

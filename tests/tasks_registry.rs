@@ -138,3 +138,50 @@ fn splits_are_disjoint_cover_the_data_and_are_fixed_by_seed() {
         }
     }
 }
+
+#[test]
+fn a_task_file_naming_a_path_out_of_the_data_folder_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = mlagent::tasks::registry::default_root();
+    let text = std::fs::read_to_string(root.join("house-price.ron")).unwrap();
+    let bad = text.replace("path: \"diabetes.csv\"", "path: \"../../outside.csv\"");
+    assert_ne!(bad, text);
+    std::fs::write(tmp.path().join("house-price.ron"), bad).unwrap();
+    let err = Registry::load(tmp.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("files[0].path") && err.contains("outside.csv") && err.contains(".."),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn reads_are_confined_to_regular_files_inside_the_data_folder() {
+    use mlagent::provenance::Digest;
+    use mlagent::tasks::DataDir;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(tmp.path().join("outside.csv"), "a\n1\n").unwrap();
+    let outside = Digest::of_bytes(b"a\n1\n").to_string();
+    std::fs::write(data.join("inside.csv"), "a\n1\n").unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("outside.csv"), data.join("link.csv")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", data.join("zero")).unwrap();
+    std::fs::create_dir(data.join("folder")).unwrap();
+    let dir = DataDir::new(&data);
+    // The same bytes inside the folder are read.
+    assert_eq!(
+        dir.read_verified("inside.csv", &outside).unwrap(),
+        b"a\n1\n"
+    );
+    for (rel, expect) in [
+        ("../outside.csv", "without `..`"),
+        ("/dev/zero", "without `..`"),
+        ("link.csv", "outside the data folder"),
+        ("zero", "outside the data folder"),
+        ("folder", "not a regular file"),
+    ] {
+        let err = dir.read_verified(rel, &outside).unwrap_err().to_string();
+        assert!(err.contains(expect), "{rel}: {err}");
+    }
+}

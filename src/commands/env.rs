@@ -86,7 +86,11 @@ fn step_json(r: &StepResult) -> serde_json::Value {
     })
 }
 
-pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    global.cpu_only(
+        "env",
+        "the task models are trained by src/env/model.rs on the CPU",
+    )?;
     let reg = Registry::load_default().context("loading tasks/")?;
     match args.command {
         Command::Step {

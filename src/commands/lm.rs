@@ -46,10 +46,10 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = 32)]
         max_new_tokens: usize,
-        /// 0 = greedy
-        #[arg(long, default_value_t = 1.0)]
+        /// 0 = greedy; negative or non-finite values are refused
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
         temperature: f64,
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
         top_p: f64,
         /// Comma-separated stop token ids (the tokenizer's <|im_end|>, <|endoftext|> are added)
         #[arg(long, value_delimiter = ',')]
@@ -94,7 +94,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             model_dir,
             token_ids,
         } => {
-            let device = global.backend.device()?;
+            let device = global.backend().device()?;
             let (cfg, m) = hf::load(&model_dir, &device)
                 .with_context(|| format!("loading {}", model_dir.display()))?;
             if let Some(bad) = token_ids.iter().find(|&&t| t as usize >= cfg.vocab_size) {
@@ -103,13 +103,24 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     cfg.vocab_size
                 );
             }
+            if token_ids.len() > cfg.max_position_embeddings {
+                anyhow::bail!(
+                    "--token-ids: {} ids, but the model in {} has max_position_embeddings {}; \
+                     expected at most that many",
+                    token_ids.len(),
+                    model_dir.display(),
+                    cfg.max_position_embeddings
+                );
+            }
             let tokens = model::token_tensor(&[token_ids], &device)?;
-            let logits = m.forward(tokens, None);
+            let logits = m.forward(tokens.clone(), None);
             let [_, t, v] = logits.dims();
             let flat = logits
                 .into_data()
                 .try_to_vec::<f32>()
                 .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+            mlagent::lm::finite::check_logits(&m, tokens, &flat)
+                .with_context(|| format!("running {}", model_dir.display()))?;
             println!("{}", logits_json(flat.chunks(v).take(t))?);
             Ok(ExitCode::SUCCESS)
         }
@@ -124,7 +135,15 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             top_p,
             mut stop,
         } => {
-            let device = global.backend.device()?;
+            if !(temperature.is_finite() && temperature >= 0.0) {
+                anyhow::bail!(
+                    "--temperature: expected a finite number >= 0 (0 = greedy), got {temperature}"
+                );
+            }
+            if !(top_p > 0.0 && top_p <= 1.0) {
+                anyhow::bail!("--top-p: expected a number in (0, 1], got {top_p}");
+            }
+            let device = global.backend().device()?;
             let (_, m) = hf::load(&model_dir, &device)
                 .with_context(|| format!("loading {}", model_dir.display()))?;
             let tok = match &tokenizer {

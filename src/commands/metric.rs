@@ -36,7 +36,8 @@ enum MetricCmd {
     },
 }
 
-pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    global.cpu_only("metric", "metrics are computed on the host in f64")?;
     match args.cmd {
         MetricCmd::List => {
             for m in Metric::ALL {

@@ -21,9 +21,56 @@ pub struct Global {
     /// Artifact store folder [default: target/mlagent/store of this workspace]
     #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
-    /// Compute backend: flex (CPU, default), or wgpu / cuda when compiled in
-    #[arg(long, global = true, default_value = "flex")]
-    pub backend: BackendKind,
+    /// Compute backend: flex (CPU, default), or wgpu / cuda when compiled in. `run` and
+    /// `reproduce` run on the experiment's `backend` and refuse another; commands that only
+    /// compute on the CPU refuse any but flex
+    #[arg(long, global = true)]
+    pub backend: Option<BackendKind>,
+}
+
+impl Global {
+    /// The backend asked for, flex when none was.
+    pub fn backend(&self) -> BackendKind {
+        self.backend.unwrap_or_default()
+    }
+
+    /// Refuses a `--backend` other than flex for a command that computes on the CPU only, so
+    /// the flag is never silently ignored.
+    pub fn cpu_only(&self, command: &str, why: &str) -> anyhow::Result<()> {
+        match self.backend {
+            Some(b) if b != BackendKind::Flex => anyhow::bail!(
+                "--backend {b}: `mlagent {command}` runs on the flex CPU backend only ({why}); \
+                 leave out --backend or pass --backend flex"
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses a `--backend` that differs from the experiment's own `backend` field: the
+    /// backend is part of every stage's run key, so it is set in the config, not on the
+    /// command line. Also refuses a config whose backend is not compiled into this binary,
+    /// before any stage runs.
+    pub fn experiment_backend(
+        &self,
+        exp: &mlagent::config::Experiment,
+        path: &std::path::Path,
+    ) -> anyhow::Result<()> {
+        if let Some(b) = self.backend
+            && b != exp.backend
+        {
+            anyhow::bail!(
+                "--backend {b}: this experiment runs on backend {} (field `backend` of {}), \
+                 which is part of every stage's run key; set the backend in the config instead \
+                 of passing --backend",
+                exp.backend,
+                path.display()
+            );
+        }
+        exp.backend
+            .device()
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("{}: field `backend`: {e}", path.display()))
+    }
 }
 
 /// A progress bar on stderr; drawn only when stderr is a terminal, so logs and pipes stay clean.

@@ -79,6 +79,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             .join(format!("{}.ron", args.profile))
     });
     let experiment = Experiment::load(&exp_path)?;
+    global.experiment_backend(&experiment, &exp_path)?;
     let sources = PaperSources::load(args.paper_root.as_deref().unwrap_or(&root))?;
     let store_root = global.store.clone().unwrap_or_else(Store::default_root);
     let store = Store::open(&store_root, LockWait::Wait)?;
@@ -90,6 +91,14 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
              commit (or stash) every change first",
             code.describe()
         );
+    }
+    if args.bless.is_some() {
+        let t = Tolerance {
+            absolute: args.bless_absolute,
+            relative: args.bless_relative,
+        };
+        t.validate()
+            .map_err(|m| anyhow::anyhow!("--bless-absolute / --bless-relative: {m}"))?;
     }
     if args.seeds == 0 {
         anyhow::bail!("--seeds: expected a count of at least 1");

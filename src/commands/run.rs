@@ -59,6 +59,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         .context("`run` needs --store DIR (the artifact store folder)")?;
     // The backend is the config's (it is part of every run key), not `--backend`'s.
     let exp = Experiment::load(&args.experiment)?;
+    global.experiment_backend(&exp, &args.experiment)?;
     let store = Store::open(&store_dir, LockWait::Wait)
         .with_context(|| format!("opening the store {}", store_dir.display()))?;
     let wb = mlagent::stages::workbench(&exp).context("loading tasks/")?;

@@ -45,7 +45,8 @@ fn row(t: &Task) -> serde_json::Value {
     })
 }
 
-pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    global.cpu_only("tasks", "tasks are read and checked on the host")?;
     use std::io::Write;
     let reg = Registry::load_default().context("loading tasks/")?;
     // Write through a handle so a closed pipe (`| head`) is an error, not a panic.

@@ -40,6 +40,49 @@ pub struct RunRecord {
     test: Option<TestMetric>,
 }
 
+impl RunRecord {
+    /// Checks that the record could have been computed for a task scored by `metric`: finite
+    /// numbers, non-negative work, metrics within the metric's range (with a margin of 1e-9
+    /// for rounding). Used on records read back from a file, never on fresh ones.
+    pub fn check_values(&self, metric: crate::tasks::TaskMetric) -> Result<(), String> {
+        let (lo, hi) = metric.range();
+        let in_range = |what: &str, v: f64| {
+            if v.is_finite() && v >= lo - 1e-9 && v <= hi + 1e-9 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} {v} is outside the range [{lo}, {hi}] of {}",
+                    metric.name()
+                ))
+            }
+        };
+        if !(self.planned_work.is_finite() && self.planned_work >= 0.0) {
+            return Err(format!(
+                "planned_work {} is not a finite number >= 0",
+                self.planned_work
+            ));
+        }
+        match &self.outcome {
+            RunOutcome::Success { valid_metric } => in_range("valid_metric", *valid_metric)?,
+            RunOutcome::Failed { .. } => {}
+            RunOutcome::OverBudget {
+                planned_work,
+                budget,
+            } => {
+                if !(planned_work.is_finite() && budget.is_finite() && planned_work > budget) {
+                    return Err(format!(
+                        "over budget with planned_work {planned_work} and budget {budget}"
+                    ));
+                }
+            }
+        }
+        if let Some(TestMetric(t)) = self.test {
+            in_range("the test metric", t)?;
+        }
+        Ok(())
+    }
+}
+
 /// The wall-clock guard stopped a run. Not an outcome: whether it trips depends on the
 /// machine's speed, so it never becomes feedback, a reward or a cached record; the caller
 /// stops with an error instead: nothing that enters a result may read the clock

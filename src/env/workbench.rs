@@ -1,6 +1,9 @@
 //! The workbench: takes one agent action against a task's current script and returns the
 //! feedback, the next script and the reward. Runs are cached by the digest of
-//! (task, script, seed), in memory and optionally on disk.
+//! (task, script, seed), in memory and optionally on disk. A record on disk carries the key it
+//! was computed for and a digest of both; on read the key, the digest and the values are checked
+//! (`RunRecord::check_values`), so an edited, moved or forged file is an error naming it, never
+//! feedback.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -111,6 +114,58 @@ pub enum WorkbenchError {
         script: String,
         guard_s: f64,
     },
+}
+
+/// A run record as kept on disk: the run key it was computed for, and the digest of both.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SealedRecord {
+    key: String,
+    record: RunRecord,
+    digest: String,
+}
+
+impl SealedRecord {
+    fn digest_of(key: &str, record: &RunRecord) -> Result<Digest, String> {
+        digest_of(&("mlagent-cached-run-v1", key, record)).map_err(|e| e.to_string())
+    }
+
+    /// The checked record of a cache file's bytes, computed for `key` on a task scored by
+    /// `metric`; the error says what does not hold.
+    fn open(
+        bytes: &[u8],
+        key: &Digest,
+        metric: crate::tasks::TaskMetric,
+    ) -> Result<RunRecord, String> {
+        let sealed: SealedRecord = serde_json::from_slice(bytes)
+            .map_err(|e| format!("expected a sealed run record {{key, record, digest}}: {e}"))?;
+        if sealed.key != key.to_string() {
+            return Err(format!(
+                "holds the run of key {}, expected {key} (the file was renamed or copied)",
+                sealed.key
+            ));
+        }
+        let digest = Self::digest_of(&sealed.key, &sealed.record)?;
+        if sealed.digest != digest.to_string() {
+            return Err(format!(
+                "its content has digest {digest}, but the file records {} (the file was edited)",
+                sealed.digest
+            ));
+        }
+        sealed.record.check_values(metric)?;
+        Ok(sealed.record)
+    }
+}
+
+/// A cache file's bytes, at most 16 MiB of them (a record is a few hundred bytes), so a file
+/// that never ends cannot be read until memory runs out.
+fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(16 << 20)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The workbench over a task registry.
@@ -243,13 +298,14 @@ impl Workbench {
             .as_ref()
             .map(|d| d.join(format!("{key}.json")));
         if let Some(p) = &path
-            && let Ok(bytes) = std::fs::read(p)
+            && let Ok(bytes) = read_bounded(p)
         {
-            let rec: RunRecord =
-                serde_json::from_slice(&bytes).map_err(|e| WorkbenchError::Cache {
+            let rec = SealedRecord::open(&bytes, &key, task.spec.metric).map_err(|message| {
+                WorkbenchError::Cache {
                     path: p.clone(),
-                    message: e.to_string(),
-                })?;
+                    message: format!("{message}; delete the file to recompute the run"),
+                }
+            })?;
             self.remember(key, &rec);
             return Ok((rec, true));
         }
@@ -262,7 +318,18 @@ impl Workbench {
             }
         })?;
         if let Some(p) = &path {
-            let bytes = serde_json::to_vec_pretty(&rec).expect("a run record serialises");
+            let k = key.to_string();
+            let sealed = SealedRecord {
+                digest: SealedRecord::digest_of(&k, &rec)
+                    .map_err(|message| WorkbenchError::Cache {
+                        path: p.clone(),
+                        message,
+                    })?
+                    .to_string(),
+                key: k,
+                record: rec.clone(),
+            };
+            let bytes = serde_json::to_vec_pretty(&sealed).expect("a run record serialises");
             crate::provenance::atomic::write(p, &bytes).map_err(|e| WorkbenchError::Cache {
                 path: p.clone(),
                 message: e.to_string(),
@@ -496,6 +563,49 @@ fn stats(v: &[f64]) -> String {
 mod tests {
     use super::*;
     use crate::tasks::DataType;
+
+    /// A record under its own key with a valid digest but a metric no run can produce (an
+    /// MAE below 0) is refused; so is an edited one and one moved to another key.
+    #[test]
+    fn cached_records_are_checked_for_key_digest_and_values() {
+        use crate::tasks::TaskMetric;
+        let key = Digest::of_bytes(b"run");
+        let record = |metric: f64| -> RunRecord {
+            serde_json::from_value(serde_json::json!({
+                "outcome": {"Success": {"valid_metric": metric}},
+                "planned_work": 10.0,
+                "test": null,
+            }))
+            .unwrap()
+        };
+        let seal = |rec: RunRecord, k: &Digest| {
+            let k = k.to_string();
+            serde_json::to_vec(&SealedRecord {
+                digest: SealedRecord::digest_of(&k, &rec).unwrap().to_string(),
+                key: k,
+                record: rec,
+            })
+            .unwrap()
+        };
+        let good = seal(record(0.5), &key);
+        assert_eq!(
+            SealedRecord::open(&good, &key, TaskMetric::Mae).unwrap(),
+            record(0.5)
+        );
+        let forged = seal(record(-1e308), &key);
+        let e = SealedRecord::open(&forged, &key, TaskMetric::Mae).unwrap_err();
+        assert!(e.contains("outside the range") && e.contains("mae"), "{e}");
+        let edited = String::from_utf8(good.clone())
+            .unwrap()
+            .replace("0.5", "0.25");
+        let e = SealedRecord::open(edited.as_bytes(), &key, TaskMetric::Mae).unwrap_err();
+        assert!(e.contains("edited"), "{e}");
+        let e =
+            SealedRecord::open(&good, &Digest::of_bytes(b"other"), TaskMetric::Mae).unwrap_err();
+        assert!(e.contains("renamed or copied"), "{e}");
+        let e = SealedRecord::open(b"{\"outcome\": 1}", &key, TaskMetric::Mae).unwrap_err();
+        assert!(e.contains("sealed run record"), "{e}");
+    }
 
     #[test]
     fn changes_are_a_diff_old_lines_then_new_in_schema_order() {

@@ -167,7 +167,67 @@ impl Qwen2Config {
         if self.vocab_size == 0 || self.num_hidden_layers == 0 || self.intermediate_size == 0 {
             return bad("vocab_size, num_hidden_layers and intermediate_size must be > 0".into());
         }
+        if self.max_position_embeddings == 0 {
+            return bad("max_position_embeddings must be > 0".into());
+        }
+        // A zero or negative epsilon divides by zero on an all-zero row; a non-positive theta
+        // makes every RoPE frequency infinite or NaN: either way every logit is NaN.
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return bad(format!(
+                "rms_norm_eps is {}, expected a finite number > 0",
+                self.rms_norm_eps
+            ));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return bad(format!(
+                "rope_theta is {}, expected a finite number > 0",
+                self.rope_theta
+            ));
+        }
         Ok(())
+    }
+
+    /// Checks that the f32 weights of this config fit in the machine's memory, before any of
+    /// them is allocated (a `num_hidden_layers` of 10^9 would otherwise abort the process).
+    pub fn check_fits_in_memory(&self) -> Result<(), LmError> {
+        crate::limits::fits_in_memory(
+            &format!(
+                "a model of {} parameters (vocab_size {}, hidden_size {}, intermediate_size {}, \
+                 num_hidden_layers {}) at 4 bytes each",
+                self.param_count(),
+                self.vocab_size,
+                self.hidden_size,
+                self.intermediate_size,
+                self.num_hidden_layers
+            ),
+            self.param_count() as f64 * 4.0,
+        )
+        .map_err(LmError::Config)
+    }
+
+    /// [`Self::num_params`] without overflow: saturates instead, for bounds checks on configs
+    /// that were never meant to be built.
+    pub fn param_count(&self) -> u128 {
+        let [d, f, l, v] = [
+            self.hidden_size,
+            self.intermediate_size,
+            self.num_hidden_layers,
+            self.vocab_size,
+        ]
+        .map(|x| x as u128);
+        let kv = (self.num_key_value_heads as u128)
+            .saturating_mul(d / (self.num_attention_heads.max(1) as u128));
+        let attn = (2 * d)
+            .saturating_mul(d)
+            .saturating_add(d)
+            .saturating_add(2u128.saturating_mul(d.saturating_mul(kv).saturating_add(kv)));
+        let mlp = (3 * d).saturating_mul(f);
+        let layer = attn.saturating_add(mlp).saturating_add(2 * d);
+        let head = if self.tie_word_embeddings { 0 } else { 1 };
+        v.saturating_mul(d)
+            .saturating_mul(1 + head)
+            .saturating_add(l.saturating_mul(layer))
+            .saturating_add(d)
     }
 
     /// Parses a Hugging Face `config.json`; `origin` names the file in errors.

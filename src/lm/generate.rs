@@ -144,9 +144,14 @@ pub fn generate_seeded(
             "every prompt needs at least one token".into(),
         ));
     }
-    if !(0.0..=1.0).contains(&cfg.top_p) || cfg.top_p == 0.0 || !cfg.temperature.is_finite() {
+    // A negative temperature would silently act as greedy decoding (`sample`'s `<= 0` branch).
+    if !(0.0..=1.0).contains(&cfg.top_p)
+        || cfg.top_p == 0.0
+        || !(cfg.temperature.is_finite() && cfg.temperature >= 0.0)
+    {
         return Err(LmError::Input(format!(
-            "top_p must be in (0, 1] and temperature finite (got {}, {})",
+            "top_p must be in (0, 1] and temperature a finite number >= 0 (0 = greedy) \
+             (got {}, {})",
             cfg.top_p, cfg.temperature
         )));
     }
@@ -158,6 +163,13 @@ pub fn generate_seeded(
     }
     let b = prompts.len();
     let len = prompts.iter().map(Vec::len).max().expect("non-empty");
+    if len.saturating_add(cfg.max_new_tokens) > model.max_positions {
+        return Err(LmError::Input(format!(
+            "a prompt of {len} tokens plus max_new_tokens {} exceeds the model's \
+             max_position_embeddings {}",
+            cfg.max_new_tokens, model.max_positions
+        )));
+    }
     let mut key_pad: Vec<Vec<bool>> = prompts
         .iter()
         .map(|p| (0..len).map(|i| i < len - p.len()).collect())

@@ -21,6 +21,7 @@ pub const INDEX_FILE: &str = "model.safetensors.index.json";
 pub fn load(dir: &Path, device: &Device) -> Result<(Qwen2Config, Qwen2), LmError> {
     let cfg = Qwen2Config::load(&dir.join(CONFIG_FILE))?;
     let tensors = read_tensors(dir)?;
+    super::finite::check_weights(&tensors, &dir.display().to_string())?;
     let model = Qwen2::from_tensors(&cfg, &tensors, device)
         .map_err(|e| LmError::Weights(format!("{}: {e}", dir.display())))?;
     Ok((cfg, model))

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod chat;
 pub mod checkpoint;
 pub mod config;
+pub mod finite;
 pub mod generate;
 pub mod hf;
 pub mod model;

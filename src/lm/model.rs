@@ -63,6 +63,8 @@ pub struct Qwen2 {
     pub lm_head: Option<Param<Tensor<2>>>,
     pub vocab_size: usize,
     pub rope_theta: f64,
+    /// The config's `max_position_embeddings`: the longest sequence the model may be fed.
+    pub max_positions: usize,
 }
 
 /// Per-layer keys and values of the positions seen so far, shape `[B, n_kv_heads, T, head_dim]`.
@@ -142,7 +144,7 @@ fn rotate_half_rope(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4>
 }
 
 impl Attention {
-    fn forward(
+    pub(super) fn forward(
         &self,
         x: Tensor<3>,
         pos: &Positions,
@@ -196,7 +198,7 @@ impl Attention {
 }
 
 impl Mlp {
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+    pub(super) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let g = silu(self.gate_proj.forward(x.clone()));
         self.down_proj.forward(g * self.up_proj.forward(x))
     }
@@ -325,6 +327,7 @@ impl Qwen2 {
     /// A freshly initialised model (see [`init_tensors`]).
     pub fn init(cfg: &Qwen2Config, seed: &SeedPath, device: &Device) -> Result<Self, LmError> {
         cfg.validate()?;
+        cfg.check_fits_in_memory()?;
         Self::from_tensors(cfg, &init_tensors(cfg, seed), device)
     }
 
@@ -336,6 +339,16 @@ impl Qwen2 {
         device: &Device,
     ) -> Result<Self, LmError> {
         cfg.validate()?;
+        // Every layer has tensors of its own: more layers than tensors means missing weights,
+        // found here before the per-layer tables of a huge `num_hidden_layers` are allocated.
+        if cfg.num_hidden_layers > map.len() {
+            return Err(LmError::Weights(format!(
+                "num_hidden_layers is {} but the weights hold only {} tensors; expected the \
+                 tensors of every layer",
+                cfg.num_hidden_layers,
+                map.len()
+            )));
+        }
         let shapes = tensor_shapes(cfg);
         if let Some(extra) = map.keys().find(|k| !shapes.contains_key(*k)) {
             return Err(LmError::Weights(format!(
@@ -411,6 +424,7 @@ impl Qwen2 {
             lm_head,
             vocab_size: cfg.vocab_size,
             rope_theta: cfg.rope_theta,
+            max_positions: cfg.max_position_embeddings,
         })
     }
 

@@ -35,6 +35,37 @@ impl Default for OptimConfig {
 }
 
 impl OptimConfig {
+    /// Checks the hyper-parameters AdamW needs to stay finite: a positive learning rate, betas
+    /// in [0, 1) (a beta of 1 never forgets; above 1 the moments grow without bound), a
+    /// positive epsilon (it guards a division by the second moment's root). Errors name the
+    /// field and what was expected, as `(field, message)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |f: &str, v: String, m: &str| Err((f.to_string(), format!("{v}: {m}")));
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr", self.lr.to_string(), "expected a finite number > 0");
+        }
+        for (f, b) in [("beta_1", self.beta_1), ("beta_2", self.beta_2)] {
+            if !(0.0..1.0).contains(&b) {
+                return bad(f, b.to_string(), "expected a number in [0, 1)");
+            }
+        }
+        if !(self.epsilon.is_finite() && self.epsilon > 0.0) {
+            return bad(
+                "epsilon",
+                self.epsilon.to_string(),
+                "expected a finite number > 0",
+            );
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(
+                "weight_decay",
+                self.weight_decay.to_string(),
+                "expected a finite number >= 0",
+            );
+        }
+        Ok(())
+    }
+
     pub fn build(&self) -> ModuleOptimizer {
         AdamWConfig::new()
             .with_beta_1(self.beta_1)

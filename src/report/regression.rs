@@ -26,6 +26,19 @@ pub struct Tolerance {
 }
 
 impl Tolerance {
+    /// Both tolerances finite and non-negative: a NaN tolerance agrees with nothing and a
+    /// negative one with less than the golden itself, so neither may be blessed or loaded.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [("absolute", self.absolute), ("relative", self.relative)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!(
+                    "the {name} tolerance is {v}; expected a finite number >= 0"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn agrees(&self, golden: f64, run: f64) -> bool {
         (run - golden).abs() <= self.absolute + self.relative * golden.abs()
     }
@@ -318,16 +331,13 @@ impl ReproductionGolden {
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let g: Self = load_ron(path)?;
-        let t = g.tolerance;
-        if !(t.absolute >= 0.0
-            && t.relative >= 0.0
-            && t.absolute.is_finite()
-            && t.relative.is_finite())
-        {
+        if let Err(m) = g.tolerance.validate() {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
                 field: "tolerance".into(),
-                message: "expected finite, non-negative absolute and relative tolerances".into(),
+                message: format!(
+                    "expected finite, non-negative absolute and relative tolerances: {m}"
+                ),
             });
         }
         if let Some(sp) = &g.spread {

@@ -177,6 +177,17 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
                 (tok, c, m)
             }
         };
+        // A pretrained directory absent when the config was checked is checked here, once its
+        // config is read (config::bounds::check_model checks the rest before any stage).
+        if exp.policy.context_tokens > model_cfg.max_position_embeddings {
+            return Err(StageBodyError::Config {
+                field: "policy.context_tokens".into(),
+                message: format!(
+                    "{} exceeds the model's {} positions",
+                    exp.policy.context_tokens, model_cfg.max_position_embeddings
+                ),
+            });
+        }
         if cfg.cutoff_tokens > model_cfg.max_position_embeddings {
             return Err(StageBodyError::Config {
                 field: "sft.cutoff_tokens".into(),

@@ -1,8 +1,11 @@
 //! Bundled data files: checksum verification and the three loaders (CSV, gzipped IDX, PNG).
 //! Every read goes through [`DataDir::read_verified`], so a tampered or swapped file is an error
-//! naming it before any byte of it is used.
+//! naming it before any byte of it is used. Reads are confined to the data folder: a task file
+//! may only name a regular file inside it (no `..`, no absolute path, no symlink leading out,
+//! no device), and at most [`MAX_DATA_FILE_BYTES`] of it are read.
 
-use std::path::{Path, PathBuf};
+use std::io::Read as _;
+use std::path::{Component, Path, PathBuf};
 
 use crate::provenance::Digest;
 
@@ -14,6 +17,22 @@ pub struct DataDir {
     root: PathBuf,
 }
 
+/// The largest data file read (the bundled files are at most a few MB); a larger file is an
+/// error, so a file that never ends (a device, a pipe) cannot be read until memory runs out.
+pub const MAX_DATA_FILE_BYTES: u64 = 256 << 20;
+
+/// Checks that `rel` names a path inside the data folder by its spelling alone: relative, with
+/// only plain components (no `..`, `.`, root or prefix).
+pub fn check_relative(rel: &str) -> Result<(), String> {
+    let p = Path::new(rel);
+    if rel.is_empty() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(format!(
+            "data path {rel:?} must be relative to tasks/data, without `..`, `.` or a leading `/`"
+        ));
+    }
+    Ok(())
+}
+
 impl DataDir {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
@@ -23,13 +42,63 @@ impl DataDir {
         &self.root
     }
 
+    /// The file `rel` names, once it is known to be a regular file inside the data folder
+    /// (after following symlinks) of at most [`MAX_DATA_FILE_BYTES`].
+    fn resolve(&self, rel: &str) -> Result<PathBuf, TaskError> {
+        let path = self.root.join(rel);
+        let format = |message: String| TaskError::Format {
+            path: path.clone(),
+            message,
+        };
+        check_relative(rel).map_err(format)?;
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| TaskError::Io { path: p, source }
+        };
+        let root = std::fs::canonicalize(&self.root).map_err(io(&self.root))?;
+        let real = std::fs::canonicalize(&path).map_err(io(&path))?;
+        if !real.starts_with(&root) {
+            return Err(format(format!(
+                "resolves to {}, outside the data folder {}: expected a file inside it",
+                real.display(),
+                root.display()
+            )));
+        }
+        let meta = std::fs::metadata(&real).map_err(io(&real))?;
+        if !meta.is_file() {
+            return Err(format(format!(
+                "is not a regular file ({:?}): expected a data file",
+                meta.file_type()
+            )));
+        }
+        if meta.len() > MAX_DATA_FILE_BYTES {
+            return Err(format(format!(
+                "is {} bytes, more than the {MAX_DATA_FILE_BYTES} a data file may have",
+                meta.len()
+            )));
+        }
+        Ok(real)
+    }
+
     /// Reads `rel` and checks its sha256 against `expected` (hex).
     pub fn read_verified(&self, rel: &str, expected: &str) -> Result<Vec<u8>, TaskError> {
         let path = self.root.join(rel);
-        let bytes = std::fs::read(&path).map_err(|source| TaskError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let real = self.resolve(rel)?;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&real)
+            .and_then(|f| f.take(MAX_DATA_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|source| TaskError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        if bytes.len() as u64 > MAX_DATA_FILE_BYTES {
+            return Err(TaskError::Format {
+                path,
+                message: format!(
+                    "grew past the {MAX_DATA_FILE_BYTES} bytes a data file may have while read"
+                ),
+            });
+        }
         let actual = Digest::of_bytes(&bytes).to_string();
         if actual != expected {
             return Err(TaskError::Checksum {

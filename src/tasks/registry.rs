@@ -57,6 +57,13 @@ impl Registry {
                     message: format!("must equal the file name `{stem}`"),
                 });
             }
+            for (i, f) in spec.files.iter().enumerate() {
+                super::data::check_relative(&f.path).map_err(|message| TaskError::Spec {
+                    task: spec.id.clone(),
+                    field: format!("files[{i}].path"),
+                    message,
+                })?;
+            }
             let digest = digest_of(&spec).map_err(|e| TaskError::Spec {
                 task: spec.id.clone(),
                 field: "(whole file)".into(),

@@ -80,6 +80,22 @@ impl TaskMetric {
         }
     }
 
+    /// The values the metric can take (closed interval). A value outside it was not computed
+    /// by this metric: checked where a metric is read back from a file.
+    pub fn range(self) -> (f64, f64) {
+        match self {
+            TaskMetric::AccuracyPercent => (0.0, 100.0),
+            TaskMetric::RocAuc | TaskMetric::MeanColumnwiseAuc | TaskMetric::MapAt5 => (0.0, 1.0),
+            TaskMetric::Qwk | TaskMetric::Pearson => (-1.0, 1.0),
+            TaskMetric::LogLossBinary
+            | TaskMetric::LogLossMulticlass
+            | TaskMetric::Mae
+            | TaskMetric::Rmse
+            | TaskMetric::MeanColumnwiseRmsle
+            | TaskMetric::Mcrmse => (0.0, f64::INFINITY),
+        }
+    }
+
     pub fn direction(self) -> Direction {
         match self {
             TaskMetric::AccuracyPercent

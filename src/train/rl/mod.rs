@@ -152,8 +152,8 @@ impl RlConfig {
                 return bad(f, "expected a finite number >= 0");
             }
         }
-        if !(self.optim.lr.is_finite() && self.optim.lr > 0.0) {
-            return bad("optim.lr", "expected a finite number > 0");
+        if let Err((f, m)) = self.optim.validate() {
+            return bad(&format!("optim.{f}"), &m);
         }
         if self.eval_every == 0 {
             return bad("eval_every", "expected at least 1");

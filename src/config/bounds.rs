@@ -1,0 +1,190 @@
+//! What an experiment may ask for, checked before any stage runs: tasks the registry knows, a
+//! model `lm::Qwen2Config::named` knows, sequences within the model's context, and sizes whose
+//! memory fits in this machine (with sane upper bounds on counts whose cost is time, not memory).
+//! Each failure names the field and what was expected, as `(field, message)`.
+
+use crate::backend::BackendKind;
+use crate::lm::Qwen2Config;
+use crate::report::Agent;
+use crate::tasks::Registry;
+
+use super::Experiment;
+
+/// The byte-level BPE alphabet (256) plus the chat template's three special tokens: the smallest
+/// vocabulary `lm::tokenizer::ChatTokenizer::train_bpe` can produce.
+pub const MIN_VOCAB: usize = 259;
+/// Largest vocabulary accepted (Qwen2.5's is 152,064).
+pub const MAX_VOCAB: usize = 1 << 22;
+/// Candidate ideas per task: generating them is a rejection loop of up to 100 draws per
+/// candidate, so the count bounds the time (the paper asks for at least 100).
+pub const MAX_IDEA_POOL: usize = 100_000;
+/// Expert episodes per task (the paper: 1,112).
+pub const MAX_EPISODES_PER_TASK: usize = 100_000;
+/// Evaluation trajectories per (agent, task) (the paper: 8).
+pub const MAX_TRAJECTORIES: usize = 10_000;
+/// Host bytes an episode step holds while a stage runs: its script, action, feedback and
+/// conversation turn, generously.
+const STEP_BYTES: f64 = 16.0 * 1024.0;
+/// Host bytes of one candidate idea (its edits, thought and hashed embedding), generously.
+const IDEA_BYTES: f64 = 4.0 * 1024.0;
+
+type Check = Result<(), (String, String)>;
+
+fn bad(field: &str, message: String) -> Check {
+    Err((field.to_string(), message))
+}
+
+/// Every task id must be in the registry.
+pub fn check_tasks(exp: &Experiment, registry: &Registry) -> Check {
+    for (list, ids) in [
+        ("train_tasks", &exp.train_tasks),
+        ("eval_tasks", &exp.eval_tasks),
+    ] {
+        for (i, id) in ids.iter().enumerate() {
+            if registry.get(id).is_err() {
+                let known: Vec<&str> = registry.tasks.iter().map(|t| t.spec.id.as_str()).collect();
+                return bad(
+                    &format!("{list}[{i}]"),
+                    format!("unknown task `{id}`: expected one of {}", known.join(", ")),
+                );
+            }
+            if ids[..i].contains(id) {
+                return bad(&format!("{list}[{i}]"), format!("task `{id}` listed twice"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The model the policy is built from: the pretrained directory's `config.json` where it
+/// exists, else the named config (with the configured vocabulary, an upper bound on the
+/// trained tokenizer's).
+pub fn check_model(exp: &Experiment) -> Result<Qwen2Config, (String, String)> {
+    let p = &exp.policy;
+    if !(MIN_VOCAB..=MAX_VOCAB).contains(&p.vocab_size) {
+        return Err((
+            "policy.vocab_size".into(),
+            format!(
+                "{} is outside [{MIN_VOCAB}, {MAX_VOCAB}]: expected at least the 256 bytes and 3 \
+                 special tokens of the chat template",
+                p.vocab_size
+            ),
+        ));
+    }
+    let named = Qwen2Config::named(&p.model, p.vocab_size)
+        .map_err(|e| ("policy.model".into(), e.to_string()))?;
+    let cfg = match &p.pretrained {
+        Some(dir) if dir.join(crate::lm::hf::CONFIG_FILE).is_file() => {
+            Qwen2Config::load(&dir.join(crate::lm::hf::CONFIG_FILE))
+                .map_err(|e| ("policy.pretrained".into(), e.to_string()))?
+        }
+        _ => named,
+    };
+    let max = cfg.max_position_embeddings;
+    for (field, n) in [
+        ("policy.context_tokens", p.context_tokens),
+        ("sft.cutoff_tokens", exp.sft.cutoff_tokens),
+    ] {
+        if n > max {
+            return Err((
+                field.into(),
+                format!(
+                    "{n} exceeds the model's max_position_embeddings {max}: expected at most {max}"
+                ),
+            ));
+        }
+    }
+    Ok(cfg)
+}
+
+/// Counts whose cost is time, and the host memory of everything a run keeps; with the flex
+/// backend also the model's weights, gradients, optimiser state and largest activations.
+pub fn check_sizes(exp: &Experiment, registry: &Registry, model: &Qwen2Config) -> Check {
+    for (field, n, max) in [
+        ("ideas.pool_size", exp.ideas.pool_size, MAX_IDEA_POOL),
+        (
+            "expert.episodes_per_task",
+            exp.expert.episodes_per_task,
+            MAX_EPISODES_PER_TASK,
+        ),
+        ("eval.trajectories", exp.eval.trajectories, MAX_TRAJECTORIES),
+    ] {
+        if n > max {
+            return bad(field, format!("{n} exceeds the upper bound {max}"));
+        }
+    }
+    let n = |x: usize| x as f64;
+    let eval_steps: f64 = exp
+        .eval_tasks
+        .iter()
+        .filter_map(|id| registry.get(id).ok())
+        .map(|t| n(exp.eval.steps_on(t)))
+        .sum();
+    let mut needs: Vec<(&str, f64)> = vec![
+        (
+            "ideas.pool_size",
+            n(exp.ideas.pool_size) * n(exp.train_tasks.len()) * IDEA_BYTES,
+        ),
+        (
+            "expert.episodes_per_task",
+            n(exp.expert.episodes_per_task)
+                * n(exp.train_tasks.len())
+                * n(exp.expert.expert.max_steps)
+                * STEP_BYTES,
+        ),
+        (
+            "eval.trajectories",
+            n(exp.eval.trajectories) * n(Agent::ALL.len()) * eval_steps * STEP_BYTES,
+        ),
+    ];
+    if exp.backend == BackendKind::Flex {
+        // On the CPU the model lives in host memory: f32 weights, gradients and AdamW's two
+        // moments for the trained policy, plus the frozen reference and the sampler's copy.
+        let params = model.param_count() as f64;
+        needs.push(("policy.model (with policy.vocab_size)", params * 4.0 * 6.0));
+        // The largest batch of sequences a step holds: logits (with their softmax and
+        // gradients) over the vocabulary, and every layer's attention scores kept for backward.
+        let (batch_field, rows, len) = if n(exp.sft.micro_batch) * n(exp.sft.cutoff_tokens)
+            >= n(exp.rl.minibatch_size) * n(exp.policy.context_tokens)
+        {
+            (
+                "sft.micro_batch (× sft.cutoff_tokens × policy.vocab_size)",
+                exp.sft.micro_batch,
+                exp.sft.cutoff_tokens,
+            )
+        } else {
+            (
+                "rl.minibatch_size (× policy.context_tokens × policy.vocab_size)",
+                exp.rl.minibatch_size,
+                exp.policy.context_tokens,
+            )
+        };
+        let logits = n(rows) * n(len) * n(model.vocab_size) * 4.0 * 3.0;
+        let attention = n(rows)
+            * n(model.num_attention_heads)
+            * n(len)
+            * n(len)
+            * n(model.num_hidden_layers)
+            * 4.0
+            * 3.0;
+        needs.push((batch_field, logits + attention));
+    }
+    let total: f64 = needs.iter().map(|(_, b)| b).sum();
+    let (field, _) = needs
+        .iter()
+        .copied()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("at least three terms");
+    crate::limits::fits_in_memory(
+        &format!(
+            "this experiment (largest share: `{field}`; {})",
+            needs
+                .iter()
+                .map(|(f, b)| format!("{f} {}", crate::limits::gib(*b)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        total,
+    )
+    .or_else(|m| bad(field, m))
+}
