@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
-    let device = global.backend.device()?;
+    let device = global.backend().device()?;
     let served = Served::load(&args.policy, args.model_name.clone(), device)
         .with_context(|| format!("loading the policy folder {}", args.policy.display()))?;
     let name = served.name.clone();
