@@ -1,0 +1,229 @@
+//! `mlagent serve`: a policy folder behind the OpenAI chat-completions API. Raw HTTP checks the
+//! contract's answers and errors; the official `openai` Python package (pip) gets a completion
+//! from it. The Python part needs `openai` importable by `$MLAGENT_PYTHON` (default `python3`);
+//! `.ci/run` installs it in a venv and sets `MLAGENT_REQUIRE_OPENAI=1`, which turns its absence
+//! into a failure rather than a skip.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use mlagent::lm::tokenizer::ChatTokenizer;
+use mlagent::lm::{Qwen2, Qwen2Config, hf};
+use mlagent::seed::SeedPath;
+use serde_json::{Value, json};
+
+/// A tiny policy folder laid out as the sft and rl stages write theirs.
+fn policy_folder(dir: &Path) {
+    let corpus: Vec<String> = (0..40)
+        .map(|i| format!("Thought: try a learning rate of 0.{i}\nAction: Edit Script\nAction Input: lr = 0.{i}"))
+        .collect();
+    let tok = ChatTokenizer::train_bpe(&corpus, 320).unwrap();
+    let cfg = Qwen2Config::tiny(tok.vocab_size());
+    let device = burn::tensor::Device::flex();
+    let model = Qwen2::init(&cfg, &SeedPath::root(7), &device).unwrap();
+    hf::save(dir, &cfg, &model).unwrap();
+    tok.save(&dir.join("tokenizer.json")).unwrap();
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .args(["serve", "--policy"])
+        .arg(dir)
+        .args(["--addr", "127.0.0.1:0", "--model-name", "ml-agent-tiny"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("serving ml-agent-tiny on http://")
+        .and_then(|s| s.strip_suffix("/v1"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Server { child, addr }
+}
+
+/// One HTTP/1.1 request; returns the status and the parsed JSON body.
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn chat(addr: &str, req: &Value) -> (u16, Value) {
+    http(
+        addr,
+        "POST",
+        "/v1/chat/completions",
+        req.to_string().as_bytes(),
+    )
+}
+
+#[test]
+fn serve_answers_the_chat_completions_contract_and_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    policy_folder(dir.path());
+    let server = start(dir.path(), &["--max-body-bytes", "4096"]);
+    let addr = server.addr.as_str();
+
+    let (status, models) = http(addr, "GET", "/v1/models", b"");
+    assert_eq!(status, 200, "{models}");
+    assert_eq!(models["data"][0]["id"], "ml-agent-tiny");
+
+    let req = json!({
+        "model": "ml-agent-tiny",
+        "messages": [{"role": "system", "content": "You are an ML engineer."},
+                     {"role": "user", "content": "Improve the script."}],
+        "temperature": 0.7, "top_p": 1.0, "max_tokens": 12, "seed": 3, "n": 2, "logprobs": true
+    });
+    let (status, a) = chat(addr, &req);
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["object"], "chat.completion");
+    assert_eq!(a["choices"].as_array().unwrap().len(), 2);
+    let first = &a["choices"][0];
+    assert!(first["message"]["content"].is_string());
+    assert!(["stop", "length"].contains(&first["finish_reason"].as_str().unwrap()));
+    let lp = first["logprobs"]["content"].as_array().unwrap();
+    assert!(!lp.is_empty() && lp.iter().all(|t| t["logprob"].as_f64().unwrap() <= 0.0));
+    assert_eq!(
+        a["usage"]["total_tokens"].as_u64(),
+        Some(
+            a["usage"]["prompt_tokens"].as_u64().unwrap()
+                + a["usage"]["completion_tokens"].as_u64().unwrap()
+        )
+    );
+    // The same seed gives the same answers.
+    let (_, b) = chat(addr, &req);
+    assert_eq!(a["choices"], b["choices"]);
+
+    // Errors: OpenAI's body shape, the parameter named, the right status.
+    let error = |status: u16, v: &Value, param: &str| {
+        assert!(v["error"]["message"].is_string(), "{v}");
+        assert_eq!(v["error"]["param"], param, "{v}");
+        assert!((400..500).contains(&status), "{status} {v}");
+    };
+    let (s, v) = http(addr, "POST", "/v1/chat/completions", b"{\"messages\": [");
+    assert_eq!(s, 400);
+    error(s, &v, "(body)");
+    let (s, v) = chat(
+        addr,
+        &json!({"messages": [{"role": "tool", "content": "x"}]}),
+    );
+    error(s, &v, "messages[0].role");
+    let (s, v) = chat(
+        addr,
+        &json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 100000}),
+    );
+    error(s, &v, "max_tokens");
+    assert_eq!(v["error"]["code"], "context_length_exceeded");
+    let (s, v) = chat(
+        addr,
+        &json!({"messages": [{"role": "user", "content": "x"}], "temperature": -1}),
+    );
+    error(s, &v, "temperature");
+    let (s, v) = chat(
+        addr,
+        &json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}),
+    );
+    assert_eq!(s, 404);
+    error(s, &v, "model");
+    let (s, v) = chat(
+        addr,
+        &json!({"messages": [{"role": "user", "content": "x".repeat(10_000)}]}),
+    );
+    assert_eq!(s, 413, "{v}");
+    assert!(v["error"]["message"].is_string(), "{v}");
+    let (s, v) = http(addr, "GET", "/v1/nothing", b"");
+    assert_eq!(s, 404);
+    assert!(v["error"]["message"].is_string(), "{v}");
+}
+
+#[test]
+fn the_official_openai_client_gets_a_completion() {
+    let python = std::env::var("MLAGENT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_openai = Command::new(&python)
+        .args(["-c", "import openai"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_openai {
+        assert!(
+            std::env::var("MLAGENT_REQUIRE_OPENAI").is_err(),
+            "MLAGENT_REQUIRE_OPENAI is set but `{python} -c 'import openai'` fails"
+        );
+        eprintln!("skipped: the openai package is not importable by {python} (pip install openai)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    policy_folder(dir.path());
+    let server = start(dir.path(), &[]);
+    let script = format!(
+        r#"
+import json, openai
+client = openai.OpenAI(base_url="http://{addr}/v1", api_key="not-needed", max_retries=0)
+models = [m.id for m in client.models.list()]
+r = client.chat.completions.create(
+    model="ml-agent-tiny",
+    messages=[{{"role": "user", "content": "Improve the script."}}],
+    max_tokens=10, temperature=0.5, seed=11)
+print(json.dumps({{"models": models, "content": r.choices[0].message.content,
+                  "finish": r.choices[0].finish_reason, "usage": r.usage.total_tokens}}))
+"#,
+        addr = server.addr
+    );
+    let out = Command::new(&python)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["models"], json!(["ml-agent-tiny"]));
+    assert!(got["content"].is_string());
+    assert!(got["usage"].as_u64().unwrap() > 0);
+    // The client's answer is the server's seeded answer.
+    let (_, raw) = chat(
+        &server.addr,
+        &json!({"model": "ml-agent-tiny", "messages": [{"role": "user", "content": "Improve the script."}],
+                "max_tokens": 10, "temperature": 0.5, "seed": 11}),
+    );
+    assert_eq!(raw["choices"][0]["message"]["content"], got["content"]);
+}
