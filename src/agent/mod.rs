@@ -1,5 +1,6 @@
 //! Agents that act in the workbench: the policy interface and the teachers.
 
+pub mod api;
 pub mod conversation;
 pub mod episode;
 pub mod expert;
