@@ -87,7 +87,10 @@ impl ApiAgentConfig {
         }
         let url = reqwest::Url::parse(&self.base_url);
         if !url.is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
-            return bad("base_url", "expected an http(s) URL such as http://127.0.0.1:8000/v1");
+            return bad(
+                "base_url",
+                "expected an http(s) URL such as http://127.0.0.1:8000/v1",
+            );
         }
         if self.model.is_empty() {
             return bad("model", "expected the model name the endpoint serves");
@@ -299,7 +302,10 @@ impl ApiPolicy {
     }
 
     fn url(&self) -> String {
-        format!("{}/chat/completions", self.cfg.base_url.trim_end_matches('/'))
+        format!(
+            "{}/chat/completions",
+            self.cfg.base_url.trim_end_matches('/')
+        )
     }
 }
 
@@ -343,13 +349,20 @@ async fn send(
         let bytes = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => {
-                last = format!("attempt {}: reading the answer: {}", attempt + 1, without_url(&e));
+                last = format!(
+                    "attempt {}: reading the answer: {}",
+                    attempt + 1,
+                    without_url(&e)
+                );
                 continue;
             }
         };
         if status.is_success() {
             if bytes.len() as u64 > MAX_BODY {
-                return Err(endpoint(format!("answer of {} bytes, more than {MAX_BODY}", bytes.len())));
+                return Err(endpoint(format!(
+                    "answer of {} bytes, more than {MAX_BODY}",
+                    bytes.len()
+                )));
             }
             return Ok(bytes.to_vec());
         }
@@ -405,12 +418,18 @@ impl Policy for ApiPolicy {
             policy: self.cfg.name.clone(),
             message: e.to_string(),
         };
-        let bodies: Vec<ChatBody> = inputs.iter().zip(seeds).map(|(i, s)| self.body(i, s)).collect();
+        let bodies: Vec<ChatBody> = inputs
+            .iter()
+            .zip(seeds)
+            .map(|(i, s)| self.body(i, s))
+            .collect();
         let mut answers: Vec<Option<Vec<u8>>> = Vec::with_capacity(bodies.len());
         for b in &bodies {
             answers.push(self.recording.get(&b.digest()).map_err(fail)?);
         }
-        let missing: Vec<usize> = (0..bodies.len()).filter(|&i| answers[i].is_none()).collect();
+        let missing: Vec<usize> = (0..bodies.len())
+            .filter(|&i| answers[i].is_none())
+            .collect();
         if let Some(&first) = missing.first() {
             if self.offline {
                 let last_user = bodies[first]
@@ -431,10 +450,17 @@ impl Policy for ApiPolicy {
                 .iter()
                 .map(|&i| {
                     let body = serde_json::to_vec(&bodies[i]).expect("a chat body serialises");
-                    let (client, cfg, url, limit) =
-                        (self.client.clone(), Arc::clone(&cfg), url.clone(), Arc::clone(&limit));
+                    let (client, cfg, url, limit) = (
+                        self.client.clone(),
+                        Arc::clone(&cfg),
+                        url.clone(),
+                        Arc::clone(&limit),
+                    );
                     async move {
-                        let _permit = limit.acquire_owned().await.expect("the semaphore is never closed");
+                        let _permit = limit
+                            .acquire_owned()
+                            .await
+                            .expect("the semaphore is never closed");
                         send(client, cfg, url, body).await
                     }
                 })
@@ -457,7 +483,9 @@ impl Policy for ApiPolicy {
                         message: format!("request task failed: {e}"),
                     })?
                     .map_err(fail)?;
-                self.recording.put(&bodies[i].digest(), &bytes).map_err(fail)?;
+                self.recording
+                    .put(&bodies[i].digest(), &bytes)
+                    .map_err(fail)?;
                 self.sent += 1;
                 answers[i] = Some(bytes);
             }
@@ -483,7 +511,11 @@ mod tests {
             action_text(br#"{"choices":[{"message":{"content":"Thought: x"}}]}"#).unwrap(),
             "Thought: x"
         );
-        for bad in [&b"{\"choices\": [{\"mess"[..], b"<html>502 Bad Gateway</html>", b"{}"] {
+        for bad in [
+            &b"{\"choices\": [{\"mess"[..],
+            b"<html>502 Bad Gateway</html>",
+            b"{}",
+        ] {
             assert!(action_text(bad).is_err());
         }
     }
