@@ -231,6 +231,39 @@ impl Experiment {
         if self.eval.max_steps == Some(0) {
             return Err(invalid("eval.max_steps", "expected at least 1 (or absent)"));
         }
+        for (i, a) in self.eval.api_agents.iter().enumerate() {
+            let field = |f: &str| format!("eval.api_agents[{i}].{f}");
+            a.validate().map_err(|(f, m)| invalid(&field(&f), &m))?;
+            if self.eval.api_agents[..i].iter().any(|b| b.name == a.name)
+                || a.name.parse::<crate::report::Agent>().is_ok()
+            {
+                return Err(invalid(
+                    &field("name"),
+                    &format!(
+                        "`{}` is taken: expected a name no other agent (built-in or API) has",
+                        a.name
+                    ),
+                ));
+            }
+            if let Some(c) = &a.column {
+                match c.parse::<crate::report::PaperModel>() {
+                    Ok(m) if crate::report::PaperModel::BASELINES.contains(&m) => {}
+                    _ => {
+                        return Err(invalid(
+                            &field("column"),
+                            &format!(
+                                "`{c}`: expected a baseline column of Table 1 ({})",
+                                crate::report::PaperModel::BASELINES
+                                    .iter()
+                                    .map(|m| m.id())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         for (i, id) in self.eval_tasks.iter().enumerate() {
             if let Err(e) = id.parse::<crate::report::EvalTask>() {
                 return Err(invalid(&format!("eval_tasks[{i}]"), &e.to_string()));

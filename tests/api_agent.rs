@@ -82,6 +82,7 @@ fn stub() -> (SocketAddr, Arc<Stub>) {
 fn config(addr: SocketAddr, scenario: &str) -> ApiAgentConfig {
     ApiAgentConfig {
         name: "stub".into(),
+        column: None,
         base_url: format!("http://{addr}/{scenario}/v1"),
         model: "m".into(),
         api_key_env: Some(KEY_VAR.into()),

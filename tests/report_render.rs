@@ -18,6 +18,7 @@ fn one_task(task: EvalTask, scores: Vec<f64>, starter: f64) -> TaskResults {
             agent: Agent::MlAgent,
             scores,
         }],
+        api: Vec::new(),
     }
 }
 
@@ -44,6 +45,7 @@ fn results_table_validation_names_the_field() {
         trajectories: 4,
         tasks: vec![one_task(EvalTask::Cifar10, vec![1.0, 2.0, 3.0], 1.0)],
         budgets: Vec::new(),
+        api_agents: Vec::new(),
     };
     let e = t.validate().unwrap_err();
     assert_eq!(e.field, "tasks[0].agents[0].scores");

@@ -174,6 +174,118 @@ fn serve_answers_the_chat_completions_contract_and_its_errors() {
     assert!(v["error"]["message"].is_string(), "{v}");
 }
 
+/// Every file below `dir`, recursively.
+fn all_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            all_files(&e.path(), out);
+        } else {
+            out.push(e.path());
+        }
+    }
+}
+
+fn reproduce(store: &Path, experiment: &Path, extra: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .arg("--store")
+        .arg(store)
+        .args(["reproduce", "table1", "--experiment"])
+        .arg(experiment)
+        .args(extra)
+        .env("MLAGENT_E2E_KEY", "sk-e2e-0d9c8b7a6f5e4d3c2b1a")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Our own client evaluates an API agent served by `mlagent serve` on the smoke tasks; with the
+/// server stopped, `--offline` replays the recorded answers to the same report digest, and the
+/// API key is nowhere in the store.
+#[test]
+fn an_api_agent_served_by_mlagent_serve_is_evaluated_and_replays_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    policy_folder(dir.path());
+    let server = start(dir.path(), &[]);
+    let smoke = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/smoke.ron"),
+    )
+    .unwrap();
+    let agent = format!(
+        r#"api_agents: [(name: "tiny-served", column: Some("qwen2.5-7b-instruct"), base_url: "http://{}/v1", model: "ml-agent-tiny", api_key_env: Some("MLAGENT_E2E_KEY"), temperature: 0.7, max_tokens: 48, concurrency: 2, timeout_s: 60)]"#,
+        server.addr
+    );
+    let text = smoke.replace(
+        "eval: (trajectories: 4, max_steps: Some(6)),",
+        &format!("eval: (trajectories: 4, max_steps: Some(6), {agent}),"),
+    );
+    assert_ne!(text, smoke, "the smoke profile's eval section moved");
+    let exp = dir.path().join("api-smoke.ron");
+    std::fs::write(&exp, text).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let (ok, out, err) = reproduce(store.path(), &exp, &[]);
+    assert!(ok, "{out}\n{err}");
+    let digest = out.lines().last().unwrap().to_string();
+    assert!(digest.starts_with("report digest: "), "{out}");
+    let reports: Vec<_> = std::fs::read_dir(store.path().join("runs/report"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("report.md"))
+        .collect();
+    let md = std::fs::read_to_string(&reports[0]).unwrap();
+    assert!(
+        md.contains("## Agents over an OpenAI-compatible API"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| qwen2.5-7b-instruct | tiny-served | ml-agent-tiny | evaluated |"),
+        "{md}"
+    );
+    assert!(md.contains("| gpt-4o | – | – | not run"), "{md}");
+
+    // The server goes; the eval run is made incomplete, so it is redone from its recorded
+    // answers, offline, to the same digest.
+    drop(server);
+    let eval_dir = std::fs::read_dir(store.path().join("runs/eval"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let recorded = std::fs::read_dir(eval_dir.join("resume/api/tiny-served"))
+        .unwrap()
+        .count();
+    assert!(recorded > 0);
+    std::fs::remove_file(eval_dir.join("manifest.json")).unwrap();
+    let (ok, out2, err2) = reproduce(store.path(), &exp, &["--offline"]);
+    assert!(ok, "{out2}\n{err2}");
+    assert_eq!(out2.lines().last().unwrap(), digest);
+
+    // Offline without the recordings: an error naming the request, never a request.
+    std::fs::remove_file(eval_dir.join("manifest.json")).unwrap();
+    std::fs::remove_dir_all(eval_dir.join("resume/api")).unwrap();
+    let (ok, _, err3) = reproduce(store.path(), &exp, &["--offline"]);
+    assert!(!ok);
+    assert!(
+        err3.contains("offline: no recorded answer for request"),
+        "{err3}"
+    );
+
+    let mut files = Vec::new();
+    all_files(store.path(), &mut files);
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("sk-e2e-0d9c8b7a6f5e4d3c2b1a"),
+            "{} holds the API key",
+            f.display()
+        );
+    }
+}
+
 #[test]
 fn the_official_openai_client_gets_a_completion() {
     let python = std::env::var("MLAGENT_PYTHON").unwrap_or_else(|_| "python3".into());

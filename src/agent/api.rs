@@ -40,19 +40,24 @@ fn backoff_default() -> u64 {
     500
 }
 
-/// One API agent of an experiment: where it is served and how it samples.
+/// One API agent of an experiment: where it is served and how it samples. The transport
+/// settings (key variable, concurrency, timeout, retries, backoff) do not change an answer, so
+/// they are not serialised: they are no part of a run's key or config digest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiAgentConfig {
     /// The agent's id in results (`[a-z0-9-]`, e.g. `qwen2.5-7b-instruct-vllm`).
     pub name: String,
+    /// The paper's Table 1 column this agent stands for (`qwen2.5-7b-instruct`, `gpt-4o`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
     /// The endpoint's base URL, up to `/v1` (e.g. `http://127.0.0.1:8000/v1`).
     pub base_url: String,
     /// The model name the endpoint serves.
     pub model: String,
     /// Name of the environment variable holding the API key (read at request time, never
     /// stored); `None` for endpoints without keys.
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub api_key_env: Option<String>,
     pub temperature: f64,
     #[serde(default = "one")]
@@ -60,16 +65,16 @@ pub struct ApiAgentConfig {
     /// Longest answer, in the endpoint's tokens.
     pub max_tokens: u32,
     /// Requests in flight at once.
-    #[serde(default = "four")]
+    #[serde(default = "four", skip_serializing)]
     pub concurrency: usize,
     /// Seconds before a request is abandoned (and retried).
-    #[serde(default = "timeout_default")]
+    #[serde(default = "timeout_default", skip_serializing)]
     pub timeout_s: u64,
     /// Retries of a request that timed out or got 429 / 5xx.
-    #[serde(default = "retries_default")]
+    #[serde(default = "retries_default", skip_serializing)]
     pub retries: u32,
     /// First retry's delay in milliseconds; each retry doubles it.
-    #[serde(default = "backoff_default")]
+    #[serde(default = "backoff_default", skip_serializing)]
     pub backoff_ms: u64,
 }
 
@@ -524,6 +529,7 @@ mod tests {
     fn the_key_is_never_part_of_a_request() {
         let cfg = ApiAgentConfig {
             name: "x".into(),
+            column: None,
             base_url: "http://127.0.0.1:1/v1".into(),
             model: "m".into(),
             api_key_env: Some("MLAGENT_TEST_KEY".into()),

@@ -63,6 +63,10 @@ pub struct Args {
     /// `cargo xtask bless` never passes it
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Never touch the network: API agents (`eval.api_agents`) replay their recorded answers, and
+    /// the first request without one is an error naming it
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// The root seed of the `i`-th reference run of a spread (`i ≥ 1`; run 0 is the experiment's).
@@ -112,6 +116,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         experiment: &experiment,
         code: code.clone(),
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        offline: args.offline,
     };
     let repro = reproduce::run_all(&ctx, args.target, &sources)?;
     let digest = repro.report.manifest.digest.to_hex();
@@ -309,6 +314,7 @@ fn run_under_seed(
         experiment: &exp,
         code: ctx.code.clone(),
         progress: ctx.progress,
+        offline: ctx.offline,
     };
     Ok((exp.seed, reproduce::run_all(&seed_ctx, target, sources)?))
 }

@@ -69,6 +69,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         experiment: &exp,
         code: CodeVersion::of_this_build(),
         progress: std::io::stderr().is_terminal(),
+        // The stages `run` reaches ask no API agent.
+        offline: true,
     };
     let i = ideas::run(&ctx)?;
     report(Stage::Ideas, &i);

@@ -573,8 +573,10 @@ mod tests {
                     agent: Agent::Random,
                     scores: vec![x, 0.5],
                 }],
+                api: Vec::new(),
             }],
             budgets: Vec::new(),
+            api_agents: Vec::new(),
         }
     }
 

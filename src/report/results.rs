@@ -54,11 +54,49 @@ pub struct TaskResults {
     #[serde(default)]
     pub improvement_range: Option<f64>,
     pub agents: Vec<AgentScores>,
+    /// Agents over an OpenAI-compatible API (`eval.api_agents`), in the config's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api: Vec<ApiScores>,
+}
+
+/// The trajectory scores of one API agent on one task (paired by index like [`AgentScores`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiScores {
+    pub name: String,
+    pub scores: Vec<f64>,
+}
+
+/// An API agent of the table: its id, the model behind it, and the paper column it stands for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiAgentInfo {
+    pub name: String,
+    pub model: String,
+    #[serde(default)]
+    pub column: Option<super::PaperModel>,
 }
 
 impl TaskResults {
     pub fn direction(&self) -> Direction {
         self.task.direction()
+    }
+
+    /// The scores of API agent `name`.
+    pub fn api_scores(&self, name: &str) -> Option<&[f64]> {
+        self.api
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.scores.as_slice())
+    }
+
+    /// The normalised improvements of API agent `name` ([`normalised_improvement`]).
+    pub fn api_normalised(&self, name: &str) -> Option<Vec<f64>> {
+        let range = self.improvement_range?;
+        self.api_scores(name)?
+            .iter()
+            .map(|s| normalised_improvement(self.direction(), self.starter, range, *s))
+            .collect()
     }
 
     pub fn scores(&self, agent: Agent) -> Option<&[f64]> {
@@ -130,6 +168,9 @@ pub struct ResultsTable {
     pub trajectories: usize,
     /// In [`EvalTask::ALL`] order; a profile may evaluate a subset.
     pub tasks: Vec<TaskResults>,
+    /// The agents over an OpenAI-compatible API, in the config's order (absent without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_agents: Vec<ApiAgentInfo>,
     /// How each agent spent its step budget over all its trajectories (absent in the paper's
     /// table and in tables written before it was recorded).
     #[serde(default)]
@@ -216,6 +257,23 @@ impl ResultsTable {
                 }
                 if a.scores.iter().any(|s| !s.is_finite()) {
                     return Err(rerr(format!("{f}.scores"), "expected finite numbers"));
+                }
+            }
+            for (j, a) in t.api.iter().enumerate() {
+                let f = format!("tasks[{i}].api[{j}]");
+                if !self.api_agents.iter().any(|x| x.name == a.name)
+                    || t.api[..j].iter().any(|b| b.name == a.name)
+                {
+                    return Err(rerr(
+                        f,
+                        format!("API agent {} is not in api_agents, or listed twice", a.name),
+                    ));
+                }
+                if a.scores.len() != self.trajectories || a.scores.iter().any(|s| !s.is_finite()) {
+                    return Err(rerr(
+                        format!("{f}.scores"),
+                        format!("expected {} finite scores", self.trajectories),
+                    ));
                 }
             }
         }

@@ -15,12 +15,14 @@ use serde::{Deserialize, Serialize};
 use super::expert::{ExpertStageConfig, experts_for};
 use super::ideas::IdeaBook;
 use super::{Context, StageBodyError, StageError};
+use crate::agent::api::{ApiPolicy, Recording};
 use crate::agent::episode::{Episode, EpisodeJob, run_episodes};
 use crate::agent::expert::{ExpertKind, ExpertTeam};
 use crate::agent::lm_policy::LmPolicy;
 use crate::agent::policy::{Policy, RandomPolicy};
 use crate::eval::{episode_test_metric, starter_test_metric};
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
+use crate::report::results::{ApiAgentInfo, ApiScores};
 use crate::report::{Agent, AgentScores, EvalTask, ResultsTable, TaskResults};
 use crate::tasks::Task;
 
@@ -40,6 +42,10 @@ pub struct EvalConfig {
     /// in the paper; smoke lowers it to stay fast).
     #[serde(default)]
     pub max_steps: Option<usize>,
+    /// Agents driven by LLMs behind OpenAI-compatible endpoints, evaluated beside this
+    /// project's agents; their answers are recorded in the run (`agent::api`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_agents: Vec<crate::agent::api::ApiAgentConfig>,
 }
 
 impl EvalConfig {
@@ -58,6 +64,24 @@ struct EvalKey<'a> {
     expert: &'a ExpertStageConfig,
     policy: &'a crate::config::PolicyConfig,
     agents: Vec<Agent>,
+}
+
+/// Where the API agents' recorded answers are kept, below the run's `resume/` folder
+/// (`<resume>/api/<agent>/<request digest>.json`; content outputs of the run).
+pub const API_DIR: &str = "api";
+/// The API agents' audited trajectories.
+pub const API_EPISODES_FILE: &str = "api_episodes.jsonl";
+
+/// One audited trajectory of an API agent (`api_episodes.jsonl`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTrajectory {
+    pub agent: String,
+    pub task: EvalTask,
+    pub index: usize,
+    /// Test metric of the best-validation script.
+    pub score: f64,
+    pub episode: Episode,
 }
 
 /// One audited trajectory of `episodes.jsonl`.
@@ -128,10 +152,21 @@ pub fn run(
     let mut parents = vec![ideas];
     parents.extend(lm_agents.iter().map(|(_, r)| *r));
     let key = ctx.key(STAGE, &key_cfg, &tasks, &parents);
-    run_stage(ctx.store, &key, false, |run| {
+    // With API agents the run keeps `resume/` across an interruption: their recorded answers
+    // live there, so a rerun asks no question twice.
+    run_stage(ctx.store, &key, !cfg.api_agents.is_empty(), |run| {
         let book = IdeaBook::load(&ideas.path(super::ideas::IDEAS_FILE))?;
         let mut table = ResultsTable {
             trajectories: cfg.trajectories,
+            api_agents: cfg
+                .api_agents
+                .iter()
+                .map(|a| ApiAgentInfo {
+                    name: a.name.clone(),
+                    model: a.model.clone(),
+                    column: a.column.as_deref().and_then(|c| c.parse().ok()),
+                })
+                .collect(),
             tasks: Vec::with_capacity(evals.len()),
             budgets: Vec::new(),
         };
@@ -141,6 +176,7 @@ pub fn run(
                 starter: starter_test_metric(ctx.workbench, task, ctx.run_seed())?,
                 improvement_range: Some(100.0 / task.spec.reward_scale),
                 agents: Vec::new(),
+                api: Vec::new(),
             });
         }
         let mut audit = Vec::new();
@@ -222,6 +258,45 @@ pub fn run(
                 });
             }
         }
+        let mut api_audit = Vec::new();
+        let mut recorded = Vec::new();
+        for a in &cfg.api_agents {
+            if crate::interrupt::requested() {
+                return Err(StageBodyError::Interrupted(format!(
+                    "interrupted in stage {STAGE} before API agent {}; its recorded answers are kept and a rerun replays them",
+                    a.name
+                )));
+            }
+            let rec = Recording::new(run.resume_dir().join(API_DIR).join(&a.name));
+            let mut policy = ApiPolicy::new(a.clone(), rec.clone(), ctx.offline).map_err(|e| {
+                StageBodyError::Config {
+                    field: format!("eval.api_agents ({})", a.name),
+                    message: e.to_string(),
+                }
+            })?;
+            let episodes = play(ctx, &tasks, &mut policy)?;
+            tracing::info!(agent = %a.name, sent = policy.sent, "API agent evaluated");
+            for (ti, (et, task)) in evals.iter().enumerate() {
+                let mut scores = Vec::with_capacity(cfg.trajectories);
+                for i in 0..cfg.trajectories {
+                    let episode = &episodes[ti * cfg.trajectories + i];
+                    let score = episode_test_metric(ctx.workbench, task, episode, ctx.run_seed())?;
+                    scores.push(score);
+                    api_audit.push(ApiTrajectory {
+                        agent: a.name.clone(),
+                        task: *et,
+                        index: i,
+                        score,
+                        episode: episode.clone(),
+                    });
+                }
+                table.tasks[ti].api.push(ApiScores {
+                    name: a.name.clone(),
+                    scores,
+                });
+            }
+            recorded.extend(rec.files(run.dir()));
+        }
         table.validate().map_err(|e| StageBodyError::File {
             path: RESULTS_FILE.into(),
             message: e.to_string(),
@@ -237,6 +312,24 @@ pub fn run(
             buf.push(b'\n');
         }
         crate::provenance::atomic::write(&run.dir().join(EPISODES_FILE), &buf)?;
+        let mut content = vec![
+            super::CONFIG_FILE.into(),
+            RESULTS_FILE.into(),
+            EPISODES_FILE.into(),
+        ];
+        if !cfg.api_agents.is_empty() {
+            let mut buf = Vec::new();
+            for t in &api_audit {
+                serde_json::to_writer(&mut buf, t).map_err(|e| StageBodyError::File {
+                    path: API_EPISODES_FILE.into(),
+                    message: e.to_string(),
+                })?;
+                buf.push(b'\n');
+            }
+            crate::provenance::atomic::write(&run.dir().join(API_EPISODES_FILE), &buf)?;
+            content.push(API_EPISODES_FILE.into());
+            content.extend(recorded);
+        }
         tracing::info!(
             agents = agents.len(),
             tasks = evals.len(),
@@ -244,11 +337,7 @@ pub fn run(
             "evaluation written"
         );
         Ok(StageOutputs {
-            content: vec![
-                super::CONFIG_FILE.into(),
-                RESULTS_FILE.into(),
-                EPISODES_FILE.into(),
-            ],
+            content,
             auxiliary: vec![],
         })
     })

@@ -55,6 +55,8 @@ pub struct Context<'a> {
     pub code: CodeVersion,
     /// Draw progress bars (off in tests and when output is not a terminal).
     pub progress: bool,
+    /// Never touch the network: API agents replay recorded answers and fail on a missing one.
+    pub offline: bool,
 }
 
 /// A stage config together with the digests of the tasks it reads: a changed task file or

@@ -51,6 +51,7 @@ pub fn table(quality: &[(Agent, f64)], noise: f64, trajectories: usize, seed: u6
                 // Half the starter: a gain of q % is a normalised improvement of q / 50.
                 improvement_range: Some(starter * 0.5),
                 agents,
+                api: Vec::new(),
             }
         })
         .collect();
@@ -58,6 +59,7 @@ pub fn table(quality: &[(Agent, f64)], noise: f64, trajectories: usize, seed: u6
         trajectories,
         tasks,
         budgets: Vec::new(),
+        api_agents: Vec::new(),
     };
     t.validate().unwrap();
     t

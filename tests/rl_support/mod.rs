@@ -40,6 +40,7 @@ pub fn pipeline(root: &Path, exp: &Experiment, until: Until) -> Digests {
             crate_version: "test".into(),
         },
         progress: false,
+        offline: true,
     };
     let i = ideas::run(&ctx).unwrap();
     let e = expert::run(&ctx, &i).unwrap();

@@ -37,6 +37,7 @@ impl Fixture {
                 crate_version: "test".into(),
             },
             progress: false,
+            offline: true,
         }
     }
 }

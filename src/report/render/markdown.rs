@@ -168,6 +168,13 @@ pub fn markdown(input: &ReportInput) -> String {
         let _ = writeln!(w);
     }
 
+    // ---- agents over an API
+    if let Some(res) = input.results
+        && !res.api_agents.is_empty()
+    {
+        api_section(w, res);
+    }
+
     // ---- agents and their budgets
     if let Some(res) = input.results
         && !res.budgets.is_empty()
@@ -272,6 +279,70 @@ pub fn markdown(input: &ReportInput) -> String {
         let _ = writeln!(w);
     }
     s
+}
+
+/// The API agents beside ML-Agent, per task (mean normalised improvement, else mean score), and
+/// which of Table 1's baseline columns ran: a column without an endpoint says so.
+fn api_section(w: &mut String, res: &crate::report::ResultsTable) {
+    use crate::report::{Agent, PaperModel};
+    let _ = writeln!(
+        w,
+        "## Agents over an OpenAI-compatible API
+"
+    );
+    let _ = writeln!(
+        w,
+        "Each agent reads the prompt every agent reads and acts through the same parser; its answers are recorded in the eval run and replayed on a rerun (`--offline` never asks). Per task, the mean normalised improvement over trajectories (the mean test score where the task has no range).\n"
+    );
+    let with_ml = res.agents().contains(&Agent::MlAgent);
+    let mut h = vec!["task".to_string()];
+    if with_ml {
+        h.push(Agent::MlAgent.to_string());
+    }
+    h.extend(res.api_agents.iter().map(|a| a.name.clone()));
+    let _ = writeln!(w, "| {} |", h.join(" | "));
+    let _ = writeln!(w, "|{}", "---|".repeat(h.len()));
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    for t in &res.tasks {
+        let mut cells = vec![t.task.to_string()];
+        if with_ml {
+            cells.push(
+                match (t.normalised(Agent::MlAgent), t.scores(Agent::MlAgent)) {
+                    (Some(g), _) => format!("{:+.3}", mean(&g)),
+                    (None, Some(s)) => format!("{:.4}", mean(s)),
+                    _ => "–".into(),
+                },
+            );
+        }
+        for a in &res.api_agents {
+            cells.push(match (t.api_normalised(&a.name), t.api_scores(&a.name)) {
+                (Some(g), _) => format!("{:+.3}", mean(&g)),
+                (None, Some(s)) => format!("{:.4}", mean(s)),
+                _ => "–".into(),
+            });
+        }
+        let _ = writeln!(w, "| {} |", cells.join(" | "));
+    }
+    let _ = writeln!(w);
+    let _ = writeln!(w, "| Table 1 column | agent | model | status |");
+    let _ = writeln!(w, "|---|---|---|---|");
+    for col in PaperModel::BASELINES {
+        match res.api_agents.iter().find(|a| a.column == Some(col)) {
+            Some(a) => {
+                let _ = writeln!(w, "| {} | {} | {} | evaluated |", col, a.name, a.model);
+            }
+            None => {
+                let _ = writeln!(
+                    w,
+                    "| {col} | – | – | not run: no endpoint configured (eval.api_agents) |"
+                );
+            }
+        }
+    }
+    for a in res.api_agents.iter().filter(|a| a.column.is_none()) {
+        let _ = writeln!(w, "| (none) | {} | {} | evaluated |", a.name, a.model);
+    }
+    let _ = writeln!(w);
 }
 
 pub(crate) fn fidelity_text(f: Fidelity) -> String {
