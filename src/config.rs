@@ -231,6 +231,10 @@ impl Experiment {
         if self.eval.max_steps == Some(0) {
             return Err(invalid("eval.max_steps", "expected at least 1 (or absent)"));
         }
+        if let Some(a) = &self.expert.api {
+            a.validate()
+                .map_err(|(f, m)| invalid(&format!("expert.api.{f}"), &m))?;
+        }
         for (i, a) in self.eval.api_agents.iter().enumerate() {
             let field = |f: &str| format!("eval.api_agents[{i}].{f}");
             a.validate().map_err(|(f, m)| invalid(&field(&f), &m))?;

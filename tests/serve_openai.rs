@@ -286,6 +286,68 @@ fn an_api_agent_served_by_mlagent_serve_is_evaluated_and_replays_offline() {
     }
 }
 
+/// The API teacher: `mlagent run --until expert` with `expert.api` plays the expert's seats
+/// through `mlagent serve`; its answers are content outputs, and offline they replay to the same
+/// expert digest.
+#[test]
+fn an_api_teacher_writes_the_expert_trajectories_and_replays_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    policy_folder(dir.path());
+    let server = start(dir.path(), &[]);
+    let smoke = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/smoke.ron"),
+    )
+    .unwrap();
+    let teacher = format!(
+        r#"ideas_per_episode: (1, 3), api: Some((name: "teacher", base_url: "http://{}/v1", model: "ml-agent-tiny", temperature: 1.0, max_tokens: 32)),"#,
+        server.addr
+    );
+    let text = smoke.replacen("ideas_per_episode: (1, 3),", &teacher, 1);
+    assert_ne!(text, smoke);
+    let exp = dir.path().join("teacher-smoke.ron");
+    std::fs::write(&exp, text).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+            .arg("--store")
+            .arg(store.path())
+            .args(["run", "--until", "expert", "--experiment"])
+            .arg(&exp)
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+            .lines()
+            .find(|l| l.starts_with("expert"))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .unwrap()
+    };
+    let digest = run(&[]);
+    let expert_dir = std::fs::read_dir(store.path().join("runs/expert"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let manifest = std::fs::read_to_string(expert_dir.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("resume/api/teacher/"),
+        "answers are outputs: {manifest}"
+    );
+    let lines = std::fs::read_to_string(expert_dir.join("trajectories.jsonl")).unwrap();
+    assert!(!lines.is_empty());
+
+    drop(server);
+    std::fs::remove_file(expert_dir.join("manifest.json")).unwrap();
+    assert_eq!(run(&["--offline"]), digest);
+}
+
 #[test]
 fn the_official_openai_client_gets_a_completion() {
     let python = std::env::var("MLAGENT_PYTHON").unwrap_or_else(|_| "python3".into());

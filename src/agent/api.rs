@@ -263,6 +263,8 @@ pub struct ApiPolicy {
     client: reqwest::Client,
     /// Requests actually sent (not replayed), for tests and logs.
     pub sent: usize,
+    /// Per episode of a batch, text appended to the system prompt (a teacher's ideas).
+    episode_notes: Vec<String>,
 }
 
 impl ApiPolicy {
@@ -289,14 +291,32 @@ impl ApiPolicy {
             runtime,
             client,
             sent: 0,
+            episode_notes: Vec::new(),
         })
+    }
+
+    /// Gives episode `i` of every batch the extra system text `notes[i]` (e.g. the ideas an
+    /// enriched teacher starts from). The conversation the episode records stays the common
+    /// one: the notes are the teacher's, not the student's.
+    pub fn with_episode_notes(mut self, notes: Vec<String>) -> Self {
+        self.episode_notes = notes;
+        self
     }
 
     fn body(&self, input: &PolicyInput<'_>, seed: &SeedPath) -> ChatBody {
         use rand::Rng as _;
+        let mut messages = messages(input.history);
+        if let Some(note) = self
+            .episode_notes
+            .get(input.episode)
+            .filter(|n| !n.is_empty())
+        {
+            messages[0].content.push_str("\n\n");
+            messages[0].content.push_str(note);
+        }
         ChatBody {
             model: self.cfg.model.clone(),
-            messages: messages(input.history),
+            messages,
             temperature: self.cfg.temperature,
             top_p: self.cfg.top_p,
             max_tokens: self.cfg.max_tokens,
@@ -523,6 +543,47 @@ mod tests {
         ] {
             assert!(action_text(bad).is_err());
         }
+    }
+
+    #[test]
+    fn an_episodes_notes_reach_its_system_prompt_only() {
+        let cfg = ApiAgentConfig {
+            name: "teacher".into(),
+            column: None,
+            base_url: "http://127.0.0.1:1/v1".into(),
+            model: "m".into(),
+            api_key_env: None,
+            temperature: 1.0,
+            top_p: 1.0,
+            max_tokens: 8,
+            concurrency: 1,
+            timeout_s: 1,
+            retries: 0,
+            backoff_ms: 1,
+        };
+        let d = tempfile::tempdir().unwrap();
+        let p = ApiPolicy::new(cfg, Recording::new(d.path()), true)
+            .unwrap()
+            .with_episode_notes(vec![String::new(), "Ideas: lr = 0.1".into()]);
+        let history = [Turn::human("task")];
+        let input = |episode| PolicyInput {
+            task_id: "t",
+            episode,
+            history: &history,
+            knobs: &[],
+        };
+        let seed = SeedPath::root(1);
+        assert!(
+            !p.body(&input(0), &seed).messages[0]
+                .content
+                .contains("Ideas")
+        );
+        let b1 = p.body(&input(1), &seed);
+        assert!(b1.messages[0].content.ends_with("\n\nIdeas: lr = 0.1"));
+        assert_eq!(
+            b1.messages[1].content, "task",
+            "the recorded conversation is the common one"
+        );
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub struct Args {
     /// Run the stages up to and including this one
     #[arg(long, value_enum, default_value = "rl-episode")]
     pub until: Stage,
+    /// Never touch the network: an API teacher (`expert.api`) replays its recorded answers, and
+    /// the first request without one is an error naming it
+    #[arg(long)]
+    pub offline: bool,
 }
 
 fn report(stage: Stage, run: &StageRun) {
@@ -69,8 +73,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         experiment: &exp,
         code: CodeVersion::of_this_build(),
         progress: std::io::stderr().is_terminal(),
-        // The stages `run` reaches ask no API agent.
-        offline: true,
+        offline: args.offline,
     };
     let i = ideas::run(&ctx)?;
     report(Stage::Ideas, &i);

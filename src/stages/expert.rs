@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ideas::IdeaBook;
 use super::{Context, StageBodyError, StageError};
+use crate::agent::api::{ApiPolicy, Recording};
 use crate::agent::conversation::write_jsonl;
 use crate::agent::episode::{Episode, EpisodeJob, run_episodes};
 use crate::agent::expert::{Expert, ExpertConfig, ExpertKind, ExpertTeam};
@@ -32,6 +33,11 @@ pub struct ExpertStageConfig {
     pub episodes_per_task: usize,
     /// The enriched expert starts with between `.0` and `.1` ideas (inclusive; the paper: 1–3).
     pub ideas_per_episode: (usize, usize),
+    /// A teacher over an OpenAI-compatible API instead of the scripted expert (the paper's
+    /// GPT-4o-mini): it plays the same seats, its episode's ideas added to its system prompt,
+    /// its answers recorded in the run (`agent::api`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<crate::agent::api::ApiAgentConfig>,
 }
 
 /// One expert episode to play: task index (into the tasks given), episode index, the expert.
@@ -39,6 +45,8 @@ pub struct Seat {
     pub task: usize,
     pub episode: usize,
     pub expert: Expert,
+    /// The ideas the seat starts from (empty for the non-enriched expert).
+    pub ideas: Vec<crate::agent::ideas::Idea>,
 }
 
 /// Seats `cfg.episodes_per_task` experts on each task, in (task, episode) order; enriched ones
@@ -75,6 +83,7 @@ pub fn experts_for(
             seats.push(Seat {
                 task: ti,
                 episode: e,
+                ideas: chosen.clone(),
                 expert: Expert::new(
                     cfg.expert.clone(),
                     task.spec.metric.direction(),
@@ -87,6 +96,22 @@ pub fn experts_for(
         }
     }
     Ok(seats)
+}
+
+/// Where an API teacher's recorded answers are kept, below the run's `resume/` folder.
+pub const API_DIR: &str = "api";
+
+/// The extra system text of an API teacher's episode: the ideas it starts from.
+pub fn ideas_note(ideas: &[crate::agent::ideas::Idea]) -> String {
+    if ideas.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("Ideas worth trying first in this episode:");
+    for i in ideas {
+        let edits: Vec<String> = i.edits.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        s.push_str(&format!("\n- {} ({})", i.thought, edits.join("; ")));
+    }
+    s
 }
 
 /// Runs (or reuses) the expert stage below the ideas run.
@@ -107,7 +132,8 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
         }));
     }
     let key = ctx.key(STAGE, cfg, &tasks, &[ideas]);
-    run_stage(ctx.store, &key, false, |run| {
+    // An API teacher's recorded answers live in `resume/`, kept across an interruption.
+    run_stage(ctx.store, &key, cfg.api.is_some(), |run| {
         let book = IdeaBook::load(&ideas.path(super::ideas::IDEAS_FILE))?;
         let seats = experts_for(ctx, cfg, &tasks, Some(&book), STAGE)?;
         let seed = ctx.seed().child(STAGE).child("decisions");
@@ -129,8 +155,28 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
                 },
             )
             .collect();
-        let mut team = ExpertTeam::new("expert", seats.into_iter().map(|s| s.expert).collect());
-        let episodes = run_episodes(ctx.workbench, &jobs, &mut team)?;
+        let mut recorded = Vec::new();
+        let episodes = match &cfg.api {
+            None => {
+                let mut team =
+                    ExpertTeam::new("expert", seats.into_iter().map(|s| s.expert).collect());
+                run_episodes(ctx.workbench, &jobs, &mut team)?
+            }
+            Some(api) => {
+                let rec = Recording::new(run.resume_dir().join(API_DIR).join(&api.name));
+                let notes = seats.iter().map(|s| ideas_note(&s.ideas)).collect();
+                let mut teacher = ApiPolicy::new(api.clone(), rec.clone(), ctx.offline)
+                    .map_err(|e| StageBodyError::Config {
+                        field: "expert.api".into(),
+                        message: e.to_string(),
+                    })?
+                    .with_episode_notes(notes);
+                let episodes = run_episodes(ctx.workbench, &jobs, &mut teacher)?;
+                tracing::info!(sent = teacher.sent, "API teacher's episodes played");
+                recorded = rec.files(run.dir());
+                episodes
+            }
+        };
         let mut convs = Vec::with_capacity(episodes.len());
         for (ep, job) in episodes.iter().zip(&jobs) {
             let c = ep.conversation(job.task)?;
@@ -150,12 +196,14 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
             steps = episodes.iter().map(|e| e.steps.len()).sum::<usize>(),
             "expert trajectories written"
         );
+        let mut content = vec![
+            super::CONFIG_FILE.into(),
+            TRAJECTORIES_FILE.into(),
+            EPISODES_FILE.into(),
+        ];
+        content.extend(recorded);
         Ok(StageOutputs {
-            content: vec![
-                super::CONFIG_FILE.into(),
-                TRAJECTORIES_FILE.into(),
-                EPISODES_FILE.into(),
-            ],
+            content,
             auxiliary: vec![],
         })
     })
