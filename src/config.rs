@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn every_profile_passes_validation() {
-        for p in ["smoke", "mini", "paper"] {
+        for p in ["smoke", "mini", "paper", "llm-columns"] {
             Experiment::load(Path::new(&format!("experiments/{p}.ron"))).unwrap();
         }
     }
