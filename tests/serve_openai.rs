@@ -401,3 +401,94 @@ print(json.dumps({{"models": models, "content": r.choices[0].message.content,
     );
     assert_eq!(raw["choices"][0]["message"]["content"], got["content"]);
 }
+
+/// A Llama folder as transformers writes one: `model_type: "llama"`, no attention biases, a
+/// tokenizer without ChatML tokens, its own Jinja chat template and `</s>` as end of sequence.
+fn llama_folder(dir: &Path) {
+    let words = [
+        "hello",
+        "world",
+        "user",
+        "assistant",
+        "script",
+        "improve",
+        "the",
+        "lr",
+        "=",
+        "0.1",
+    ];
+    let mut vocab = serde_json::Map::new();
+    for (i, w) in ["<s>", "</s>", "[UNK]"]
+        .iter()
+        .chain(words.iter())
+        .enumerate()
+    {
+        vocab.insert(w.to_string(), json!(i));
+    }
+    let special = |id: u32, content: &str| {
+        json!({"id": id, "content": content, "single_word": false, "lstrip": false,
+               "rstrip": false, "normalized": false, "special": true})
+    };
+    let tokenizer = json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [special(0, "<s>"), special(1, "</s>")],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+    });
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let template = "{{ bos_token }}{% for m in messages %}{{ m.role }} {{ m.content.strip() }} {% endfor %}{% if add_generation_prompt %}assistant {% endif %}";
+    std::fs::write(
+        dir.join("tokenizer_config.json"),
+        json!({"chat_template": template, "bos_token": "<s>", "eos_token": "</s>"}).to_string(),
+    )
+    .unwrap();
+    let mut cfg = Qwen2Config::tiny(13);
+    cfg.attention_bias = false;
+    cfg.tie_word_embeddings = false;
+    let device = burn::tensor::Device::flex();
+    let model = Qwen2::init(&cfg, &SeedPath::root(3), &device).unwrap();
+    hf::save(dir, &cfg, &model).unwrap();
+}
+
+#[test]
+fn a_llama_folder_is_served_with_its_own_template_and_scaled_rope_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    llama_folder(dir.path());
+    let config = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    assert!(
+        config.contains("\"model_type\": \"llama\"")
+            && config.contains("\"attention_bias\": false")
+    );
+    {
+        let server = start(dir.path(), &[]);
+        let (status, v) = chat(
+            &server.addr,
+            &json!({"messages": [{"role": "user", "content": "improve the script"}],
+                    "max_tokens": 6, "seed": 1}),
+        );
+        assert_eq!(status, 200, "{v}");
+        assert!(v["choices"][0]["message"]["content"].is_string(), "{v}");
+        // The prompt is the template's: <s> user improve the script assistant.
+        assert_eq!(v["usage"]["prompt_tokens"], 6, "{v}");
+    }
+    // Llama 3.1's scaled RoPE (transformers 4 and 5 spellings) is refused naming the type.
+    for scaled in [
+        config.replace("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}"),
+        config.replace(
+            "\"rope_theta\": 1000000.0",
+            "\"rope_parameters\": {\"rope_theta\": 500000.0, \"rope_type\": \"llama3\", \"factor\": 8.0}",
+        ),
+    ] {
+        assert_ne!(scaled, config);
+        std::fs::write(dir.path().join("config.json"), &scaled).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--policy"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains("llama3") && err.contains("not implemented"), "{err}");
+    }
+}

@@ -21,6 +21,18 @@ pub struct Qwen2Config {
     pub rms_norm_eps: f64,
     pub rope_theta: f64,
     pub tie_word_embeddings: bool,
+    /// q/k/v projections carry biases: Qwen2 (true) or Llama (false), which is Qwen2 without
+    /// attention biases (`model_type: "llama"`).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub attention_bias: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// The raw JSON shape: every field optional where HF allows two spellings.
@@ -44,6 +56,10 @@ struct RawConfig {
     model_type: Option<String>,
     /// Only `null`/absent is supported (YaRN etc. would change the RoPE angles).
     rope_scaling: Option<serde_json::Value>,
+    /// Llama's switches (absent in Qwen2 configs).
+    attention_bias: Option<bool>,
+    #[serde(default)]
+    mlp_bias: bool,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +82,7 @@ impl Qwen2Config {
             rms_norm_eps: 1e-6,
             rope_theta: 1e6,
             tie_word_embeddings: true,
+            attention_bias: true,
         }
     }
 
@@ -85,6 +102,7 @@ impl Qwen2Config {
             rms_norm_eps: 1e-6,
             rope_theta: 1e6,
             tie_word_embeddings: true,
+            attention_bias: true,
         }
     }
 
@@ -101,6 +119,7 @@ impl Qwen2Config {
             rms_norm_eps: 1e-6,
             rope_theta: 1e6,
             tie_word_embeddings: true,
+            attention_bias: true,
         }
     }
 
@@ -117,6 +136,7 @@ impl Qwen2Config {
             rms_norm_eps: 1e-6,
             rope_theta: 1e6,
             tie_word_embeddings: false,
+            attention_bias: true,
         }
     }
 
@@ -217,10 +237,11 @@ impl Qwen2Config {
         .map(|x| x as u128);
         let kv = (self.num_key_value_heads as u128)
             .saturating_mul(d / (self.num_attention_heads.max(1) as u128));
+        let biases = if self.attention_bias { 1 } else { 0 };
         let attn = (2 * d)
             .saturating_mul(d)
-            .saturating_add(d)
-            .saturating_add(2u128.saturating_mul(d.saturating_mul(kv).saturating_add(kv)));
+            .saturating_add(d * biases)
+            .saturating_add(2u128.saturating_mul(d.saturating_mul(kv).saturating_add(kv * biases)));
         let mlp = (3 * d).saturating_mul(f);
         let layer = attn.saturating_add(mlp).saturating_add(2 * d);
         let head = if self.tie_word_embeddings { 0 } else { 1 };
@@ -235,10 +256,19 @@ impl Qwen2Config {
         let raw: RawConfig =
             serde_json::from_str(text).map_err(|e| LmError::Config(format!("{origin}: {e}")))?;
         let err = |m: String| LmError::Config(format!("{origin}: {m}"));
+        let llama = raw.model_type.as_deref() == Some("llama");
         if let Some(t) = &raw.model_type
             && t != "qwen2"
+            && t != "llama"
         {
-            return Err(err(format!("model_type is {t:?}, expected \"qwen2\"")));
+            return Err(err(format!(
+                "model_type is {t:?}, expected \"qwen2\" or \"llama\""
+            )));
+        }
+        if raw.mlp_bias {
+            return Err(err(
+                "mlp_bias is true; only bias-free MLPs are supported".into()
+            ));
         }
         if let Some(act) = &raw.hidden_act
             && act != "silu"
@@ -248,8 +278,14 @@ impl Qwen2Config {
         if let Some(scaling) = &raw.rope_scaling
             && !scaling.is_null()
         {
+            let kind = scaling
+                .get("rope_type")
+                .or_else(|| scaling.get("type"))
+                .and_then(|t| t.as_str())
+                .unwrap_or("unnamed");
             return Err(err(format!(
-                "rope_scaling is {scaling}; only unscaled RoPE (null) is supported"
+                "rope_scaling of type {kind:?} is not implemented (the RoPE angles would \
+                 differ); only unscaled RoPE (rope_scaling null) is supported"
             )));
         }
         if raw.use_sliding_window {
@@ -264,7 +300,8 @@ impl Qwen2Config {
                     && kind != "default"
                 {
                     return Err(err(format!(
-                        "rope_parameters.rope_type is {kind:?}, expected \"default\""
+                        "rope_parameters.rope_type {kind:?} is not implemented (the RoPE \
+                         angles would differ); expected \"default\""
                     )));
                 }
                 p.rope_theta
@@ -286,6 +323,8 @@ impl Qwen2Config {
             rms_norm_eps: raw.rms_norm_eps,
             rope_theta,
             tie_word_embeddings: raw.tie_word_embeddings,
+            // Qwen2 configs never say; Llama's default is bias-free.
+            attention_bias: raw.attention_bias.unwrap_or(!llama),
         };
         cfg.validate().map_err(|e| err(e.to_string()))?;
         Ok(cfg)
@@ -299,6 +338,9 @@ impl Qwen2Config {
     /// The `config.json` this project writes: the published Qwen2.5 layout (top-level
     /// `rope_theta`), keys in a fixed order so the bytes are deterministic.
     pub fn to_hf_json(&self) -> String {
+        if !self.attention_bias {
+            return self.to_llama_json();
+        }
         let v = serde_json::json!({
             "architectures": ["Qwen2ForCausalLM"],
             "model_type": "qwen2",
@@ -322,11 +364,38 @@ impl Qwen2Config {
         s
     }
 
+    /// The `config.json` of a bias-free (Llama) model, as transformers writes Llama's.
+    fn to_llama_json(&self) -> String {
+        let v = serde_json::json!({
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "hidden_act": "silu",
+            "attention_bias": false,
+            "mlp_bias": false,
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "max_position_embeddings": self.max_position_embeddings,
+            "rms_norm_eps": self.rms_norm_eps,
+            "rope_theta": self.rope_theta,
+            "rope_scaling": null,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "torch_dtype": "float32",
+        });
+        let mut s = serde_json::to_string_pretty(&v).expect("a JSON value always serialises");
+        s.push('\n');
+        s
+    }
+
     /// Number of parameters (a tied head counts once).
     pub fn num_params(&self) -> usize {
         let d = self.hidden_size;
         let kv = self.num_key_value_heads * self.head_dim();
-        let attn = d * d + d + 2 * (d * kv + kv) + d * d;
+        let b = usize::from(self.attention_bias);
+        let attn = d * d + d * b + 2 * (d * kv + kv * b) + d * d;
         let mlp = 3 * d * self.intermediate_size;
         let layer = attn + mlp + 2 * d;
         let head = if self.tie_word_embeddings {

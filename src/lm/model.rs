@@ -231,6 +231,9 @@ pub fn tensor_shapes(cfg: &Qwen2Config) -> BTreeMap<String, Vec<usize>> {
             ("mlp.up_proj.weight", vec![f, d]),
             ("mlp.down_proj.weight", vec![d, f]),
         ] {
+            if n.ends_with(".bias") && !cfg.attention_bias {
+                continue;
+            }
             m.insert(format!("{p}.{n}"), s);
         }
     }
@@ -387,9 +390,9 @@ impl Qwen2 {
             layers.push(Layer {
                 input_layernorm: norm(&format!("{p}.input_layernorm.weight"))?,
                 self_attn: Attention {
-                    q_proj: linear(&format!("{p}.self_attn.q_proj"), true)?,
-                    k_proj: linear(&format!("{p}.self_attn.k_proj"), true)?,
-                    v_proj: linear(&format!("{p}.self_attn.v_proj"), true)?,
+                    q_proj: linear(&format!("{p}.self_attn.q_proj"), cfg.attention_bias)?,
+                    k_proj: linear(&format!("{p}.self_attn.k_proj"), cfg.attention_bias)?,
+                    v_proj: linear(&format!("{p}.self_attn.v_proj"), cfg.attention_bias)?,
                     o_proj: linear(&format!("{p}.self_attn.o_proj"), false)?,
                     n_heads: cfg.num_attention_heads,
                     n_kv_heads: cfg.num_key_value_heads,

@@ -13,6 +13,51 @@ use burn::tensor::Device;
 
 use crate::agent::lm_policy::TOKENIZER_FILE;
 use crate::lm::chat::{Message, Role, stop_tokens};
+
+/// The ids that end an answer: the ChatML stops when the tokenizer has them, and the model's
+/// end-of-sequence token(s) from `generation_config.json` (`eos_token_id`) or
+/// `tokenizer_config.json` (`eos_token`).
+fn stop_ids(
+    dir: &Path,
+    tok: &tokenizers::Tokenizer,
+    chat: Option<&ChatTokenizer>,
+) -> Result<Vec<u32>, LmError> {
+    let mut ids: Vec<u32> = chat.map(stop_tokens).unwrap_or_default();
+    let read = |name: &str| -> Option<serde_json::Value> {
+        let bytes = crate::provenance::files::read_bounded(&dir.join(name), 16 << 20).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    };
+    if let Some(g) = read("generation_config.json") {
+        match g.get("eos_token_id") {
+            Some(serde_json::Value::Number(n)) => ids.extend(n.as_u64().map(|x| x as u32)),
+            Some(serde_json::Value::Array(a)) => {
+                ids.extend(a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32))
+            }
+            _ => {}
+        }
+    }
+    if let Some(c) = read(template::TOKENIZER_CONFIG_FILE) {
+        let eos = match c.get("eos_token") {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Object(o)) => o
+                .get("content")
+                .and_then(|x| x.as_str())
+                .map(str::to_string),
+            _ => None,
+        };
+        ids.extend(eos.and_then(|e| tok.token_to_id(&e)));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    ids.retain(|i| seen.insert(*i));
+    if ids.is_empty() {
+        return Err(LmError::Config(format!(
+            "{}: no end-of-answer token: expected ChatML tokens in tokenizer.json, `eos_token_id` \
+             in generation_config.json or `eos_token` in tokenizer_config.json",
+            dir.display()
+        )));
+    }
+    Ok(ids)
+}
 use crate::lm::generate::{SamplingConfig, generate_seeded};
 use crate::lm::tokenizer::ChatTokenizer;
 use crate::lm::{LmError, Qwen2, Qwen2Config, hf};
@@ -32,7 +77,13 @@ pub struct Served {
     pub name: String,
     pub cfg: Qwen2Config,
     model: Qwen2,
-    tokenizer: ChatTokenizer,
+    /// Encodes and decodes every model's text.
+    tokenizer: tokenizers::Tokenizer,
+    /// The same tokenizer with its ChatML tokens, when it has them (every policy this project
+    /// writes, Qwen2.5): the built-in template needs them.
+    chat: Option<ChatTokenizer>,
+    /// Tokens that end an answer; the first also pads.
+    stop: Vec<u32>,
     template: ChatTemplate,
     device: Device,
     /// sha256 of the weights: the `system_fingerprint` of every answer.
@@ -43,8 +94,22 @@ impl Served {
     /// Loads model folder `dir` (`config.json`, `model.safetensors` or shards, `tokenizer.json`,
     /// optionally `tokenizer_config.json` with a chat template) onto `device`.
     pub fn load(dir: &Path, name: Option<String>, device: Device) -> Result<Self, LmError> {
-        let tokenizer = ChatTokenizer::load(&dir.join(TOKENIZER_FILE))?;
+        let tok_path = dir.join(TOKENIZER_FILE);
+        let bytes = crate::provenance::files::read_bounded(&tok_path, 1 << 30)
+            .map_err(|e| LmError::io(&tok_path, e))?;
+        let origin = tok_path.display().to_string();
+        let tokenizer = tokenizers::Tokenizer::from_bytes(&bytes)
+            .map_err(|e| LmError::Input(format!("tokenizer {origin}: {e}")))?;
+        let chat = ChatTokenizer::from_json_bytes(&bytes, &origin).ok();
         let template = ChatTemplate::load(dir)?;
+        if matches!(template, ChatTemplate::ChatMl) && chat.is_none() {
+            return Err(LmError::Config(format!(
+                "{}: no chat template: expected `chat_template` in {} or ChatML tokens in {origin}",
+                dir.display(),
+                template::TOKENIZER_CONFIG_FILE
+            )));
+        }
+        let stop = stop_ids(dir, &tokenizer, chat.as_ref())?;
         let (cfg, model) = hf::load(dir, &device)?;
         let fingerprint = crate::provenance::Digest::of_bytes(&hf::weight_bytes(&model)).short(16);
         let name = name.unwrap_or_else(|| {
@@ -57,6 +122,8 @@ impl Served {
             cfg,
             model,
             tokenizer,
+            chat,
+            stop,
             template,
             device,
             fingerprint,
@@ -171,7 +238,7 @@ impl Served {
         let messages = Self::messages(req)?;
         let prompt = self
             .template
-            .prompt_ids(&self.tokenizer, &messages)
+            .prompt_ids(self.chat.as_ref(), &self.tokenizer, &messages)
             .map_err(|e| ApiError::invalid("messages", e))?;
         let context = self.cfg.max_position_embeddings;
         if prompt.len() >= context {
@@ -200,7 +267,7 @@ impl Served {
             temperature,
             top_p,
             max_new_tokens: max_tokens as usize,
-            stop_tokens: stop_tokens(&self.tokenizer),
+            stop_tokens: self.stop.clone(),
         };
         let root = match req.seed {
             Some(s) => SeedPath::root(s as u64).child("serve"),
@@ -213,7 +280,7 @@ impl Served {
             &prompts,
             &sampling,
             &seeds,
-            self.tokenizer.end_of_text,
+            self.stop[0],
             &self.device,
         )
         .map_err(|e| ApiError {
@@ -227,7 +294,7 @@ impl Served {
         let mut completion_tokens = 0;
         for (index, g) in gens.into_iter().enumerate() {
             completion_tokens += g.tokens.len();
-            let special = sampling.stop_tokens.clone();
+            let special = &sampling.stop_tokens;
             let body: Vec<u32> = g
                 .tokens
                 .iter()

@@ -104,15 +104,21 @@ impl ChatTemplate {
     }
 
     /// The prompt's token ids for `messages`, ending where the assistant's answer begins.
+    /// ChatML needs the ChatML tokens (`chat`); a Jinja template's text is encoded by `plain`.
     pub fn prompt_ids(
         &self,
-        tok: &ChatTokenizer,
+        chat: Option<&ChatTokenizer>,
+        plain: &tokenizers::Tokenizer,
         messages: &[Message],
     ) -> Result<Vec<u32>, String> {
         match self {
-            Self::ChatMl => chat::render(tok, messages, true)
-                .map(|r| r.ids)
-                .map_err(|e| e.to_string()),
+            Self::ChatMl => {
+                let tok = chat
+                    .ok_or("the tokenizer has no ChatML tokens and the folder no chat template")?;
+                chat::render(tok, messages, true)
+                    .map(|r| r.ids)
+                    .map_err(|e| e.to_string())
+            }
             Self::Jinja {
                 bos_token,
                 eos_token,
@@ -141,7 +147,10 @@ impl ChatTemplate {
                         })
                     })
                     .map_err(|e| format!("the model's chat template failed: {e}"))?;
-                tok.encode(&text).map_err(|e| e.to_string())
+                plain
+                    .encode(text.as_str(), false)
+                    .map(|e| e.get_ids().to_vec())
+                    .map_err(|e| format!("encoding the prompt: {e}"))
             }
         }
     }
@@ -163,11 +172,14 @@ mod tests {
         .unwrap();
         let t = ChatTemplate::load(d.path()).unwrap();
         let tok = ChatTokenizer::train_bpe(&["hello world <|im_start|> user".into()], 300).unwrap();
+        let plain = tokenizers::Tokenizer::from_bytes(tok.to_json_bytes().unwrap()).unwrap();
         let msgs = [Message::new(Role::User, "  hello  ")];
-        let jinja = t.prompt_ids(&tok, &msgs).unwrap();
+        let jinja = t.prompt_ids(None, &plain, &msgs).unwrap();
         // This template is ChatML without <|endoftext|>: the ids end with the same
         // generation prompt as the built-in template's.
-        let builtin = ChatTemplate::ChatMl.prompt_ids(&tok, &msgs).unwrap();
+        let builtin = ChatTemplate::ChatMl
+            .prompt_ids(Some(&tok), &plain, &msgs)
+            .unwrap();
         let tail = tok.encode("<|im_start|>assistant\n").unwrap();
         assert!(jinja.ends_with(&tail) && builtin.ends_with(&tail));
         assert!(
