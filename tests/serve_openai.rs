@@ -132,6 +132,27 @@ fn serve_answers_the_chat_completions_contract_and_its_errors() {
     let (_, b) = chat(addr, &req);
     assert_eq!(a["choices"], b["choices"]);
 
+    // A stop string cuts the same seeded answer just before it.
+    let long = json!({"messages": [{"role": "user", "content": "Improve the script."}],
+                      "max_tokens": 40, "seed": 5, "temperature": 1.0});
+    let (_, whole) = chat(addr, &long);
+    let text = whole["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let chars: Vec<char> = text.chars().collect();
+    assert!(chars.len() >= 4, "a 40-token random answer: {text:?}");
+    {
+        let cut: String = chars[chars.len() / 2..chars.len() / 2 + 2].iter().collect();
+        let mut with_stop = long.clone();
+        with_stop["stop"] = json!([cut.clone()]);
+        let (status, v) = chat(addr, &with_stop);
+        assert_eq!(status, 200, "{v}");
+        let stopped = v["choices"][0]["message"]["content"].as_str().unwrap();
+        assert_eq!(stopped, &text[..text.find(&cut).unwrap()]);
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    }
+
     // Errors: OpenAI's body shape, the parameter named, the right status.
     let error = |status: u16, v: &Value, param: &str| {
         assert!(v["error"]["message"].is_string(), "{v}");
