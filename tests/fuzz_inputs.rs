@@ -15,14 +15,7 @@ use proptest::prelude::*;
 /// Per-case bound: parsing and checking one input is microseconds to milliseconds.
 const BOUND: Duration = Duration::from_secs(2);
 
-const FAMILIES: [DataType; 6] = [
-    DataType::Tabular,
-    DataType::Image,
-    DataType::Text,
-    DataType::Graph,
-    DataType::TextPairs,
-    DataType::Denoising,
-];
+const FAMILIES: [DataType; 6] = DataType::ALL;
 
 /// Pieces an LLM (or an adversary) might emit: real keys and action names, numbers at the
 /// edges of every type, separators, control characters and non-ASCII text.

@@ -224,6 +224,29 @@ fn reproduce(store: &Path, experiment: &Path, extra: &[&str]) -> (bool, String, 
     )
 }
 
+/// The smoke profile with `from` replaced by `to`, written into `dir`.
+fn smoke_with(dir: &Path, name: &str, from: &str, to: &str) -> std::path::PathBuf {
+    let smoke = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/smoke.ron"),
+    )
+    .unwrap();
+    let text = smoke.replacen(from, to, 1);
+    assert_ne!(text, smoke, "the smoke profile no longer holds {from:?}");
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The run folder of `stage` in `store` (the first, in a store holding one).
+fn run_dir(store: &Path, stage: &str) -> std::path::PathBuf {
+    std::fs::read_dir(store.join("runs").join(stage))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 /// Our own client evaluates an API agent served by `mlagent serve` on the smoke tasks; with the
 /// server stopped, `--offline` replays the recorded answers to the same report digest, and the
 /// API key is nowhere in the store.
@@ -232,21 +255,16 @@ fn an_api_agent_served_by_mlagent_serve_is_evaluated_and_replays_offline() {
     let dir = tempfile::tempdir().unwrap();
     policy_folder(dir.path());
     let server = start(dir.path(), &[]);
-    let smoke = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/smoke.ron"),
-    )
-    .unwrap();
     let agent = format!(
         r#"api_agents: [(name: "tiny-served", column: Some("qwen2.5-7b-instruct"), base_url: "http://{}/v1", model: "ml-agent-tiny", api_key_env: Some("MLAGENT_E2E_KEY"), temperature: 0.7, max_tokens: 48, concurrency: 2, timeout_s: 60)]"#,
         server.addr
     );
-    let text = smoke.replace(
+    let exp = smoke_with(
+        dir.path(),
+        "api-smoke.ron",
         "eval: (trajectories: 4, max_steps: Some(6)),",
         &format!("eval: (trajectories: 4, max_steps: Some(6), {agent}),"),
     );
-    assert_ne!(text, smoke, "the smoke profile's eval section moved");
-    let exp = dir.path().join("api-smoke.ron");
-    std::fs::write(&exp, text).unwrap();
     let store = tempfile::tempdir().unwrap();
     let (ok, out, err) = reproduce(store.path(), &exp, &[]);
     assert!(ok, "{out}\n{err}");
@@ -270,12 +288,7 @@ fn an_api_agent_served_by_mlagent_serve_is_evaluated_and_replays_offline() {
     // The server goes; the eval run is made incomplete, so it is redone from its recorded
     // answers, offline, to the same digest.
     drop(server);
-    let eval_dir = std::fs::read_dir(store.path().join("runs/eval"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let eval_dir = run_dir(store.path(), "eval");
     let recorded = std::fs::read_dir(eval_dir.join("resume/api/tiny-served"))
         .unwrap()
         .count();
@@ -315,18 +328,16 @@ fn an_api_teacher_writes_the_expert_trajectories_and_replays_offline() {
     let dir = tempfile::tempdir().unwrap();
     policy_folder(dir.path());
     let server = start(dir.path(), &[]);
-    let smoke = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/smoke.ron"),
-    )
-    .unwrap();
     let teacher = format!(
         r#"ideas_per_episode: (1, 3), api: Some((name: "teacher", base_url: "http://{}/v1", model: "ml-agent-tiny", temperature: 1.0, max_tokens: 32)),"#,
         server.addr
     );
-    let text = smoke.replacen("ideas_per_episode: (1, 3),", &teacher, 1);
-    assert_ne!(text, smoke);
-    let exp = dir.path().join("teacher-smoke.ron");
-    std::fs::write(&exp, text).unwrap();
+    let exp = smoke_with(
+        dir.path(),
+        "teacher-smoke.ron",
+        "ideas_per_episode: (1, 3),",
+        &teacher,
+    );
     let store = tempfile::tempdir().unwrap();
     let run = |extra: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_mlagent"))
@@ -350,12 +361,7 @@ fn an_api_teacher_writes_the_expert_trajectories_and_replays_offline() {
             .unwrap()
     };
     let digest = run(&[]);
-    let expert_dir = std::fs::read_dir(store.path().join("runs/expert"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let expert_dir = run_dir(store.path(), "expert");
     let manifest = std::fs::read_to_string(expert_dir.join("manifest.json")).unwrap();
     assert!(
         manifest.contains("resume/api/teacher/"),

@@ -530,6 +530,23 @@ impl Policy for ApiPolicy {
 mod tests {
     use super::*;
 
+    fn config(name: &str, api_key_env: Option<&str>) -> ApiAgentConfig {
+        ApiAgentConfig {
+            name: name.into(),
+            column: None,
+            base_url: "http://127.0.0.1:1/v1".into(),
+            model: "m".into(),
+            api_key_env: api_key_env.map(str::to_string),
+            temperature: 0.5,
+            top_p: 1.0,
+            max_tokens: 8,
+            concurrency: 1,
+            timeout_s: 1,
+            retries: 0,
+            backoff_ms: 1,
+        }
+    }
+
     #[test]
     fn malformed_answers_become_invalid_actions_not_errors() {
         assert_eq!(
@@ -547,20 +564,7 @@ mod tests {
 
     #[test]
     fn an_episodes_notes_reach_its_system_prompt_only() {
-        let cfg = ApiAgentConfig {
-            name: "teacher".into(),
-            column: None,
-            base_url: "http://127.0.0.1:1/v1".into(),
-            model: "m".into(),
-            api_key_env: None,
-            temperature: 1.0,
-            top_p: 1.0,
-            max_tokens: 8,
-            concurrency: 1,
-            timeout_s: 1,
-            retries: 0,
-            backoff_ms: 1,
-        };
+        let cfg = config("teacher", None);
         let d = tempfile::tempdir().unwrap();
         let p = ApiPolicy::new(cfg, Recording::new(d.path()), true)
             .unwrap()
@@ -588,20 +592,7 @@ mod tests {
 
     #[test]
     fn the_key_is_never_part_of_a_request() {
-        let cfg = ApiAgentConfig {
-            name: "x".into(),
-            column: None,
-            base_url: "http://127.0.0.1:1/v1".into(),
-            model: "m".into(),
-            api_key_env: Some("MLAGENT_TEST_KEY".into()),
-            temperature: 0.5,
-            top_p: 1.0,
-            max_tokens: 8,
-            concurrency: 1,
-            timeout_s: 1,
-            retries: 0,
-            backoff_ms: 1,
-        };
+        let cfg = config("x", Some("MLAGENT_TEST_KEY"));
         assert!(cfg.validate().is_ok());
         let body = ChatBody {
             model: cfg.model.clone(),

@@ -94,14 +94,7 @@ mod tests {
 
     #[test]
     fn every_candidate_applies_and_differs() {
-        for family in [
-            DataType::Tabular,
-            DataType::Image,
-            DataType::Text,
-            DataType::Graph,
-            DataType::TextPairs,
-            DataType::Denoising,
-        ] {
+        for family in DataType::ALL {
             let s = Script::defaults(family);
             let knobs = knobs_of(&s);
             assert_eq!(knobs.len(), s.entries().count());

@@ -468,14 +468,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const FAMILIES: [DataType; 6] = [
-        DataType::Tabular,
-        DataType::Image,
-        DataType::Text,
-        DataType::Graph,
-        DataType::TextPairs,
-        DataType::Denoising,
-    ];
+    const FAMILIES: [DataType; 6] = DataType::ALL;
 
     fn value_text(kind: Kind) -> BoxedStrategy<String> {
         match kind {

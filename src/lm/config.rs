@@ -336,14 +336,10 @@ impl Qwen2Config {
     }
 
     /// The `config.json` this project writes: the published Qwen2.5 layout (top-level
-    /// `rope_theta`), keys in a fixed order so the bytes are deterministic.
+    /// `rope_theta`), or transformers' Llama layout for a bias-free model; keys sorted so the
+    /// bytes are deterministic.
     pub fn to_hf_json(&self) -> String {
-        if !self.attention_bias {
-            return self.to_llama_json();
-        }
-        let v = serde_json::json!({
-            "architectures": ["Qwen2ForCausalLM"],
-            "model_type": "qwen2",
+        let mut v = serde_json::json!({
             "hidden_act": "silu",
             "vocab_size": self.vocab_size,
             "hidden_size": self.hidden_size,
@@ -355,36 +351,26 @@ impl Qwen2Config {
             "rms_norm_eps": self.rms_norm_eps,
             "rope_theta": self.rope_theta,
             "tie_word_embeddings": self.tie_word_embeddings,
-            "use_sliding_window": false,
             "torch_dtype": "float32",
         });
+        let arch = if self.attention_bias {
+            serde_json::json!({
+                "architectures": ["Qwen2ForCausalLM"],
+                "model_type": "qwen2",
+                "use_sliding_window": false,
+            })
+        } else {
+            serde_json::json!({
+                "architectures": ["LlamaForCausalLM"],
+                "model_type": "llama",
+                "attention_bias": false,
+                "mlp_bias": false,
+                "rope_scaling": null,
+            })
+        };
+        let map = v.as_object_mut().expect("a JSON object literal");
+        map.extend(arch.as_object().expect("a JSON object literal").clone());
         // serde_json's map is a BTreeMap here (no preserve_order feature): sorted keys.
-        let mut s = serde_json::to_string_pretty(&v).expect("a JSON value always serialises");
-        s.push('\n');
-        s
-    }
-
-    /// The `config.json` of a bias-free (Llama) model, as transformers writes Llama's.
-    fn to_llama_json(&self) -> String {
-        let v = serde_json::json!({
-            "architectures": ["LlamaForCausalLM"],
-            "model_type": "llama",
-            "hidden_act": "silu",
-            "attention_bias": false,
-            "mlp_bias": false,
-            "vocab_size": self.vocab_size,
-            "hidden_size": self.hidden_size,
-            "intermediate_size": self.intermediate_size,
-            "num_hidden_layers": self.num_hidden_layers,
-            "num_attention_heads": self.num_attention_heads,
-            "num_key_value_heads": self.num_key_value_heads,
-            "max_position_embeddings": self.max_position_embeddings,
-            "rms_norm_eps": self.rms_norm_eps,
-            "rope_theta": self.rope_theta,
-            "rope_scaling": null,
-            "tie_word_embeddings": self.tie_word_embeddings,
-            "torch_dtype": "float32",
-        });
         let mut s = serde_json::to_string_pretty(&v).expect("a JSON value always serialises");
         s.push('\n');
         s

@@ -72,23 +72,14 @@ pub const API_DIR: &str = "api";
 /// The API agents' audited trajectories.
 pub const API_EPISODES_FILE: &str = "api_episodes.jsonl";
 
-/// One audited trajectory of an API agent (`api_episodes.jsonl`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiTrajectory {
-    pub agent: String,
-    pub task: EvalTask,
-    pub index: usize,
-    /// Test metric of the best-validation script.
-    pub score: f64,
-    pub episode: Episode,
-}
+/// One audited trajectory of an API agent (`api_episodes.jsonl`), named by the agent's id.
+pub type ApiTrajectory = Trajectory<String>;
 
-/// One audited trajectory of `episodes.jsonl`.
+/// One audited trajectory of `episodes.jsonl` (`A`: how the agent is named).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Trajectory {
-    pub agent: Agent,
+pub struct Trajectory<A = Agent> {
+    pub agent: A,
     pub task: EvalTask,
     pub index: usize,
     /// Test metric of the best-validation script.
@@ -238,20 +229,10 @@ pub fn run(
                 .flat_map(|(_, task)| std::iter::repeat_n(cfg.steps_on(task), cfg.trajectories))
                 .collect();
             table.budgets.push(budget_of(*agent, &episodes, &budgets));
-            for (ti, (et, task)) in evals.iter().enumerate() {
-                let mut scores = Vec::with_capacity(cfg.trajectories);
-                for i in 0..cfg.trajectories {
-                    let episode = &episodes[ti * cfg.trajectories + i];
-                    let score = episode_test_metric(ctx.workbench, task, episode, ctx.run_seed())?;
-                    scores.push(score);
-                    audit.push(Trajectory {
-                        agent: *agent,
-                        task: *et,
-                        index: i,
-                        score,
-                        episode: episode.clone(),
-                    });
-                }
+            for (ti, scores) in score_episodes(ctx, &evals, &episodes, *agent, &mut audit)?
+                .into_iter()
+                .enumerate()
+            {
                 table.tasks[ti].agents.push(AgentScores {
                     agent: *agent,
                     scores,
@@ -276,20 +257,11 @@ pub fn run(
             })?;
             let episodes = play(ctx, &tasks, &mut policy)?;
             tracing::info!(agent = %a.name, sent = policy.sent, "API agent evaluated");
-            for (ti, (et, task)) in evals.iter().enumerate() {
-                let mut scores = Vec::with_capacity(cfg.trajectories);
-                for i in 0..cfg.trajectories {
-                    let episode = &episodes[ti * cfg.trajectories + i];
-                    let score = episode_test_metric(ctx.workbench, task, episode, ctx.run_seed())?;
-                    scores.push(score);
-                    api_audit.push(ApiTrajectory {
-                        agent: a.name.clone(),
-                        task: *et,
-                        index: i,
-                        score,
-                        episode: episode.clone(),
-                    });
-                }
+            for (ti, scores) in
+                score_episodes(ctx, &evals, &episodes, a.name.clone(), &mut api_audit)?
+                    .into_iter()
+                    .enumerate()
+            {
                 table.tasks[ti].api.push(ApiScores {
                     name: a.name.clone(),
                     scores,
@@ -303,30 +275,14 @@ pub fn run(
         })?;
         ctx.write_config(run.dir(), &key_cfg, &tasks)?;
         write_json(&run.dir().join(RESULTS_FILE), &table)?;
-        let mut buf = Vec::new();
-        for t in &audit {
-            serde_json::to_writer(&mut buf, t).map_err(|e| StageBodyError::File {
-                path: EPISODES_FILE.into(),
-                message: e.to_string(),
-            })?;
-            buf.push(b'\n');
-        }
-        crate::provenance::atomic::write(&run.dir().join(EPISODES_FILE), &buf)?;
+        write_jsonl(&run.dir().join(EPISODES_FILE), &audit)?;
         let mut content = vec![
             super::CONFIG_FILE.into(),
             RESULTS_FILE.into(),
             EPISODES_FILE.into(),
         ];
         if !cfg.api_agents.is_empty() {
-            let mut buf = Vec::new();
-            for t in &api_audit {
-                serde_json::to_writer(&mut buf, t).map_err(|e| StageBodyError::File {
-                    path: API_EPISODES_FILE.into(),
-                    message: e.to_string(),
-                })?;
-                buf.push(b'\n');
-            }
-            crate::provenance::atomic::write(&run.dir().join(API_EPISODES_FILE), &buf)?;
+            write_jsonl(&run.dir().join(API_EPISODES_FILE), &api_audit)?;
             content.push(API_EPISODES_FILE.into());
             content.extend(recorded);
         }
@@ -341,6 +297,36 @@ pub fn run(
             auxiliary: vec![],
         })
     })
+}
+
+/// Each task's trajectory scores (test metric of the best-validation script) of `episodes`,
+/// played in (task, index) order by `agent`; every trajectory is appended to `audit`.
+fn score_episodes<A: Clone>(
+    ctx: &Context<'_>,
+    evals: &[(EvalTask, &Task)],
+    episodes: &[Episode],
+    agent: A,
+    audit: &mut Vec<Trajectory<A>>,
+) -> Result<Vec<Vec<f64>>, StageBodyError> {
+    let n = ctx.experiment.eval.trajectories;
+    let mut out = Vec::with_capacity(evals.len());
+    for (ti, (et, task)) in evals.iter().enumerate() {
+        let mut scores = Vec::with_capacity(n);
+        for i in 0..n {
+            let episode = &episodes[ti * n + i];
+            let score = episode_test_metric(ctx.workbench, task, episode, ctx.run_seed())?;
+            scores.push(score);
+            audit.push(Trajectory {
+                agent: agent.clone(),
+                task: *et,
+                index: i,
+                score,
+                episode: episode.clone(),
+            });
+        }
+        out.push(scores);
+    }
+    Ok(out)
 }
 
 /// Plays `trajectories` episodes per task with `policy`, in (task, index) order. Trajectory `i`
@@ -365,6 +351,20 @@ fn play(
         })
         .collect();
     Ok(run_episodes(ctx.workbench, &jobs, policy)?)
+}
+
+/// Writes one JSON object per line, atomically.
+fn write_jsonl<T: Serialize>(path: &std::path::Path, rows: &[T]) -> Result<(), StageBodyError> {
+    let mut buf = Vec::new();
+    for t in rows {
+        serde_json::to_writer(&mut buf, t).map_err(|e| StageBodyError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        buf.push(b'\n');
+    }
+    crate::provenance::atomic::write(path, &buf)?;
+    Ok(())
 }
 
 /// Writes pretty JSON atomically (serde_json prints floats in their shortest round-trip form,

@@ -33,6 +33,16 @@ pub enum DataType {
 }
 
 impl DataType {
+    /// Every family, in declaration order.
+    pub const ALL: [DataType; 6] = [
+        DataType::Tabular,
+        DataType::Image,
+        DataType::Text,
+        DataType::Graph,
+        DataType::TextPairs,
+        DataType::Denoising,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             DataType::Tabular => "tabular",
