@@ -62,7 +62,7 @@ pub fn parse_ron<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, Conf
         })
 }
 
-/// The scale an experiment runs at (DESIGN §2).
+/// The scale an experiment runs at (README.md, "Profiles and backends").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Profile {
     /// A cut of `mini` that runs the whole pipeline in about a minute; used by tests and CI.

@@ -1,4 +1,4 @@
-//! The agentic ML-specific reward (paper §3.3; DESIGN §1): one scalar from heterogeneous
+//! The agentic ML-specific reward (paper §3.3; docs/metrics.md): one scalar from heterogeneous
 //! feedback, a pure function of (step outcome, previous metric, task scale α, configuration).
 //!
 //! - **V1** (the paper's first version): invalid action or execution error → 0 (= σ(−∞));

@@ -3,7 +3,7 @@
 use crate::bench::{Figure, median_time};
 
 /// Wall time of every task's starter run (train + validation + test scoring; data loaded once,
-/// no cache). Issue 4's goal: each under 2 s in a release build.
+/// no cache). The goal: each under 2 s in a release build.
 pub fn bench_starters() -> Vec<Figure> {
     let registry = match crate::tasks::Registry::load_default() {
         Ok(r) => r,

@@ -1,4 +1,4 @@
-//! The ML workbench the agent acts in (DESIGN §6): typed scripts per data family, actions in
+//! The ML workbench the agent acts in (docs/tasks.md): typed scripts per data family, actions in
 //! the MLAgentBench style, real training with burn, feedback and reward. The test split is
 //! reachable only through [`evaluation::evaluate`].
 

@@ -1,5 +1,5 @@
 //! The chat template: LLaMA-Factory's `qwen` template (ChatML), with `<|endoftext|>` closing
-//! every turn as the paper's SFT setup does (DESIGN §1; see docs/lm.md for the exact choice).
+//! every turn as the paper's SFT setup does (see docs/lm.md for the exact choice).
 //!
 //! A turn renders as `<|im_start|>{role}\n{content}<|im_end|><|endoftext|>\n`. Assistant turns
 //! are the SFT targets: their `{content}<|im_end|><|endoftext|>\n` tokens carry mask = true,

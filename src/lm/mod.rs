@@ -1,4 +1,4 @@
-//! The policy language model (issue 5): a Qwen2-architecture decoder in burn, read and written
+//! The policy language model (docs/lm.md): a Qwen2-architecture decoder in burn, read and written
 //! in Hugging Face's format, with checkpoints, training steps, a tokenizer, the chat template,
 //! KV-cached generation and a value head. See docs/lm.md.
 

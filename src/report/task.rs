@@ -221,7 +221,7 @@ impl PaperModel {
 }
 
 id_enum!(
-    /// The agents this code evaluates (DESIGN §3, issue 8).
+    /// The agents this code evaluates (docs/report.md).
     Agent, "agent" {
         /// Uniformly random valid actions: the floor.
         Random => "random",

@@ -1,4 +1,4 @@
-//! The pipeline's stages (DESIGN §3): each is a pure function of (its config, its parents'
+//! The pipeline's stages (ARCHITECTURE.md, "Data flow"): each is a pure function of (its config, its parents'
 //! outputs, a seed), run through [`crate::pipeline::run_stage`] so that it is reused when its
 //! inputs are unchanged and recorded in a manifest when it runs.
 //!

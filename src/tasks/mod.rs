@@ -1,4 +1,4 @@
-//! The 19 stand-in tasks (DESIGN §6): one RON file per task in `tasks/`, bundled data in
+//! The 19 stand-in tasks (docs/tasks.md): one RON file per task in `tasks/`, bundled data in
 //! `tasks/data/` verified by sha256 on every read, and the seeded train / validation / test split.
 
 pub mod data;

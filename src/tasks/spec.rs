@@ -235,7 +235,7 @@ pub struct TaskSpec {
     pub source: Source,
     pub split_rule: SplitRule,
     pub metric: TaskMetric,
-    /// Reward scale α of σ(α·Δ) (DESIGN §1.3).
+    /// Reward scale α of σ(α·Δ) (docs/metrics.md, the reward).
     pub reward_scale: f64,
     pub budget: Budget,
     /// The starter script as `key = value` lines.
