@@ -366,3 +366,45 @@ fn negative_or_non_finite_temperature_is_refused() {
         .to_string();
     assert!(e.contains("temperature"), "{e}");
 }
+
+/// `mlagent lm bench` (a contract): one JSON line with the four figures, from a model folder's
+/// `config.json` or a named configuration.
+#[test]
+fn lm_bench_prints_one_json_line_with_its_four_figures() {
+    for args in [
+        vec!["--model-dir".to_string(), fixture().display().to_string()],
+        vec!["--config".to_string(), "tiny".to_string()],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlagent"))
+            .args(["lm", "bench"])
+            .args(&args)
+            .args([
+                "--batch",
+                "1",
+                "--seq",
+                "8",
+                "--steps",
+                "1",
+                "--new-tokens",
+                "4",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        for key in [
+            "params",
+            "train_tokens_per_s",
+            "gen_tokens_per_s",
+            "peak_rss_mib",
+        ] {
+            assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {stdout}");
+        }
+    }
+}

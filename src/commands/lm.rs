@@ -19,6 +19,30 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Train and sample a freshly initialised model on random tokens; prints one JSON line
+    /// `{"params": …, "train_tokens_per_s": …, "gen_tokens_per_s": …, "peak_rss_mib": …}`
+    Bench {
+        /// A named configuration (`tiny`, `mini` with a 2048-token vocabulary, `qwen2.5-0.5b`, …)
+        #[arg(
+            long,
+            conflicts_with = "model_dir",
+            required_unless_present = "model_dir"
+        )]
+        config: Option<String>,
+        /// A Hugging Face folder whose `config.json` gives the dimensions (weights not needed)
+        #[arg(long, value_name = "DIR")]
+        model_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 4)]
+        batch: usize,
+        #[arg(long, default_value_t = 256)]
+        seq: usize,
+        /// Timed optimiser steps (after one warm-up step)
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        /// Sampled tokens per row after a `seq`-token prompt
+        #[arg(long, default_value_t = 64)]
+        new_tokens: usize,
+    },
     /// Print `{"logits": [[...], ...]}`: one row per position, full vocabulary, f32
     Logits {
         /// A Hugging Face Qwen2 directory (config.json + model.safetensors)
@@ -90,6 +114,25 @@ fn logits_json<'a>(rows: impl Iterator<Item = &'a [f32]>) -> anyhow::Result<Stri
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     match args.command {
+        Command::Bench {
+            config,
+            model_dir,
+            batch,
+            seq,
+            steps,
+            new_tokens,
+        } => {
+            global.cpu_only("lm bench", "it measures the flex CPU backend")?;
+            let cfg = match (config, model_dir) {
+                (Some(name), _) => mlagent::lm::Qwen2Config::named(&name, 2048)?,
+                (None, Some(dir)) => mlagent::lm::Qwen2Config::load(&dir.join(hf::CONFIG_FILE))?,
+                (None, None) => anyhow::bail!("give --config NAME or --model-dir DIR"),
+            };
+            cfg.check_fits_in_memory()?;
+            let t = mlagent::lm::bench::measure(&cfg, batch, seq, steps, new_tokens)?;
+            println!("{}", serde_json::to_string(&t)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Logits {
             model_dir,
             token_ids,
