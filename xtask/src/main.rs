@@ -122,6 +122,11 @@ enum Cmd {
     Bench {
         /// Only benchmarks whose name contains this
         filter: Option<String>,
+        /// Measure policy training and generation beside PyTorch (transformers) in one run, at
+        /// the mini and a ~10 M-parameter Qwen2 configuration, and print each ratio (sets up a
+        /// Python environment in target/bench-venv once; not part of CI)
+        #[arg(long)]
+        against_torch: bool,
     },
     /// Everything CI runs: fmt, clippy, tests, and the smoke reproduction
     Ci,
@@ -199,7 +204,11 @@ fn real_main() -> Result<()> {
                 .arg(store);
             run(c)
         }
-        Cmd::Bench { filter } => {
+        Cmd::Bench {
+            against_torch: true,
+            ..
+        } => against_torch(),
+        Cmd::Bench { filter, .. } => {
             let mut c = cargo();
             c.args([
                 "run",
@@ -218,6 +227,125 @@ fn real_main() -> Result<()> {
         Cmd::Ci => ci(),
         Cmd::CheckGpu => check_gpu(),
     }
+}
+
+/// The configurations `bench --against-torch` compares: (name, config.json, batch, seq). The
+/// mini policy (`lm::Qwen2Config::mini(2048)`) and a ~10 M-parameter Qwen2.
+fn torch_bench_configs() -> Vec<(&'static str, String, usize, usize)> {
+    let qwen2 = |hidden: usize,
+                 ffn: usize,
+                 layers: usize,
+                 heads: usize,
+                 kv: usize,
+                 vocab: usize| {
+        format!(
+            r#"{{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_act": "silu",
+"vocab_size": {vocab}, "hidden_size": {hidden}, "intermediate_size": {ffn},
+"num_hidden_layers": {layers}, "num_attention_heads": {heads}, "num_key_value_heads": {kv},
+"max_position_embeddings": 4096, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+"tie_word_embeddings": true, "use_sliding_window": false, "torch_dtype": "float32"}}
+"#
+        )
+    };
+    let mini = qwen2(128, 352, 4, 4, 2, 2048);
+    let ten_m = qwen2(256, 704, 8, 8, 2, 8192);
+    vec![
+        ("mini, batch 4 x 256", mini.clone(), 4, 256),
+        ("mini, batch 8 x 256", mini, 8, 256),
+        ("10M, batch 4 x 512", ten_m, 4, 512),
+    ]
+}
+
+/// `bench --against-torch`: `mlagent lm bench` and python/bench_torch.py on the same
+/// configurations, one after the other in one run, and their ratios.
+fn against_torch() -> Result<()> {
+    let venv = root().join("target/bench-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let mut c = Command::new("python3");
+        c.args(["-m", "venv"]).arg(&venv);
+        run(c)?;
+    }
+    let marker = venv.join(".requirements");
+    let wanted = std::fs::read_to_string(root().join("python/requirements-bench.txt"))?;
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+        let mut c = Command::new(venv.join("bin/pip"));
+        c.args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(root().join("python/requirements-bench.txt"));
+        run(c)?;
+        std::fs::write(&marker, &wanted)?;
+    }
+    let mut build = cargo();
+    build.args(["build", "--release", "--quiet", "--bin", "mlagent"]);
+    run(build)?;
+    let exe = root().join("target/release/mlagent");
+    let json = |mut c: Command| -> Result<serde_json::Value> {
+        eprintln!("xtask: running {c:?}");
+        let out = c.output()?;
+        if !out.status.success() {
+            bail!("{c:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    println!(
+        "{:<22} {:>10} {:>14} {:>14} {:>7} {:>12} {:>12} {:>7}",
+        "configuration",
+        "params",
+        "train mlagent",
+        "train torch",
+        "ratio",
+        "gen mlagent",
+        "gen torch",
+        "ratio"
+    );
+    for (name, config, batch, seq) in torch_bench_configs() {
+        let dir = root()
+            .join("target/bench-torch")
+            .join(name.replace([' ', ','], "_"));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("config.json"), config)?;
+        let (b, t) = (batch.to_string(), seq.to_string());
+        let mut ours = Command::new(&exe);
+        ours.args(["lm", "bench", "--model-dir"]).arg(&dir).args([
+            "--batch",
+            &b,
+            "--seq",
+            &t,
+            "--steps",
+            "3",
+            "--new-tokens",
+            "64",
+        ]);
+        let mut theirs = Command::new(&python);
+        theirs
+            .arg(root().join("python/bench_torch.py"))
+            .arg("--config-json")
+            .arg(dir.join("config.json"))
+            .args([
+                "--batch",
+                &b,
+                "--seq",
+                &t,
+                "--steps",
+                "3",
+                "--new-tokens",
+                "64",
+            ]);
+        let (a, p) = (json(ours)?, json(theirs)?);
+        let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{:<22} {:>10} {:>14.0} {:>14.0} {:>6.2}x {:>12.0} {:>12.0} {:>6.2}x",
+            name,
+            f(&a, "params"),
+            f(&a, "train_tokens_per_s"),
+            f(&p, "train_tokens_per_s"),
+            f(&a, "train_tokens_per_s") / f(&p, "train_tokens_per_s"),
+            f(&a, "gen_tokens_per_s"),
+            f(&p, "gen_tokens_per_s"),
+            f(&a, "gen_tokens_per_s") / f(&p, "gen_tokens_per_s"),
+        );
+    }
+    Ok(())
 }
 
 /// The regression golden of a profile and target.
