@@ -9,6 +9,7 @@ pub mod config;
 pub mod env;
 pub mod eval;
 pub mod interrupt;
+pub mod jsonl;
 pub mod limits;
 pub mod lm;
 pub mod metrics;

@@ -275,14 +275,14 @@ pub fn run(
         })?;
         ctx.write_config(run.dir(), &key_cfg, &tasks)?;
         write_json(&run.dir().join(RESULTS_FILE), &table)?;
-        write_jsonl(&run.dir().join(EPISODES_FILE), &audit)?;
+        crate::jsonl::write(&run.dir().join(EPISODES_FILE), &audit)?;
         let mut content = vec![
             super::CONFIG_FILE.into(),
             RESULTS_FILE.into(),
             EPISODES_FILE.into(),
         ];
         if !cfg.api_agents.is_empty() {
-            write_jsonl(&run.dir().join(API_EPISODES_FILE), &api_audit)?;
+            crate::jsonl::write(&run.dir().join(API_EPISODES_FILE), &api_audit)?;
             content.push(API_EPISODES_FILE.into());
             content.extend(recorded);
         }
@@ -351,20 +351,6 @@ fn play(
         })
         .collect();
     Ok(run_episodes(ctx.workbench, &jobs, policy)?)
-}
-
-/// Writes one JSON object per line, atomically.
-fn write_jsonl<T: Serialize>(path: &std::path::Path, rows: &[T]) -> Result<(), StageBodyError> {
-    let mut buf = Vec::new();
-    for t in rows {
-        serde_json::to_writer(&mut buf, t).map_err(|e| StageBodyError::File {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        buf.push(b'\n');
-    }
-    crate::provenance::atomic::write(path, &buf)?;
-    Ok(())
 }
 
 /// Writes pretty JSON atomically (serde_json prints floats in their shortest round-trip form,

@@ -5,7 +5,6 @@
 //! - `episodes.jsonl`: per episode, every step's script, action, feedback and reward (the RL
 //!   state pool reads it).
 
-use std::io::BufRead;
 use std::path::Path;
 
 use rand::Rng as _;
@@ -211,32 +210,13 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
 
 /// Writes episodes as JSON lines, atomically.
 pub fn write_episodes(path: &Path, episodes: &[Episode]) -> Result<(), StageBodyError> {
-    let mut buf = Vec::new();
-    for e in episodes {
-        serde_json::to_writer(&mut buf, e).map_err(|err| StageBodyError::File {
-            path: path.display().to_string(),
-            message: err.to_string(),
-        })?;
-        buf.push(b'\n');
-    }
-    crate::provenance::atomic::write(path, &buf)?;
-    Ok(())
+    Ok(crate::jsonl::write(path, episodes)?)
 }
 
 /// Reads `episodes.jsonl`, naming the file and line of any problem.
 pub fn read_episodes(path: &Path) -> Result<Vec<Episode>, StageBodyError> {
-    let bad = |line: usize, message: String| StageBodyError::File {
-        path: format!("{}:{line}", path.display()),
-        message,
-    };
-    let f = std::fs::File::open(path).map_err(|e| bad(0, e.to_string()))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| bad(i + 1, e.to_string()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        out.push(serde_json::from_str(&line).map_err(|e| bad(i + 1, e.to_string()))?);
-    }
-    Ok(out)
+    crate::jsonl::read(path).map_err(|e| StageBodyError::File {
+        path: format!("{}:{}", e.path.display(), e.line),
+        message: e.message,
+    })
 }

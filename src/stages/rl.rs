@@ -66,15 +66,6 @@ pub fn run_episode(
     run_method(ctx, expert, sft, RlMethod::EpisodeWise)
 }
 
-fn jsonl<T: Serialize>(items: &[T]) -> Vec<u8> {
-    let mut buf = Vec::new();
-    for i in items {
-        serde_json::to_writer(&mut buf, i).expect("metrics serialise");
-        buf.push(b'\n');
-    }
-    buf
-}
-
 fn run_method(
     ctx: &Context<'_>,
     expert: &StageRun,
@@ -205,7 +196,10 @@ fn run_method(
         };
         atomic::write(&run.dir().join(CURVE_FILE), &pretty(&content))?;
         atomic::write(&run.dir().join(CURVE_TIMED_FILE), &pretty(&timed))?;
-        atomic::write(&run.dir().join(METRICS_FILE), &jsonl(&progress.metrics))?;
+        atomic::write(
+            &run.dir().join(METRICS_FILE),
+            &crate::jsonl::to_bytes(&progress.metrics),
+        )?;
         let probe_file = probe::summarise(
             exp.seed,
             exp.rl.probe.samples_per_state,
@@ -229,7 +223,10 @@ fn run_method(
                 wall_seconds: s,
             })
             .collect();
-        atomic::write(&run.dir().join(TIMING_FILE), &jsonl(&timing))?;
+        atomic::write(
+            &run.dir().join(TIMING_FILE),
+            &crate::jsonl::to_bytes(&timing),
+        )?;
         let plot_path = run.dir().join(PLOT_FILE);
         let svg = plot_svg(
             &[Series {
@@ -273,20 +270,10 @@ fn run_method(
 
 /// Reads a run's `metrics.jsonl`.
 pub fn read_metrics(path: &std::path::Path) -> Result<Vec<IterationMetrics>, StageBodyError> {
-    let text = std::fs::read_to_string(path).map_err(|e| StageBodyError::File {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| StageBodyError::File {
-                path: format!("{}:{}", path.display(), i + 1),
-                message: e.to_string(),
-            })
-        })
-        .collect()
+    crate::jsonl::read(path).map_err(|e| StageBodyError::File {
+        path: format!("{}:{}", e.path.display(), e.line),
+        message: e.message,
+    })
 }
 
 /// Splits the expert's episodes by episode: the last `rl.probe.held_in_episodes_per_task` of

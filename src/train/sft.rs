@@ -478,12 +478,7 @@ pub fn fine_tune(
 
 /// `metrics.jsonl`: one [`MetricRow`] per line.
 pub fn metrics_jsonl(rows: &[MetricRow]) -> Vec<u8> {
-    let mut buf = Vec::new();
-    for r in rows {
-        serde_json::to_writer(&mut buf, r).expect("a metric row serialises");
-        buf.push(b'\n');
-    }
-    buf
+    crate::jsonl::to_bytes(rows)
 }
 
 /// The loss curve as SVG (fixed size, fonts not measured: bytes depend only on the data).
