@@ -29,8 +29,7 @@ use crate::tasks::Task;
 pub const STAGE: &str = "eval";
 pub const RESULTS_FILE: &str = "results.json";
 pub const EPISODES_FILE: &str = "episodes.jsonl";
-/// The folder of a language-model stage run that holds its policy.
-pub const POLICY_DIR: &str = "policy";
+pub use super::POLICY_DIR;
 
 /// `eval` section of an experiment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

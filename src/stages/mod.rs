@@ -115,6 +115,11 @@ impl Context<'_> {
 /// reviewer can read exactly what a run's `config_digest` covers.
 pub const CONFIG_FILE: &str = crate::provenance::manifest::RUN_CONFIG_FILE;
 
+/// The folder of a language-model stage run (sft, rl, rl-episode) that holds its policy, in the
+/// Hugging Face layout plus `tokenizer.json`: what RL starts from, evaluation loads and
+/// `mlagent serve` serves.
+pub const POLICY_DIR: &str = "policy";
+
 impl Context<'_> {
     fn keyed<'c, C: Serialize>(&'c self, config: &'c C, tasks: &[&Task]) -> Keyed<'c, C> {
         Keyed {

@@ -26,7 +26,7 @@ pub const TEXT_FILE: &str = "report.txt";
 pub const CLAIMS_FILE: &str = "claims.json";
 pub const LINEAGE_FILE: &str = "lineage.json";
 /// The learning curve an RL run writes (`report::results::Curve`).
-pub const CURVE_FILE: &str = "curve.json";
+pub use super::rl::CURVE_FILE;
 
 /// What a reproduction is asked to show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

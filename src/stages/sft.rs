@@ -32,8 +32,7 @@ use crate::reward::RewardConfig;
 use crate::train::sft::{self as trainer, SftConfig, SftError};
 
 pub const STAGE: &str = "sft";
-/// The fine-tuned policy's folder inside the run (a contract with RL and evaluation).
-pub const POLICY_DIR: &str = "policy";
+pub use super::POLICY_DIR;
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const LOSS_PLOT_FILE: &str = "loss.svg";
 pub const PROBE_FILE: &str = "probe.json";
