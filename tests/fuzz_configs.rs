@@ -155,8 +155,6 @@ proptest! {
                 ConfigError::Invalid { field, .. } => prop_assert!(!field.is_empty()),
                 ConfigError::Parse { line, .. } => prop_assert!(line >= 1, "{msg}"),
                 ConfigError::Read { .. } => prop_assert!(false, "the file exists: {msg}"),
-                #[allow(unreachable_patterns)]
-                _ => {}
             }
         }
     }

@@ -365,10 +365,10 @@ async fn send(
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() || e.is_connect() || e.is_request() => {
-                last = format!("attempt {}: {}", attempt + 1, without_url(&e));
+                last = format!("attempt {}: {}", attempt + 1, describe(e));
                 continue;
             }
-            Err(e) => return Err(endpoint(without_url(&e))),
+            Err(e) => return Err(endpoint(describe(e))),
         };
         let status = resp.status();
         let bytes = match resp.bytes().await {
@@ -377,7 +377,7 @@ async fn send(
                 last = format!(
                     "attempt {}: reading the answer: {}",
                     attempt + 1,
-                    without_url(&e)
+                    describe(e)
                 );
                 continue;
             }
@@ -404,10 +404,12 @@ async fn send(
     )))
 }
 
-/// A transport error's message without the URL (which may carry credentials in its query).
-fn without_url(e: &reqwest::Error) -> String {
+/// A transport error with its causes, without the URL: the endpoint is named once by
+/// [`ApiError::Endpoint`], and a URL's query may carry credentials.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut e2 = String::new();
-    let mut source: Option<&dyn std::error::Error> = Some(e);
+    let mut source: Option<&dyn std::error::Error> = Some(&e);
     while let Some(s) = source {
         if !e2.is_empty() {
             e2.push_str(": ");

@@ -11,12 +11,13 @@ use crate::seed::SeedPath;
 
 const VOCAB: usize = 2048;
 
-fn random_rows(seed: &SeedPath, rows: usize, len: usize) -> Vec<Vec<u32>> {
+/// `rows` rows of `len` token ids drawn uniformly from a `vocab`-token vocabulary.
+fn random_rows(seed: &SeedPath, rows: usize, len: usize, vocab: usize) -> Vec<Vec<u32>> {
     let mut rng = seed.rng();
     (0..rows)
         .map(|_| {
             (0..len)
-                .map(|_| rng.random_range(0..VOCAB as u32))
+                .map(|_| rng.random_range(0..vocab as u32))
                 .collect()
         })
         .collect()
@@ -71,22 +72,12 @@ pub fn measure(
         )));
     }
     let seed = SeedPath::root(0).child("lm-bench");
-    let rows = |s: &SeedPath, n: usize, len: usize| -> Vec<Vec<u32>> {
-        let mut rng = s.rng();
-        (0..n)
-            .map(|_| {
-                (0..len)
-                    .map(|_| rng.random_range(0..cfg.vocab_size as u32))
-                    .collect()
-            })
-            .collect()
-    };
     let device = Device::flex().autodiff();
     let model = Qwen2::init(cfg, &seed.child("init"), &device)?;
     let params = cfg.num_params();
     let mut trainer = Trainer::new(model, OptimConfig::default());
     let batch_rows = Batch::pad(
-        rows(&seed.child("data"), batch, seq + 1)
+        random_rows(&seed.child("data"), batch, seq + 1, cfg.vocab_size)
             .into_iter()
             .map(|r| (r.clone(), vec![true; r.len()]))
             .collect(),
@@ -100,7 +91,7 @@ pub fn measure(
     let train = (batch * seq * steps) as f64 / t0.elapsed().as_secs_f64();
     let gen_device = Device::flex();
     let model = Qwen2::init(cfg, &seed.child("init"), &gen_device)?;
-    let prompts = rows(&seed.child("prompts"), batch, seq);
+    let prompts = random_rows(&seed.child("prompts"), batch, seq, cfg.vocab_size);
     let sampling = SamplingConfig {
         temperature: 1.0,
         top_p: 1.0,
@@ -134,7 +125,7 @@ pub fn bench_train() -> Vec<Figure> {
     let model = Qwen2::init(&Qwen2Config::mini(VOCAB), &seed.child("init"), &device)
         .expect("the mini config is valid");
     let mut trainer = Trainer::new(model, OptimConfig::default());
-    let rows = random_rows(&seed.child("data"), b, t + 1);
+    let rows = random_rows(&seed.child("data"), b, t + 1, VOCAB);
     let batch = Batch::pad(
         rows.into_iter()
             .map(|r| (r.clone(), vec![true; r.len()]))
@@ -161,7 +152,7 @@ pub fn bench_generate() -> Vec<Figure> {
     let seed = SeedPath::root(0).child("bench-lm-generate");
     let model = Qwen2::init(&Qwen2Config::mini(VOCAB), &seed.child("init"), &device)
         .expect("the mini config is valid");
-    let prompts = random_rows(&seed.child("prompts"), b, prompt);
+    let prompts = random_rows(&seed.child("prompts"), b, prompt, VOCAB);
     let cfg = SamplingConfig {
         temperature: 1.0,
         top_p: 0.95,
