@@ -1,5 +1,7 @@
-//! Benchmarks behind `cargo xtask bench`. Performance goals live here, never in timed tests.
-//! Each domain module contributes named benchmarks; every one prints figures it measured.
+//! What a benchmark is (behind `cargo xtask bench`): a named function that returns the figures
+//! it measured, and the median timer they share. Each domain module contributes its benchmarks
+//! (`provenance::bench`, `metrics::bench`, `env::bench`, `lm::bench`); the CLI lists them
+//! (src/commands/bench.rs). Performance goals live here, never in timed tests.
 
 use std::time::{Duration, Instant};
 
@@ -29,50 +31,4 @@ pub fn median_time(reps: usize, mut f: impl FnMut()) -> Duration {
         .collect();
     times.sort();
     times[times.len() / 2]
-}
-
-/// Every benchmark of the library, in a fixed order.
-pub fn all() -> Vec<Bench> {
-    vec![
-        Bench {
-            name: "provenance/sha256",
-            run: bench_sha256,
-        },
-        Bench {
-            name: "env/starters",
-            run: crate::env::bench::bench_starters,
-        },
-        Bench {
-            name: "metrics/roc_auc",
-            run: crate::metrics::bench::bench_roc_auc,
-        },
-        Bench {
-            name: "metrics/log_loss",
-            run: crate::metrics::bench::bench_log_loss,
-        },
-        Bench {
-            name: "metrics/qwk",
-            run: crate::metrics::bench::bench_qwk,
-        },
-        Bench {
-            name: "lm/train",
-            run: crate::lm::bench::bench_train,
-        },
-        Bench {
-            name: "lm/generate",
-            run: crate::lm::bench::bench_generate,
-        },
-    ]
-}
-
-fn bench_sha256() -> Vec<Figure> {
-    let data = vec![0xA5u8; 64 << 20];
-    let t = median_time(3, || {
-        std::hint::black_box(crate::provenance::Digest::of_bytes(&data));
-    });
-    vec![Figure {
-        name: "sha256 throughput".into(),
-        value: 64.0 / t.as_secs_f64(),
-        unit: "MiB/s",
-    }]
 }

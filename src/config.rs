@@ -5,62 +5,18 @@ pub mod bounds;
 
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::agent::expert::ExpertStageConfig;
+use crate::agent::ideas::IdeasConfig;
 use crate::backend::BackendKind;
+pub use crate::config_file::{ConfigError, load_ron, parse_ron};
+use crate::eval::EvalConfig;
 use crate::lm::generate::SamplingConfig;
 use crate::provenance::{Digest, digest_of};
 use crate::reward::RewardConfig;
-use crate::stages::eval::EvalConfig;
-use crate::stages::expert::ExpertStageConfig;
-use crate::stages::ideas::IdeasConfig;
 use crate::train::rl::RlConfig;
 use crate::train::sft::SftConfig;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}:{col}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        col: usize,
-        message: String,
-    },
-    #[error("{path}: field `{field}`: {message}")]
-    Invalid {
-        path: PathBuf,
-        field: String,
-        message: String,
-    },
-}
-
-/// Reads a RON file into `T`, naming the file, line, column and field in any error.
-pub fn load_ron<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_ron(&text, path)
-}
-
-/// Parses RON text; `path` is only used to name the source in errors.
-pub fn parse_ron<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
-    ron::Options::default()
-        .from_str(text)
-        .map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            line: e.span.start.line,
-            col: e.span.start.col,
-            message: e.code.to_string(),
-        })
-}
 
 /// The scale an experiment runs at (README.md, "Profiles and backends").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,7 +195,7 @@ impl Experiment {
             let field = |f: &str| format!("eval.api_agents[{i}].{f}");
             a.validate().map_err(|(f, m)| invalid(&field(&f), &m))?;
             if self.eval.api_agents[..i].iter().any(|b| b.name == a.name)
-                || a.name.parse::<crate::report::Agent>().is_ok()
+                || a.name.parse::<crate::paper::Agent>().is_ok()
             {
                 return Err(invalid(
                     &field("name"),
@@ -250,14 +206,14 @@ impl Experiment {
                 ));
             }
             if let Some(c) = &a.column {
-                match c.parse::<crate::report::PaperModel>() {
-                    Ok(m) if crate::report::PaperModel::BASELINES.contains(&m) => {}
+                match c.parse::<crate::paper::PaperModel>() {
+                    Ok(m) if crate::paper::PaperModel::BASELINES.contains(&m) => {}
                     _ => {
                         return Err(invalid(
                             &field("column"),
                             &format!(
                                 "`{c}`: expected a baseline column of Table 1 ({})",
-                                crate::report::PaperModel::BASELINES
+                                crate::paper::PaperModel::BASELINES
                                     .iter()
                                     .map(|m| m.id())
                                     .collect::<Vec<_>>()
@@ -269,7 +225,7 @@ impl Experiment {
             }
         }
         for (i, id) in self.eval_tasks.iter().enumerate() {
-            if let Err(e) = id.parse::<crate::report::EvalTask>() {
+            if let Err(e) = id.parse::<crate::paper::EvalTask>() {
                 return Err(invalid(&format!("eval_tasks[{i}]"), &e.to_string()));
             }
             if self.eval_tasks[..i].contains(id) {

@@ -18,12 +18,26 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use super::ideas::{Idea, Knob};
-use super::policy::{
-    DATA_INPUT, Policy, PolicyError, PolicyInput, PolicyOutput, SCRIPT_INPUT, render_action,
-};
-use crate::env::Feedback;
+use super::policy::{DATA_INPUT, Policy, PolicyError, PolicyInput, PolicyOutput, SCRIPT_INPUT};
+use crate::env::{Action, ActionKind, Feedback};
 use crate::metrics::Direction;
 use crate::seed::{Rng, SeedPath};
+
+/// `expert` section of an experiment: the teacher and how many episodes it plays.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpertStageConfig {
+    pub expert: ExpertConfig,
+    /// Episodes per held-in task.
+    pub episodes_per_task: usize,
+    /// The enriched expert starts with between `.0` and `.1` ideas (inclusive; the paper: 1–3).
+    pub ideas_per_episode: (usize, usize),
+    /// A teacher over an OpenAI-compatible API instead of the scripted expert (the paper's
+    /// GPT-4o-mini): it plays the same seats, its episode's ideas added to its system prompt,
+    /// its answers recorded in the run (`agent::api`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<crate::agent::api::ApiAgentConfig>,
+}
 
 /// What the expert learns from one step's feedback.
 #[derive(Clone, Debug, PartialEq)]
@@ -137,14 +151,15 @@ impl Expert {
         let give_up = self.fruitless >= self.cfg.patience && self.rng.random::<f64>() < 0.5;
         if last_step || give_up || self.done {
             self.done = true;
-            return render_action(
+            return Action::other(
                 &format!(
                     "no further gains expected; the best validation score is {}",
                     self.best.map_or("unknown".into(), |b| format!("{b:.6}"))
                 ),
-                "Final Answer",
+                ActionKind::FinalAnswer,
                 SCRIPT_INPUT,
-            );
+            )
+            .render();
         }
         // After a bad edit, restore the kept script.
         let revert: Vec<(String, String)> = self
@@ -165,24 +180,31 @@ impl Expert {
         {
             self.pending = None;
             return if self.rng.random::<bool>() {
-                render_action(
+                Action::other(
                     "check the current script before the next change",
-                    "Inspect Script",
+                    ActionKind::InspectScript,
                     SCRIPT_INPUT,
                 )
+                .render()
             } else {
-                render_action(
+                Action::other(
                     "look at the data to choose the next change",
-                    "Understand Data",
+                    ActionKind::UnderstandData,
                     DATA_INPUT,
                 )
+                .render()
             };
         }
         match self.next_tweak() {
             Some((thought, edits)) => self.edit(&thought, edits),
             None => {
                 self.done = true;
-                render_action("every knob has been tuned", "Final Answer", SCRIPT_INPUT)
+                Action::other(
+                    "every knob has been tuned",
+                    ActionKind::FinalAnswer,
+                    SCRIPT_INPUT,
+                )
+                .render()
             }
         }
     }
@@ -244,13 +266,8 @@ impl Expert {
     }
 
     fn edit(&mut self, thought: &str, edits: Vec<(String, String)>) -> String {
-        let input = edits
-            .iter()
-            .map(|(k, v)| format!("{k} = {v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        self.pending = Some(edits);
-        render_action(thought, "Edit Script", &input)
+        self.pending = Some(edits.clone());
+        Action::edit(thought, edits).render()
     }
 
     /// One notch of one knob away from the kept script.

@@ -10,6 +10,16 @@ use serde::{Deserialize, Serialize};
 use crate::provenance::Hasher;
 use crate::seed::SeedPath;
 
+/// `ideas` section of an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdeasConfig {
+    /// Candidates generated per task (the paper: at least 100).
+    pub pool_size: usize,
+    /// Most diverse ideas kept per task (the paper: 10).
+    pub diverse: usize,
+}
+
 /// One editable key of a script with the values an engineer might try.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Knob {

@@ -95,12 +95,6 @@ impl LmPolicy {
         }
     }
 
-    /// Sets how many states are generated together.
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
-        self
-    }
-
     /// Loads a policy directory (tokenizer + HF model) onto `device`.
     pub fn load(
         name: impl Into<String>,

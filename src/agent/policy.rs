@@ -8,7 +8,7 @@ use rand::Rng as _;
 
 use super::conversation::Turn;
 use super::ideas::Knob;
-use crate::env::Feedback;
+use crate::env::{Action, ActionKind, Feedback};
 use crate::seed::SeedPath;
 
 /// What a policy sees at one step.
@@ -87,11 +87,6 @@ pub const SCRIPT_INPUT: &str = "train.py";
 /// What `Understand Data` names.
 pub const DATA_INPUT: &str = "training data";
 
-/// Renders an action in the MLAgentBench format the workbench parses.
-pub fn render_action(thought: &str, action: &str, input: &str) -> String {
-    format!("Thought: {thought}\nAction: {action}\nAction Input: {input}")
-}
-
 impl Policy for RandomPolicy {
     fn name(&self) -> &str {
         "random"
@@ -108,11 +103,16 @@ impl Policy for RandomPolicy {
             // Free text that does not follow the format.
             "I will try something different this time.".to_string()
         } else if roll < 0.2 {
-            render_action("look at the script", "Inspect Script", SCRIPT_INPUT)
+            Action::other(
+                "look at the script",
+                ActionKind::InspectScript,
+                SCRIPT_INPUT,
+            )
+            .render()
         } else if roll < 0.3 {
-            render_action("look at the data", "Understand Data", DATA_INPUT)
+            Action::other("look at the data", ActionKind::UnderstandData, DATA_INPUT).render()
         } else if roll < 0.35 {
-            render_action("stop here", "Final Answer", SCRIPT_INPUT)
+            Action::other("stop here", ActionKind::FinalAnswer, SCRIPT_INPUT).render()
         } else {
             let n = rng.random_range(1..=2usize.min(input.knobs.len()));
             let mut edits = Vec::new();
@@ -123,9 +123,9 @@ impl Policy for RandomPolicy {
                 } else {
                     k.candidates[rng.random_range(0..k.candidates.len())].clone()
                 };
-                edits.push(format!("{} = {v}", k.key));
+                edits.push((k.key.clone(), v));
             }
-            render_action("try a random change", "Edit Script", &edits.join("; "))
+            Action::edit("try a random change", edits).render()
         };
         Ok(PolicyOutput { text, tokens: None })
     }

@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use mlagent::bench::Bench;
+
 use super::Global;
 
 #[derive(Debug, clap::Args)]
@@ -18,7 +20,7 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
         );
     }
     let mut ran = 0;
-    let benches = mlagent::bench::all();
+    let benches = all();
     let bar = super::progress_bar(benches.len() as u64, "benchmarks");
     for b in benches {
         bar.inc(1);
@@ -42,4 +44,38 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no benchmark matches {:?}", args.filter);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every benchmark of the library, in a fixed order.
+fn all() -> Vec<Bench> {
+    vec![
+        Bench {
+            name: "provenance/sha256",
+            run: mlagent::provenance::bench::bench_sha256,
+        },
+        Bench {
+            name: "env/starters",
+            run: mlagent::env::bench::bench_starters,
+        },
+        Bench {
+            name: "metrics/roc_auc",
+            run: mlagent::metrics::bench::bench_roc_auc,
+        },
+        Bench {
+            name: "metrics/log_loss",
+            run: mlagent::metrics::bench::bench_log_loss,
+        },
+        Bench {
+            name: "metrics/qwk",
+            run: mlagent::metrics::bench::bench_qwk,
+        },
+        Bench {
+            name: "lm/train",
+            run: mlagent::lm::bench::bench_train,
+        },
+        Bench {
+            name: "lm/generate",
+            run: mlagent::lm::bench::bench_generate,
+        },
+    ]
 }

@@ -323,7 +323,7 @@ fn run_under_seed(
 struct SeedSummary {
     seed: u64,
     verdicts: Vec<(String, String)>,
-    results: Option<mlagent::report::ResultsTable>,
+    results: Option<mlagent::results::ResultsTable>,
     /// The step-wise run's probe: the final point's held-in-states and held-out-tasks rows.
     probe: Vec<mlagent::train::rl::probe::ProbePoint>,
 }
@@ -339,7 +339,7 @@ impl SeedSummary {
         let mut probe = Vec::new();
         if let Some((_, run)) =
             r.lm.iter()
-                .find(|(a, _)| *a == mlagent::report::Agent::MlAgent)
+                .find(|(a, _)| *a == mlagent::paper::Agent::MlAgent)
         {
             let path = run.path(mlagent::stages::rl::PROBE_FILE);
             let text = std::fs::read_to_string(&path)
@@ -388,8 +388,8 @@ fn write_seed_summary(out: &mut impl std::io::Write, runs: &[SeedSummary]) -> an
             "mean score per agent and split (normalised improvement, else relative gain %), seed by seed; mean ± sd over seeds:"
         )?;
         let first = runs[0].results.as_ref().expect("checked above");
-        for split in mlagent::report::Split::ALL {
-            let tasks: Vec<_> = mlagent::report::EvalTask::in_split(split).collect();
+        for split in mlagent::paper::Split::ALL {
+            let tasks: Vec<_> = mlagent::paper::EvalTask::in_split(split).collect();
             for agent in first.agents() {
                 let xs: Vec<f64> = runs
                     .iter()

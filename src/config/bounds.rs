@@ -5,7 +5,7 @@
 
 use crate::backend::BackendKind;
 use crate::lm::Qwen2Config;
-use crate::report::Agent;
+use crate::paper::Agent;
 use crate::tasks::Registry;
 
 use super::Experiment;

@@ -135,7 +135,29 @@ impl Action {
         })
     }
 
-    /// The text of this action; `parse(render(a)) == a` for every well-formed action.
+    /// An `Edit Script` of `edits` (`key = value` pairs, applied in order).
+    pub fn edit(thought: &str, edits: Vec<(String, String)>) -> Self {
+        Action {
+            thought: thought.to_string(),
+            kind: ActionKind::EditScript,
+            edits,
+            input: String::new(),
+        }
+    }
+
+    /// Any other action, with its free-text input.
+    pub fn other(thought: &str, kind: ActionKind, input: &str) -> Self {
+        Action {
+            thought: thought.to_string(),
+            kind,
+            edits: Vec::new(),
+            input: input.to_string(),
+        }
+    }
+
+    /// The text of this action, the one writer of action text (agents build `Action` values);
+    /// `parse(render(a)) == a` for every well-formed action. No trailing newline: these bytes
+    /// are what the teachers' conversations hold and what the policy learns to write.
     pub fn render(&self) -> String {
         let input = if self.kind == ActionKind::EditScript {
             self.edits
@@ -147,10 +169,10 @@ impl Action {
             self.input.clone()
         };
         if input.is_empty() {
-            format!("Thought: {}\nAction: {}\n", self.thought, self.kind.name())
+            format!("Thought: {}\nAction: {}", self.thought, self.kind.name())
         } else {
             format!(
-                "Thought: {}\nAction: {}\nAction Input: {}\n",
+                "Thought: {}\nAction: {}\nAction Input: {}",
                 self.thought,
                 self.kind.name(),
                 input

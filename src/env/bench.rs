@@ -26,7 +26,7 @@ pub fn bench_starters() -> Vec<Figure> {
             // loaded outside the timed region by the warm-up's own workbench.
             let b = crate::env::Workbench::new(registry.clone());
             let data = bench.dataset(&task).expect("loaded above");
-            let _ = std::hint::black_box(crate::env::evaluation::run_uncached(
+            let _ = std::hint::black_box(crate::env::workbench::run_uncached(
                 &b, &task, &data, &script, 0,
             ));
         });

@@ -9,16 +9,8 @@ use super::features;
 use super::model::{Model, TrainError, TrainInput, forward_macs};
 use super::score::{head_for, score, target_matrix};
 use super::script::Script;
-use super::workbench::{Workbench, WorkbenchError};
 use crate::seed::SeedPath;
-use crate::tasks::{Dataset, Task};
-
-/// A capability to read test indices; only this module can make one:
-///
-/// ```compile_fail
-/// let access = mlagent::env::evaluation::TestAccess(());
-/// ```
-pub struct TestAccess(());
+use crate::tasks::{Dataset, Task, TestAccess};
 
 /// A sealed test metric.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,7 +106,7 @@ pub(super) fn run_script(
     seed: u64,
     guard_s: f64,
 ) -> Result<RunRecord, WallClockExceeded> {
-    let access = TestAccess(());
+    let access = TestAccess::grant();
     let spec = &task.spec;
     if script.has("patch") && script.usize("patch").is_multiple_of(2) {
         return Ok(failed(
@@ -186,17 +178,6 @@ pub(super) fn run_script(
     )
 }
 
-/// One run, bypassing the cache (benchmarks).
-pub fn run_uncached(
-    bench: &Workbench,
-    task: &Task,
-    data: &Dataset,
-    script: &Script,
-    seed: u64,
-) -> Result<RunRecord, WallClockExceeded> {
-    run_script(task, data, script, seed, bench.guard_s)
-}
-
 fn failed(message: String, planned: f64) -> RunRecord {
     RunRecord {
         outcome: RunOutcome::Failed { message },
@@ -214,14 +195,9 @@ pub struct Evaluation {
     pub planned_work: f64,
 }
 
-/// Runs (or fetches from the cache) `script` on `task` and opens the test metric.
-pub fn evaluate(
-    bench: &Workbench,
-    task: &Task,
-    script: &Script,
-    seed: u64,
-) -> Result<Evaluation, WorkbenchError> {
-    let rec = bench.run(task, script, seed)?;
+/// Opens the test metric of a run: for evaluation and reports only. `Err` says why the run
+/// has none (it failed, or ran out of budget).
+pub fn open(task: &Task, rec: &RunRecord) -> Result<Evaluation, String> {
     match (&rec.outcome, rec.test) {
         (RunOutcome::Success { valid_metric }, Some(TestMetric(t))) => Ok(Evaluation {
             task: task.spec.id.clone(),
@@ -229,9 +205,6 @@ pub fn evaluate(
             test_metric: t,
             planned_work: rec.planned_work,
         }),
-        (other, _) => Err(WorkbenchError::NotEvaluable(
-            task.spec.id.clone(),
-            format!("{other:?}"),
-        )),
+        (other, _) => Err(format!("{other:?}")),
     }
 }

@@ -1,6 +1,6 @@
 //! The ML workbench the agent acts in (docs/tasks.md): typed scripts per data family, actions in
 //! the MLAgentBench style, real training with burn, feedback and reward. The test split is
-//! reachable only through [`evaluation::evaluate`].
+//! reachable only through [`workbench::evaluate`].
 
 pub mod action;
 pub mod bench;
@@ -13,7 +13,7 @@ pub mod step_class;
 pub mod workbench;
 
 pub use action::{Action, ActionKind};
-pub use evaluation::{Evaluation, evaluate};
+pub use evaluation::Evaluation;
 pub use script::Script;
 pub use step_class::{ActionMix, StepClass};
-pub use workbench::{Feedback, StepResult, Workbench, WorkbenchError};
+pub use workbench::{Feedback, StepResult, Workbench, WorkbenchError, evaluate};

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::action::{Action, ActionKind};
-use super::evaluation::{RunOutcome, RunRecord, run_script};
+use super::evaluation::{self, Evaluation, RunOutcome, RunRecord, WallClockExceeded, run_script};
 use super::script::Script;
 use crate::metrics::Direction;
 use crate::provenance::{Digest, digest_of};
@@ -557,6 +557,28 @@ fn stats(v: &[f64]) -> String {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     format!("mean {m:.4}, std {s:.4}, min {lo:.4}, max {hi:.4}")
+}
+
+/// Runs (or fetches from the cache) `script` on `task` and opens the test metric.
+pub fn evaluate(
+    bench: &Workbench,
+    task: &Task,
+    script: &Script,
+    seed: u64,
+) -> Result<Evaluation, WorkbenchError> {
+    let rec = bench.run(task, script, seed)?;
+    evaluation::open(task, &rec).map_err(|m| WorkbenchError::NotEvaluable(task.spec.id.clone(), m))
+}
+
+/// One run, bypassing the cache (benchmarks).
+pub fn run_uncached(
+    bench: &Workbench,
+    task: &Task,
+    data: &Dataset,
+    script: &Script,
+    seed: u64,
+) -> Result<RunRecord, WallClockExceeded> {
+    run_script(task, data, script, seed, bench.guard_s)
 }
 
 #[cfg(test)]

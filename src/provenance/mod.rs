@@ -1,6 +1,7 @@
 //! Reproducibility core: digests, canonical hashing, atomic writes, manifests and the store.
 
 pub mod atomic;
+pub mod bench;
 pub mod canonical;
 pub mod checkpoints;
 mod code_version;

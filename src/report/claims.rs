@@ -7,13 +7,13 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::compare::{Comparison, compare, oriented, scale_of};
+use super::compare::{Comparison, compare, fmt_p, oriented, scale_of};
 use super::golden::{PaperFigure4, PaperTable1};
-use super::results::{Curve, Figure4Run, ResultsTable, TaskResults};
-use super::stats::{SignTest, TrendTest, holm, signed_rank_test, trend_test};
-use super::task::{Agent, EvalTask, Level, PaperModel, RlMethod, Split};
-use crate::config::{ConfigError, load_ron};
+use crate::config_file::{ConfigError, load_ron};
+use crate::paper::{Agent, EvalTask, Level, PaperModel, RlMethod, Split};
+use crate::results::{Curve, Figure4Run, ResultsTable, TaskResults};
 use crate::seed::SeedPath;
+use crate::stats::{SignTest, TrendTest, holm, signed_rank_test, trend_test};
 
 /// Resamples of the bootstrap effect-size intervals (reported, never deciding a verdict).
 pub const BOOTSTRAP_RESAMPLES: u32 = 10_000;
@@ -170,15 +170,6 @@ pub struct ClaimOutcome {
     pub source: String,
     pub paper: PaperCheck,
     pub reproduction: Option<ReproCheck>,
-}
-
-/// Fixed formatting of numbers in verdict texts (the report's bytes must be deterministic).
-pub fn fmt_p(p: f64) -> String {
-    if p >= 1e-3 {
-        format!("{p:.4}")
-    } else {
-        format!("{p:.3e}")
-    }
 }
 
 fn stat(name: &str, value: f64) -> Stat {

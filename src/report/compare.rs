@@ -11,13 +11,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::results::{ResultsTable, TaskResults, relative_gain};
-use super::stats::{
+use crate::paper::{Agent, EvalTask};
+use crate::results::{ResultsTable, TaskResults, relative_gain};
+use crate::seed::SeedPath;
+use crate::stats::{
     Interval, SignedRankTest, hierarchical_bootstrap_ci, interquartile_mean,
     probability_of_improvement, signed_rank_test, stratified_bootstrap_ci,
 };
-use super::task::{Agent, EvalTask};
-use crate::seed::SeedPath;
 
 /// Resamples of every interval here.
 pub const RESAMPLES: u32 = 2_000;
@@ -93,7 +93,7 @@ impl Comparison {
             self.wins,
             self.losses,
             self.ties,
-            super::claims::fmt_p(self.p_better()),
+            fmt_p(self.p_better()),
             self.mean_diff.estimate,
             self.mean_diff.lo,
             self.mean_diff.hi
@@ -218,4 +218,13 @@ pub fn aggregates(results: &ResultsTable, tasks: &[EvalTask], seed: &SeedPath) -
             })
         })
         .collect()
+}
+
+/// Fixed formatting of numbers in verdict texts (the report's bytes must be deterministic).
+pub fn fmt_p(p: f64) -> String {
+    if p >= 1e-3 {
+        format!("{p:.4}")
+    } else {
+        format!("{p:.3e}")
+    }
 }

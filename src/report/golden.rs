@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::task::{DataType, Direction, EvalTask, Level, PaperModel, RlMethod, Split};
-use crate::config::{ConfigError, load_ron};
+use crate::config_file::{ConfigError, load_ron};
+use crate::paper::{DataType, Direction, EvalTask, Level, PaperModel, RlMethod, Split};
 use crate::provenance::Digest;
 
 /// Where a golden file's numbers come from.

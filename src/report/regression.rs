@@ -12,10 +12,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::results::ResultsTable;
-use super::stats::prediction_half_width_95;
-use super::task::{Agent, EvalTask, Level};
-use crate::config::{ConfigError, load_ron};
+use crate::config_file::{ConfigError, load_ron};
+use crate::paper::{Agent, EvalTask, Level};
+use crate::results::ResultsTable;
+use crate::stats::prediction_half_width_95;
 
 /// A value agrees with its golden when `|run − golden| ≤ absolute + relative · |golden|`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -540,7 +540,7 @@ impl ReproductionGolden {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::results::{AgentScores, TaskResults};
+    use crate::results::{AgentScores, TaskResults};
 
     fn blessed() -> Blessed {
         Blessed {

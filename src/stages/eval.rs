@@ -12,48 +12,27 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::expert::{ExpertStageConfig, experts_for};
+use super::expert::experts_for;
 use super::ideas::IdeaBook;
 use super::{Context, StageBodyError, StageError};
 use crate::agent::api::{ApiPolicy, Recording};
 use crate::agent::episode::{Episode, EpisodeJob, run_episodes};
+use crate::agent::expert::ExpertStageConfig;
 use crate::agent::expert::{ExpertKind, ExpertTeam};
 use crate::agent::lm_policy::LmPolicy;
 use crate::agent::policy::{Policy, RandomPolicy};
+use crate::eval::EvalConfig;
 use crate::eval::{episode_test_metric, starter_test_metric};
+use crate::paper::{Agent, EvalTask};
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
-use crate::report::results::{ApiAgentInfo, ApiScores};
-use crate::report::{Agent, AgentScores, EvalTask, ResultsTable, TaskResults};
+use crate::results::{AgentScores, ResultsTable, TaskResults};
+use crate::results::{ApiAgentInfo, ApiScores};
 use crate::tasks::Task;
 
 pub const STAGE: &str = "eval";
 pub const RESULTS_FILE: &str = "results.json";
 pub const EPISODES_FILE: &str = "episodes.jsonl";
 pub use super::POLICY_DIR;
-
-/// `eval` section of an experiment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EvalConfig {
-    /// Trajectories per (agent, task); the paper: 8.
-    pub trajectories: usize,
-    /// Step cap of a trajectory below the task's own step budget (`None`: the task's budget, as
-    /// in the paper; smoke lowers it to stay fast).
-    #[serde(default)]
-    pub max_steps: Option<usize>,
-    /// Agents driven by LLMs behind OpenAI-compatible endpoints, evaluated beside this
-    /// project's agents; their answers are recorded in the run (`agent::api`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub api_agents: Vec<crate::agent::api::ApiAgentConfig>,
-}
-
-impl EvalConfig {
-    /// The step limit of a trajectory on `task`.
-    pub fn steps_on(&self, task: &Task) -> usize {
-        let budget = task.spec.budget.max_steps as usize;
-        self.max_steps.map_or(budget, |m| m.min(budget))
-    }
-}
 
 /// What the eval run's identity covers besides its parents: its own settings, the expert
 /// agents' settings, the LM agents' sampling settings and which agents were evaluated.
@@ -92,7 +71,7 @@ pub fn eval_tasks<'a>(ctx: &Context<'a>) -> Result<Vec<(EvalTask, &'a Task)>, St
     for (i, id) in ctx.experiment.eval_tasks.iter().enumerate() {
         let t: EvalTask =
             id.parse()
-                .map_err(|e: crate::report::task::UnknownId| StageBodyError::Config {
+                .map_err(|e: crate::paper::UnknownId| StageBodyError::Config {
                     field: format!("eval_tasks[{i}]"),
                     message: e.to_string(),
                 })?;
@@ -141,10 +120,10 @@ pub fn run(
     };
     let mut parents = vec![ideas];
     parents.extend(lm_agents.iter().map(|(_, r)| *r));
-    let key = ctx.key(STAGE, &key_cfg, &tasks, &parents);
+    let input = ctx.input(STAGE, &key_cfg, &tasks, &parents);
     // With API agents the run keeps `resume/` across an interruption: their recorded answers
     // live there, so a rerun asks no question twice.
-    run_stage(ctx.store, &key, !cfg.api_agents.is_empty(), |run| {
+    run_stage(ctx.store, &input, !cfg.api_agents.is_empty(), |run| {
         let book = IdeaBook::load(&ideas.path(super::ideas::IDEAS_FILE))?;
         let mut table = ResultsTable {
             trajectories: cfg.trajectories,
@@ -272,14 +251,9 @@ pub fn run(
             path: RESULTS_FILE.into(),
             message: e.to_string(),
         })?;
-        ctx.write_config(run.dir(), &key_cfg, &tasks)?;
         write_json(&run.dir().join(RESULTS_FILE), &table)?;
         crate::jsonl::write(&run.dir().join(EPISODES_FILE), &audit)?;
-        let mut content = vec![
-            super::CONFIG_FILE.into(),
-            RESULTS_FILE.into(),
-            EPISODES_FILE.into(),
-        ];
+        let mut content = vec![RESULTS_FILE.into(), EPISODES_FILE.into()];
         if !cfg.api_agents.is_empty() {
             crate::jsonl::write(&run.dir().join(API_EPISODES_FILE), &api_audit)?;
             content.push(API_EPISODES_FILE.into());
@@ -377,11 +351,7 @@ pub fn read_results(path: &std::path::Path) -> Result<ResultsTable, StageBodyErr
 }
 
 /// How `agent` spent its trajectories (`budgets[i]`: the step limit of `episodes[i]`).
-fn budget_of(
-    agent: Agent,
-    episodes: &[Episode],
-    budgets: &[usize],
-) -> crate::report::results::AgentBudget {
+fn budget_of(agent: Agent, episodes: &[Episode], budgets: &[usize]) -> crate::results::AgentBudget {
     let n = episodes.len().max(1) as f64;
     let steps: usize = episodes.iter().map(|e| e.steps.len()).sum();
     let edits = episodes
@@ -397,7 +367,7 @@ fn budget_of(
         .filter(|e| e.steps.last().is_some_and(|s| s.done))
         .map(|e| e.steps.len())
         .collect();
-    crate::report::results::AgentBudget {
+    crate::results::AgentBudget {
         agent,
         trajectories: episodes.len(),
         mean_steps: steps as f64 / n,

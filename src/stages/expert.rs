@@ -9,35 +9,19 @@ use std::path::Path;
 
 use rand::Rng as _;
 use rand::seq::SliceRandom as _;
-use serde::{Deserialize, Serialize};
 
 use super::ideas::IdeaBook;
 use super::{Context, StageBodyError, StageError};
 use crate::agent::api::{ApiPolicy, Recording};
 use crate::agent::conversation::write_jsonl;
 use crate::agent::episode::{Episode, EpisodeJob, run_episodes};
-use crate::agent::expert::{Expert, ExpertConfig, ExpertKind, ExpertTeam};
+use crate::agent::expert::{Expert, ExpertKind, ExpertStageConfig, ExpertTeam};
 use crate::agent::knobs::knobs_of;
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
 
 pub const STAGE: &str = "expert";
 pub const TRAJECTORIES_FILE: &str = "trajectories.jsonl";
 pub const EPISODES_FILE: &str = "episodes.jsonl";
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpertStageConfig {
-    pub expert: ExpertConfig,
-    /// Episodes per held-in task.
-    pub episodes_per_task: usize,
-    /// The enriched expert starts with between `.0` and `.1` ideas (inclusive; the paper: 1–3).
-    pub ideas_per_episode: (usize, usize),
-    /// A teacher over an OpenAI-compatible API instead of the scripted expert (the paper's
-    /// GPT-4o-mini): it plays the same seats, its episode's ideas added to its system prompt,
-    /// its answers recorded in the run (`agent::api`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api: Option<crate::agent::api::ApiAgentConfig>,
-}
 
 /// One expert episode to play: task index (into the tasks given), episode index, the expert.
 pub struct Seat {
@@ -130,9 +114,9 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
             ),
         }));
     }
-    let key = ctx.key(STAGE, cfg, &tasks, &[ideas]);
+    let input = ctx.input(STAGE, cfg, &tasks, &[ideas]);
     // An API teacher's recorded answers live in `resume/`, kept across an interruption.
-    run_stage(ctx.store, &key, cfg.api.is_some(), |run| {
+    run_stage(ctx.store, &input, cfg.api.is_some(), |run| {
         let book = IdeaBook::load(&ideas.path(super::ideas::IDEAS_FILE))?;
         let seats = experts_for(ctx, cfg, &tasks, Some(&book), STAGE)?;
         let seed = ctx.seed().child(STAGE).child("decisions");
@@ -185,7 +169,6 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
             })?;
             convs.push(c);
         }
-        ctx.write_config(run.dir(), cfg, &tasks)?;
         let mut buf = Vec::new();
         write_jsonl(&mut buf, &convs).expect("writing to memory cannot fail");
         crate::provenance::atomic::write(&run.dir().join(TRAJECTORIES_FILE), &buf)?;
@@ -195,11 +178,7 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
             steps = episodes.iter().map(|e| e.steps.len()).sum::<usize>(),
             "expert trajectories written"
         );
-        let mut content = vec![
-            super::CONFIG_FILE.into(),
-            TRAJECTORIES_FILE.into(),
-            EPISODES_FILE.into(),
-        ];
+        let mut content = vec![TRAJECTORIES_FILE.into(), EPISODES_FILE.into()];
         content.extend(recorded);
         Ok(StageOutputs {
             content,

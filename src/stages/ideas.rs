@@ -14,15 +14,6 @@ use crate::pipeline::{StageOutputs, StageRun, run_stage};
 pub const STAGE: &str = "ideas";
 pub const IDEAS_FILE: &str = "ideas.ron";
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdeasConfig {
-    /// Candidates generated per task (the paper: at least 100).
-    pub pool_size: usize,
-    /// Most diverse ideas kept per task (the paper: 10).
-    pub diverse: usize,
-}
-
 /// One task's ideas.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,7 +32,7 @@ pub struct IdeaBook {
 
 impl IdeaBook {
     pub fn load(path: &Path) -> Result<Self, StageBodyError> {
-        crate::config::load_ron(path).map_err(|e| StageBodyError::File {
+        crate::config_file::load_ron(path).map_err(|e| StageBodyError::File {
             path: path.display().to_string(),
             message: e.to_string(),
         })
@@ -61,8 +52,8 @@ pub fn run(ctx: &Context<'_>) -> Result<StageRun, StageError> {
             stage: STAGE.into(),
             source,
         })?;
-    let key = ctx.key(STAGE, cfg, &tasks, &[]);
-    run_stage(ctx.store, &key, false, |run| {
+    let input = ctx.input(STAGE, cfg, &tasks, &[]);
+    run_stage(ctx.store, &input, false, |run| {
         let seed = ctx.seed().child(STAGE);
         let mut book = IdeaBook { tasks: Vec::new() };
         for task in &tasks {
@@ -79,12 +70,11 @@ pub fn run(ctx: &Context<'_>) -> Result<StageRun, StageError> {
                 diverse,
             });
         }
-        ctx.write_config(run.dir(), cfg, &tasks)?;
         let text = ron::ser::to_string_pretty(&book, ron::ser::PrettyConfig::default())
             .expect("an idea book serialises to RON");
         crate::provenance::atomic::write(&run.dir().join(IDEAS_FILE), text.as_bytes())?;
         Ok(StageOutputs {
-            content: vec![super::CONFIG_FILE.into(), IDEAS_FILE.into()],
+            content: vec![IDEAS_FILE.into()],
             auxiliary: vec![],
         })
     })

@@ -16,8 +16,8 @@ use serde::Serialize;
 
 use crate::config::Experiment;
 use crate::env::Workbench;
-use crate::pipeline::StageRun;
-use crate::provenance::{CodeVersion, Digest, Parent, RunKey, Store, digest_of};
+use crate::pipeline::{StageInput, StageRun};
+use crate::provenance::{CodeVersion, Parent, Store};
 use crate::seed::SeedPath;
 use crate::tasks::Task;
 
@@ -85,35 +85,34 @@ impl Context<'_> {
         ids.iter().map(|id| Ok(self.workbench.task(id)?)).collect()
     }
 
-    /// The run key of `stage` with `config` over `tasks`, below `parents`.
-    pub fn key<C: Serialize>(
+    /// The input of `stage` with `config` over `tasks`, below `parents`: its run key, and the
+    /// `config.json` that `pipeline::run_stage` writes (the config, the reward, the tasks'
+    /// digests).
+    pub fn input<C: Serialize>(
         &self,
         stage: &str,
         config: &C,
         tasks: &[&Task],
         parents: &[&StageRun],
-    ) -> RunKey {
-        let keyed = self.keyed(config, tasks);
-        RunKey {
-            stage: stage.to_string(),
-            config_digest: config_digest(&keyed),
-            parents: parents
-                .iter()
-                .map(|p| Parent {
-                    stage: p.manifest.stage.clone(),
-                    digest: p.manifest.digest,
-                })
-                .collect(),
-            seed: self.experiment.seed,
-            backend: self.experiment.backend.name().to_string(),
-            code: self.code.clone(),
-        }
+    ) -> StageInput {
+        let parents = parents
+            .iter()
+            .map(|p| Parent {
+                stage: p.manifest.stage.clone(),
+                digest: p.manifest.digest,
+            })
+            .collect();
+        StageInput::new(
+            stage,
+            &self.keyed(config, tasks),
+            parents,
+            self.experiment.seed,
+            self.experiment.backend.name(),
+            self.code.clone(),
+        )
+        .expect("stage configs are validated to hold finite numbers when loaded")
     }
 }
-
-/// The file every stage run writes first: its config and task digests, canonical JSON, so a
-/// reviewer can read exactly what a run's `config_digest` covers.
-pub const CONFIG_FILE: &str = crate::provenance::manifest::RUN_CONFIG_FILE;
 
 /// The folder of a language-model stage run (sft, rl, rl-episode) that holds its policy, in the
 /// Hugging Face layout plus `tokenizer.json`: what RL starts from, evaluation loads and
@@ -131,25 +130,6 @@ impl Context<'_> {
                 .collect(),
         }
     }
-
-    /// Writes [`CONFIG_FILE`] into `dir` (a content output of every stage): exactly the value
-    /// whose digest is the run key's `config_digest`.
-    pub fn write_config<C: Serialize>(
-        &self,
-        dir: &std::path::Path,
-        config: &C,
-        tasks: &[&Task],
-    ) -> Result<(), StageBodyError> {
-        let keyed = self.keyed(config, tasks);
-        let bytes = crate::provenance::canonical::to_canonical_bytes(&keyed).map_err(|e| {
-            StageBodyError::Config {
-                field: "(numbers)".into(),
-                message: e.to_string(),
-            }
-        })?;
-        crate::provenance::atomic::write(&dir.join(CONFIG_FILE), &bytes)?;
-        Ok(())
-    }
 }
 
 /// The workbench of an experiment: the bundled tasks and the experiment's reward. Script runs
@@ -159,8 +139,4 @@ pub fn workbench(experiment: &Experiment) -> Result<Workbench, crate::tasks::Tas
     let mut wb = Workbench::new(crate::tasks::Registry::load_default()?);
     wb.reward_config = experiment.reward.clone();
     Ok(wb)
-}
-
-fn config_digest<C: Serialize>(c: &C) -> Digest {
-    digest_of(c).expect("stage configs are validated to hold finite numbers when loaded")
 }

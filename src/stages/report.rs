@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Context, StageBodyError, StageError};
+use crate::paper::RlMethod;
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
 use crate::provenance::Digest;
 use crate::provenance::files::file_digest;
-use crate::report::{
-    ClaimSet, Curve, Figure4Run, PaperFigure4, PaperTable1, ReportInput, ResultsTable, RlMethod,
-};
+use crate::report::{ClaimSet, PaperFigure4, PaperTable1, ReportInput};
+use crate::results::{Curve, Figure4Run, ResultsTable};
 
 pub const STAGE: &str = "report";
 pub const MARKDOWN_FILE: &str = "report.md";
@@ -25,7 +25,7 @@ pub const HTML_FILE: &str = "report.html";
 pub const TEXT_FILE: &str = "report.txt";
 pub const CLAIMS_FILE: &str = "claims.json";
 pub const LINEAGE_FILE: &str = "lineage.json";
-/// The learning curve an RL run writes (`report::results::Curve`).
+/// The learning curve an RL run writes (`results::Curve`).
 pub use super::rl::CURVE_FILE;
 
 /// What a reproduction is asked to show.
@@ -90,7 +90,7 @@ impl PaperSources {
     /// Loads `golden/paper/table1.ron`, `golden/paper/figure4.ron` and `paper/claims.ron` under
     /// `root`.
     pub fn load(root: &Path) -> Result<Self, StageBodyError> {
-        let cfg = |e: crate::config::ConfigError| StageBodyError::File {
+        let cfg = |e: crate::config_file::ConfigError| StageBodyError::File {
             path: "(paper sources)".into(),
             message: e.to_string(),
         };
@@ -159,8 +159,8 @@ pub fn run(
     };
     let mut parents: Vec<&StageRun> = eval.into_iter().collect();
     parents.extend(rl.iter().map(|(_, r)| *r));
-    let key = ctx.key(STAGE, &key_cfg, &tasks, &parents);
-    run_stage(ctx.store, &key, false, |run| {
+    let input = ctx.input(STAGE, &key_cfg, &tasks, &parents);
+    run_stage(ctx.store, &input, false, |run| {
         let results: Option<ResultsTable> = eval
             .map(|e| super::eval::read_results(&e.path(super::eval::RESULTS_FILE)))
             .transpose()?;
@@ -216,7 +216,6 @@ pub fn run(
             notes,
         };
         let dir = run.dir();
-        ctx.write_config(dir, &key_cfg, &tasks)?;
         let write = |name: &str, text: &str| -> Result<(), StageBodyError> {
             crate::provenance::atomic::write(&dir.join(name), text.as_bytes())?;
             Ok(())
@@ -232,7 +231,6 @@ pub fn run(
         super::eval::write_json(&dir.join(LINEAGE_FILE), &lineage)?;
         Ok(StageOutputs {
             content: vec![
-                super::CONFIG_FILE.into(),
                 MARKDOWN_FILE.into(),
                 HTML_FILE.into(),
                 TEXT_FILE.into(),

@@ -4,8 +4,8 @@
 
 use super::report::{PaperSources, Target};
 use super::{Context, StageError, eval, expert, ideas, report, rl, sft};
+use crate::paper::{Agent, RlMethod};
 use crate::pipeline::StageRun;
-use crate::report::{Agent, RlMethod};
 
 /// The runs of one reproduction.
 pub struct Reproduction {

@@ -18,10 +18,10 @@ use serde::Serialize;
 use super::{Context, StageBodyError, StageError};
 use crate::agent::lm_policy::TOKENIZER_FILE;
 use crate::config::PolicyConfig;
+use crate::paper::RlMethod;
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
 use crate::provenance::atomic;
-use crate::report::RlMethod;
-use crate::report::results::Curve;
+use crate::results::Curve;
 use crate::reward::RewardConfig;
 use crate::train::rl::curve::{EvalSet, Series, evaluate, plot_svg};
 use crate::train::rl::learner::Learner;
@@ -100,9 +100,8 @@ fn run_method(
         train_tasks: &exp.train_tasks,
         eval_tasks: &exp.eval_tasks,
     };
-    let key = ctx.key(stage, &cfg, &all, &[expert, sft]);
-    run_stage(ctx.store, &key, true, |run| {
-        ctx.write_config(run.dir(), &cfg, &all)?;
+    let input = ctx.input(stage, &cfg, &all, &[expert, sft]);
+    run_stage(ctx.store, &input, true, |run| {
         let backend = |e: crate::backend::BackendError| StageBodyError::Config {
             field: "backend".into(),
             message: e.to_string(),
@@ -253,7 +252,6 @@ fn run_method(
         );
         Ok(StageOutputs {
             content: vec![
-                super::CONFIG_FILE.into(),
                 format!("{POLICY_DIR}/{TOKENIZER_FILE}"),
                 format!("{POLICY_DIR}/{}", crate::lm::hf::CONFIG_FILE),
                 format!("{POLICY_DIR}/{}", crate::lm::hf::WEIGHTS_FILE),

@@ -13,10 +13,11 @@ use rand::seq::SliceRandom as _;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::expert::{ExpertStageConfig, Seat, TRAJECTORIES_FILE, experts_for};
+use super::expert::{Seat, TRAJECTORIES_FILE, experts_for};
 use super::{Context, StageBodyError, StageError};
 use crate::agent::conversation::{Turn, read_jsonl};
 use crate::agent::episode::{EpisodeJob, run_episodes};
+use crate::agent::expert::ExpertStageConfig;
 use crate::agent::expert::ExpertTeam;
 use crate::agent::knobs::knobs_of;
 use crate::agent::lm_policy::{LmPolicy, TOKENIZER_FILE};
@@ -27,8 +28,8 @@ use crate::lm::tokenizer::ChatTokenizer;
 use crate::lm::train::{OptimConfig, Trainer};
 use crate::lm::{Qwen2, Qwen2Config, hf};
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
-use crate::report::stats::{Interval, SignTest, bootstrap_mean_ci};
 use crate::reward::RewardConfig;
+use crate::stats::{Interval, SignTest, bootstrap_mean_ci};
 use crate::train::sft::{self as trainer, SftConfig, SftError};
 
 pub const STAGE: &str = "sft";
@@ -149,8 +150,8 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
         reward: &exp.reward,
         probe_tasks: &probe_tasks,
     };
-    let key = ctx.key(STAGE, &keyed, &tasks, &[expert]);
-    run_stage(ctx.store, &key, true, |run| {
+    let input = ctx.input(STAGE, &keyed, &tasks, &[expert]);
+    run_stage(ctx.store, &input, true, |run| {
         let traj = expert.path(TRAJECTORIES_FILE);
         let convs = read_jsonl(&traj)?;
         let pcfg = &exp.policy;
@@ -260,7 +261,6 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
         }
         let (trained, metrics) = result.map_err(sft_err)?;
 
-        ctx.write_config(run.dir(), &keyed, &tasks)?;
         let policy_dir = run.dir().join(POLICY_DIR);
         tok.save(&policy_dir.join(TOKENIZER_FILE))?;
         hf::save(&policy_dir, &model_cfg, &trained.model)?;
@@ -282,7 +282,6 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
             .map_err(|e| file_err(&e.path, e.message))?;
         Ok(StageOutputs {
             content: vec![
-                super::CONFIG_FILE.into(),
                 format!("{POLICY_DIR}/{TOKENIZER_FILE}"),
                 format!("{POLICY_DIR}/{}", hf::CONFIG_FILE),
                 format!("{POLICY_DIR}/{}", hf::WEIGHTS_FILE),

@@ -9,7 +9,6 @@ use rand::seq::SliceRandom;
 use super::TaskError;
 use super::data::{Csv, DataDir, read_gray_png, read_idx_gz};
 use super::spec::{LabelRule, SotuTarget, Source, TableTarget, TaskSpec};
-use crate::env::evaluation::TestAccess;
 use crate::seed::SeedPath;
 
 /// A grayscale document image with its seeded stained copy.
@@ -81,7 +80,23 @@ impl Targets {
     }
 }
 
-/// Test indices: opened only with a [`TestAccess`], which only `crate::env::evaluation` makes.
+/// A capability to read test indices. Only `env::evaluation`, the one door to the test split,
+/// makes one ([`TestAccess::grant`]; the tidy test in tests/it/tidy.rs fails on any other
+/// caller). Outside the crate none can be made:
+///
+/// ```compile_fail
+/// let access = mlagent::tasks::TestAccess(());
+/// ```
+pub struct TestAccess(());
+
+impl TestAccess {
+    /// Called by `env::evaluation` only (tidy-checked).
+    pub(crate) fn grant() -> Self {
+        TestAccess(())
+    }
+}
+
+/// Test indices: opened only with a [`TestAccess`].
 #[derive(Clone, Debug)]
 pub struct TestIndices(Vec<usize>);
 

@@ -9,7 +9,7 @@ pub mod spec;
 use std::path::PathBuf;
 
 pub use data::DataDir;
-pub use dataset::{Dataset, Inputs, Targets, TestIndices};
+pub use dataset::{Dataset, Inputs, Targets, TestAccess, TestIndices};
 pub use registry::{Registry, Task};
 pub use spec::{DataType, TaskMetric, TaskSpec, TaskSplit};
 
@@ -38,7 +38,7 @@ pub enum TaskError {
         message: String,
     },
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crate::config_file::ConfigError),
     #[error("unknown task `{0}` (see `mlagent tasks list`)")]
     Unknown(String),
 }

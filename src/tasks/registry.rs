@@ -45,7 +45,7 @@ impl Registry {
         paths.sort();
         let mut tasks = Vec::new();
         for path in paths {
-            let spec: TaskSpec = crate::config::load_ron(&path)?;
+            let spec: TaskSpec = crate::config_file::load_ron(&path)?;
             let stem = path
                 .file_stem()
                 .and_then(|s| s.to_str())

@@ -4,18 +4,12 @@
 use std::fmt::Write as _;
 
 /// A curve point's position on an x axis.
-type XOf = fn(&crate::report::results::CurvePoint) -> f64;
+type XOf = fn(&crate::results::CurvePoint) -> f64;
 
 use super::markdown::fidelity_text;
 use super::plot::{Hline, Line, curve_chart, grouped_bars};
-use super::{ReportInput, fmt_gain, paper_header, side_rows};
-use crate::report::task::{Agent, Level, PaperModel, RlMethod, Split};
-
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    #[error("plot rendering failed: {0}")]
-    Plot(String),
-}
+use super::{RenderError, ReportInput, fmt_gain, paper_header, side_rows};
+use crate::paper::{Agent, Level, PaperModel, RlMethod, Split};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -91,7 +85,7 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
     }
     let _ = writeln!(w, "</tr>");
     for r in &rows {
-        let arrow = if r.row.direction == crate::report::task::Direction::HigherIsBetter {
+        let arrow = if r.row.direction == crate::paper::Direction::HigherIsBetter {
             "↑"
         } else {
             "↓"

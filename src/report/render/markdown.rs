@@ -3,9 +3,9 @@
 use std::fmt::Write as _;
 
 use super::{ReportInput, fmt_gain, paper_header, side_rows};
+use crate::paper::{Level, PaperModel, Split};
 use crate::report::claims::Verdict;
 use crate::report::golden::Fidelity;
-use crate::report::task::{Level, PaperModel, Split};
 
 /// Renders the whole report as Markdown.
 pub fn markdown(input: &ReportInput) -> String {
@@ -58,7 +58,7 @@ pub fn markdown(input: &ReportInput) -> String {
             format!(
                 "{} ({})",
                 r.row.metric,
-                if r.row.direction == crate::report::task::Direction::HigherIsBetter {
+                if r.row.direction == crate::paper::Direction::HigherIsBetter {
                     "↑"
                 } else {
                     "↓"
@@ -121,8 +121,8 @@ pub fn markdown(input: &ReportInput) -> String {
         let _ = writeln!(
             w,
             "g = sign · (score − starter) / |m_best − m_init|: the share of the task's known achievable improvement (the range that sets the reward's α), clipped to [{}, {}]. Per task, the mean over trajectories; per split, the interquartile mean (IQM) and the mean over every (task, trajectory), with 95 % stratified bootstrap intervals (rliable; {} resamples).\n",
-            crate::report::results::NORMALISED_CLIP.0,
-            crate::report::results::NORMALISED_CLIP.1,
+            crate::results::NORMALISED_CLIP.0,
+            crate::results::NORMALISED_CLIP.1,
             crate::report::compare::RESAMPLES
         );
         let mut h = vec!["task".to_string()];
@@ -145,7 +145,7 @@ pub fn markdown(input: &ReportInput) -> String {
         );
         let _ = writeln!(w, "|---|---|---|---|---|");
         for split in Split::ALL {
-            let tasks: Vec<_> = crate::report::task::EvalTask::in_split(split).collect();
+            let tasks: Vec<_> = crate::paper::EvalTask::in_split(split).collect();
             let seed = crate::seed::SeedPath::root(0)
                 .child("report-aggregates")
                 .child(split.label());
@@ -283,8 +283,8 @@ pub fn markdown(input: &ReportInput) -> String {
 
 /// The API agents beside ML-Agent, per task (mean normalised improvement, else mean score), and
 /// which of Table 1's baseline columns ran: a column without an endpoint says so.
-fn api_section(w: &mut String, res: &crate::report::ResultsTable) {
-    use crate::report::{Agent, PaperModel};
+fn api_section(w: &mut String, res: &crate::results::ResultsTable) {
+    use crate::paper::{Agent, PaperModel};
     let _ = writeln!(
         w,
         "## Agents over an OpenAI-compatible API

@@ -6,15 +6,22 @@ mod markdown;
 mod plot;
 mod text;
 
-pub use html::{RenderError, html};
+pub use html::html;
 pub use markdown::markdown;
 pub use text::text_table;
 
 use super::claims::ClaimOutcome;
 use super::golden::{PaperFigure4, PaperTable1, Table1Row};
-use super::results::{Figure4Run, ResultsTable};
-use super::task::{Agent, EvalTask, Level, PaperModel};
+use crate::paper::{Agent, EvalTask, Level, PaperModel};
 use crate::provenance::Digest;
+use crate::results::{Figure4Run, ResultsTable};
+
+/// Why a report could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("plot rendering failed: {0}")]
+    Plot(String),
+}
 
 /// Everything a report shows.
 #[derive(Clone, Copy, Debug)]
@@ -112,7 +119,7 @@ pub(crate) fn side_rows<'a>(input: &ReportInput<'a>) -> (Vec<SideRow<'a>>, Vec<A
 }
 
 /// Index of the first best present value.
-fn best_index(d: super::task::Direction, vals: &[Option<f64>]) -> Option<usize> {
+fn best_index(d: crate::paper::Direction, vals: &[Option<f64>]) -> Option<usize> {
     let mut best: Option<(usize, f64)> = None;
     for (i, v) in vals.iter().enumerate() {
         if let Some(v) = v

@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use super::html::RenderError;
+use super::RenderError;
 
 /// A fixed palette (colour-blind-safe Okabe–Ito), indexed by series.
 const PALETTE: [RGBColor; 8] = [

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{ReportInput, paper_header, side_rows};
-use crate::report::task::PaperModel;
+use crate::paper::PaperModel;
 
 /// Paper columns and this run's agents per task and level, aligned, best of each group marked
 /// with `*`; then one line per claim.

@@ -12,8 +12,8 @@ use super::{IterationMetrics, RlError, RlEvalConfig};
 use crate::agent::episode::{EpisodeJob, run_episodes};
 use crate::agent::lm_policy::LmPolicy;
 use crate::env::Workbench;
-use crate::report::results::{Curve, TaskGain, relative_gain};
-use crate::report::{EvalTask, Split};
+use crate::paper::{EvalTask, Split};
+use crate::results::{Curve, TaskGain, relative_gain};
 use crate::seed::SeedPath;
 use crate::tasks::Task;
 

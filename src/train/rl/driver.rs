@@ -11,7 +11,7 @@ use super::probe::Measure;
 use super::resume::{self, Progress};
 use super::{IterationMetrics, RlError, Sample};
 use crate::env::{ActionMix, Feedback, Script, Workbench};
-use crate::report::results::{CurvePoint, TaskGain};
+use crate::results::{CurvePoint, TaskGain};
 use crate::seed::SeedPath;
 use crate::tasks::Task;
 

@@ -21,8 +21,8 @@ use crate::agent::knobs::knobs_of;
 use crate::agent::lm_policy::LmPolicy;
 use crate::agent::policy::{Policy, PolicyInput};
 use crate::env::{ActionMix, Script, StepClass, Workbench};
-use crate::report::stats::bootstrap_mean_ci;
 use crate::seed::SeedPath;
+use crate::stats::bootstrap_mean_ci;
 use crate::tasks::Task;
 
 /// Bootstrap resamples of each point's gain interval.

@@ -15,7 +15,7 @@ use super::{IterationMetrics, RlError};
 use crate::lm::hf;
 use crate::provenance::checkpoints::{CheckpointError, Checkpoints};
 use crate::provenance::{Digest, atomic};
-use crate::report::results::CurvePoint;
+use crate::results::CurvePoint;
 
 pub const VALUE_FILE: &str = "value_head.json";
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::task::{Agent, Direction, EvalTask, Level, RlMethod, Split};
-use crate::config::{ConfigError, load_ron};
+use crate::config_file::{ConfigError, load_ron};
+use crate::paper::{Agent, Direction, EvalTask, Level, RlMethod, Split};
 
 /// Relative gain (%) of `score` over `starter`, sign-corrected so that an improvement is
 /// positive whatever the metric's direction: `sign · (score − starter) / |starter| · 100`.
@@ -74,7 +74,7 @@ pub struct ApiAgentInfo {
     pub name: String,
     pub model: String,
     #[serde(default)]
-    pub column: Option<super::PaperModel>,
+    pub column: Option<crate::paper::PaperModel>,
 }
 
 impl TaskResults {

@@ -1,7 +1,7 @@
 //! The `ideas` and `expert` stages on the smoke profile: deterministic across fresh stores,
 //! reused when inputs are unchanged, and trajectories in the shape LLaMA-Factory reads.
 
-mod stage_support;
+use crate::support::stage as stage_support;
 use stage_support::Fixture;
 use std::path::Path;
 

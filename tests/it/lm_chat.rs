@@ -1,6 +1,6 @@
 //! Tokenizer training and the chat template.
 
-mod lm_support;
+use crate::support::lm as lm_support;
 
 use mlagent::lm::chat::{Message, Role, Step, fit_prompt, omission_note, render, stop_tokens};
 use mlagent::lm::tokenizer::ChatTokenizer;
@@ -163,8 +163,14 @@ fn child_tokenizer_digest() {
 #[test]
 fn bpe_training_is_identical_across_processes() {
     assert_eq!(
-        lm_support::child_digest_line("child_tokenizer_digest", "1"),
-        lm_support::child_digest_line("child_tokenizer_digest", "2")
+        lm_support::child_digest_line(
+            &crate::support::test_name(module_path!(), "child_tokenizer_digest"),
+            "1"
+        ),
+        lm_support::child_digest_line(
+            &crate::support::test_name(module_path!(), "child_tokenizer_digest"),
+            "2"
+        )
     );
 }
 

@@ -2,7 +2,7 @@
 //! checkpoints, and a run killed (SIGKILL) after its first epoch checkpoint, run again, ends
 //! with the same weights as an uninterrupted run.
 
-mod stage_support;
+use crate::support::stage as stage_support;
 use stage_support::Fixture;
 use std::path::{Path, PathBuf};
 use std::process::Command;

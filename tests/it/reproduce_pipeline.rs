@@ -2,15 +2,15 @@
 //! second call in a store reuses every run, `mlagent verify` passes on the store and names the
 //! file after any byte of it is flipped, and `reproduce --check` fails on a perturbed golden.
 
-mod stage_support;
+use crate::support::stage as stage_support;
 use stage_support::Fixture;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mlagent::config::Experiment;
+use mlagent::paper::{Agent, EvalTask, Level};
 use mlagent::provenance::files::list_files;
 use mlagent::provenance::verify::verify_store;
-use mlagent::report::{Agent, EvalTask, Level};
 use mlagent::stages::report::{self, PaperSources, Target};
 use mlagent::stages::{eval, reproduce};
 

@@ -1,6 +1,6 @@
 //! Training determinism, checkpoint bytes and exact resume of the policy model.
 
-mod lm_support;
+use crate::support::lm as lm_support;
 
 use burn::tensor::Device;
 use mlagent::lm::checkpoint;
@@ -89,8 +89,14 @@ fn child_training_digest() {
 #[test]
 fn thread_count_does_not_change_training() {
     assert_eq!(
-        lm_support::child_digest_line("child_training_digest", "1"),
-        lm_support::child_digest_line("child_training_digest", "2")
+        lm_support::child_digest_line(
+            &crate::support::test_name(module_path!(), "child_training_digest"),
+            "1"
+        ),
+        lm_support::child_digest_line(
+            &crate::support::test_name(module_path!(), "child_training_digest"),
+            "2"
+        )
     );
 }
 

@@ -1,12 +1,11 @@
 //! Result semantics (Avg / Best, lower-is-better) and deterministic rendering.
 
-mod report_support;
+use crate::support::report as report_support;
 
+use mlagent::paper::{Agent, EvalTask, Level};
 use mlagent::provenance::Digest;
-use mlagent::report::{
-    Agent, AgentScores, EvalTask, Level, ReportInput, ResultsTable, TaskResults, evaluate, html,
-    markdown, text_table,
-};
+use mlagent::report::{ReportInput, evaluate, html, markdown, text_table};
+use mlagent::results::{AgentScores, ResultsTable, TaskResults};
 use report_support::{paper, root, winning};
 
 fn one_task(task: EvalTask, scores: Vec<f64>, starter: f64) -> TaskResults {

@@ -29,7 +29,11 @@ fn key(stage: &str, parents: Vec<Parent>) -> RunKey {
 /// Runs `role` in a child copy of this test binary.
 fn spawn_child(test_name: &str, role: &str, dir: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([test_name, "--exact", "--nocapture"])
+        .args([
+            crate::support::test_name(module_path!(), test_name).as_str(),
+            "--exact",
+            "--nocapture",
+        ])
         .env("MLAGENT_CHILD", role)
         .env("MLAGENT_CHILD_DIR", dir)
         .stdout(Stdio::null())

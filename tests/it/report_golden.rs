@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use mlagent::paper::{EvalTask, Level, PaperModel, RlMethod, Split};
 use mlagent::report::golden::{Fidelity, PaperFigure4, PaperTable1, Provenance, to_ron_text};
-use mlagent::report::{EvalTask, Level, PaperModel, RlMethod, Split};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

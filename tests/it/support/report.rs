@@ -5,9 +5,10 @@
 
 use std::path::PathBuf;
 
-use mlagent::report::{
-    Agent, AgentScores, ClaimSet, Curve, CurvePoint, EvalTask, Figure4Run, PaperFigure4,
-    PaperTable1, ResultsTable, RlMethod, TaskGain, TaskResults,
+use mlagent::paper::{Agent, EvalTask, RlMethod};
+use mlagent::report::{ClaimSet, PaperFigure4, PaperTable1};
+use mlagent::results::{
+    AgentScores, Curve, CurvePoint, Figure4Run, ResultsTable, TaskGain, TaskResults,
 };
 use mlagent::seed::SeedPath;
 use rand::Rng as _;

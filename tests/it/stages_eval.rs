@@ -2,28 +2,28 @@
 //! stages will: an untrained tiny policy in a stand-in run folder is evaluated beside the
 //! built-in agents, deterministically, and its checkpoint appears in the report's lineage.
 
-mod stage_support;
+use crate::support::stage as stage_support;
 use stage_support::Fixture;
 use std::path::Path;
 
 use mlagent::agent::conversation::read_jsonl;
 use mlagent::lm::tokenizer::ChatTokenizer;
 use mlagent::lm::{Qwen2, Qwen2Config, hf};
+use mlagent::paper::{Agent, Level};
 use mlagent::pipeline::{StageOutputs, run_stage};
-use mlagent::report::{Agent, Level};
 use mlagent::stages::report::{self, PaperSources, Target};
 use mlagent::stages::{StageBodyError, eval, expert, ideas};
 
 /// Runs ideas → expert → an untrained "sft" policy → eval → report; returns (eval digest,
 /// results, lineage text).
-fn run_once(root: &Path) -> (String, mlagent::report::ResultsTable, String) {
+fn run_once(root: &Path) -> (String, mlagent::results::ResultsTable, String) {
     let fx = Fixture::smoke(root);
     let exp = &fx.exp;
     let ctx = fx.ctx();
     let i = ideas::run(&ctx).unwrap();
     let e = expert::run(&ctx, &i).unwrap();
-    let key = ctx.key("untrained-policy", &exp.policy, &[], &[&e]);
-    let policy = run_stage(ctx.store, &key, false, |run| {
+    let input = ctx.input("untrained-policy", &exp.policy, &[], &[&e]);
+    let policy = run_stage(ctx.store, &input, false, |run| {
         let convs = read_jsonl(&e.path(expert::TRAJECTORIES_FILE)).unwrap();
         let corpus: Vec<String> = convs
             .iter()

@@ -1,14 +1,14 @@
 //! The `rl` and `rl-episode` stages on the smoke profile (from the real `sft` stage):
 //! deterministic across fresh stores, and a run killed mid-RL resumes to the same digest.
 
-mod rl_support;
+use crate::support::rl as rl_support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mlagent::agent::episode::Episode;
-use mlagent::report::RlMethod;
-use mlagent::report::results::Curve;
+use mlagent::paper::RlMethod;
+use mlagent::results::Curve;
 use mlagent::stages::{expert, rl};
 use mlagent::train::rl::state_pool::StatePool;
 use rl_support::{Until, pipeline, smoke};
@@ -148,7 +148,7 @@ fn killed_rl_run_resumes_to_the_same_digest() {
     let exe = std::env::current_exe().unwrap();
     let mut child = std::process::Command::new(exe)
         .args([
-            "rl_child_process",
+            crate::support::test_name(module_path!(), "rl_child_process").as_str(),
             "--exact",
             "--ignored",
             "--test-threads",
@@ -303,8 +303,8 @@ fn rl_measure() {
                 p.rl_step,
                 p.work_units as f64,
                 p.wall_seconds.unwrap_or(f64::NAN),
-                p.avg_gain(mlagent::report::Split::HeldIn),
-                p.avg_gain(mlagent::report::Split::HeldOut)
+                p.avg_gain(mlagent::paper::Split::HeldIn),
+                p.avg_gain(mlagent::paper::Split::HeldOut)
             );
         }
         curves.push((label, metrics, curve));

@@ -1,10 +1,11 @@
 //! The paper's claims hold on the paper's own numbers, and the evaluator gives the expected
 //! verdicts on synthetic reproductions.
 
-mod report_support;
+use crate::support::report as report_support;
 
+use mlagent::paper::{Agent, Level, PaperModel};
+use mlagent::report::Verdict;
 use mlagent::report::claims::{Check, check_paper, evaluate};
-use mlagent::report::{Agent, Level, PaperModel, Verdict};
 use report_support::{losing, paper, table, winning};
 
 #[test]
@@ -88,8 +89,8 @@ fn paper_trend_and_efficiency_checks_can_fail() {
         .series
         .iter_mut()
         .find(|s| {
-            s.panel == mlagent::report::Split::HeldOut
-                && s.method == mlagent::report::RlMethod::StepWise
+            s.panel == mlagent::paper::Split::HeldOut
+                && s.method == mlagent::paper::RlMethod::StepWise
         })
         .unwrap();
     let ys: Vec<f64> = s.points.iter().rev().map(|p| p.gain_percent).collect();
