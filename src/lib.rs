@@ -16,6 +16,7 @@ pub mod lm;
 pub mod metrics;
 pub mod paper;
 pub mod pipeline;
+pub mod plot;
 pub mod provenance;
 pub mod report;
 pub mod results;

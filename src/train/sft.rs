@@ -481,48 +481,22 @@ pub fn metrics_jsonl(rows: &[MetricRow]) -> Vec<u8> {
     crate::jsonl::to_bytes(rows)
 }
 
-/// The loss curve as SVG (fixed size, fonts not measured: bytes depend only on the data).
+/// The loss curve as SVG (`plot::loss_curve`: bytes depend only on the data).
 pub fn loss_svg(rows: &[MetricRow]) -> Result<String, SftError> {
-    use plotters::prelude::*;
-    let perr = |e: &dyn std::fmt::Debug| SftError::File {
-        path: "loss.svg".into(),
-        message: format!("plotting: {e:?}"),
-    };
     let pts: Vec<(f64, f64)> = rows
         .iter()
         .map(|r| (r.step as f64, f64::from(r.loss)))
         .collect();
-    let x_hi = pts.last().map_or(1.0, |p| p.0).max(1.0);
-    let y_hi = pts.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.05;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| perr(&e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("SFT training loss", ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.0..x_hi, 0.0..y_hi)
-            .map_err(|e| perr(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("optimiser step")
-            .y_desc("cross-entropy (assistant tokens)")
-            .draw()
-            .map_err(|e| perr(&e))?;
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), RGBColor(0, 114, 178)))
-            .map_err(|e| perr(&e))?;
-        chart
-            .draw_series(
-                pts.iter()
-                    .map(|&p| Circle::new(p, 2, RGBColor(0, 114, 178).filled())),
-            )
-            .map_err(|e| perr(&e))?;
-        root.present().map_err(|e| perr(&e))?;
-    }
-    Ok(svg)
+    crate::plot::loss_curve(
+        "SFT training loss",
+        "optimiser step",
+        "cross-entropy (assistant tokens)",
+        &pts,
+    )
+    .map_err(|e| SftError::File {
+        path: "loss.svg".into(),
+        message: format!("plotting: {}", e.0),
+    })
 }
 
 #[cfg(test)]

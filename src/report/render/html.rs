@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 type XOf = fn(&crate::results::CurvePoint) -> f64;
 
 use super::markdown::fidelity_text;
-use super::plot::{Hline, Line, curve_chart, grouped_bars};
 use super::{RenderError, ReportInput, fmt_gain, paper_header, side_rows};
 use crate::paper::{Agent, Level, PaperModel, RlMethod, Split};
+use crate::plot::{Hline, Line, curve_chart, grouped_bars};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")

@@ -3,7 +3,6 @@
 
 mod html;
 mod markdown;
-mod plot;
 mod text;
 
 pub use html::html;
@@ -19,8 +18,8 @@ use crate::results::{Figure4Run, ResultsTable};
 /// Why a report could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("plot rendering failed: {0}")]
-    Plot(String),
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
 }
 
 /// Everything a report shows.

@@ -6,8 +6,6 @@
 
 use std::path::Path;
 
-use plotters::prelude::*;
-
 use super::{IterationMetrics, RlError, RlEvalConfig};
 use crate::agent::episode::{EpisodeJob, run_episodes};
 use crate::agent::lm_policy::LmPolicy;
@@ -82,118 +80,34 @@ pub struct Series<'a> {
     pub curve: &'a Curve,
 }
 
-fn plot_err(path: &Path, e: impl std::fmt::Display) -> RlError {
-    RlError::File {
-        path: path.display().to_string(),
-        message: format!("plotting: {e}"),
-    }
-}
-
 /// Draws mean step reward per iteration (left) and held-in / held-out average relative gain
-/// per curve point (right) for each series, as SVG text.
+/// per curve point (right) for each series, as SVG text (`plot::reward_and_gain`).
 pub fn plot_svg(series: &[Series<'_>], path: &Path) -> Result<String, RlError> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (960, 400)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-        let (left, right) = root.split_horizontally(480);
-        let max_iter = series
-            .iter()
-            .flat_map(|s| s.metrics.iter().map(|m| m.iteration))
-            .max()
-            .unwrap_or(1)
-            .max(1) as f64;
-        let rewards: Vec<f64> = series
-            .iter()
-            .flat_map(|s| s.metrics.iter().map(|m| m.mean_reward))
-            .collect();
-        let (rlo, rhi) = bounds(&rewards);
-        let mut c = ChartBuilder::on(&left)
-            .caption("mean step reward", ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(40)
-            .build_cartesian_2d(0f64..max_iter, rlo..rhi)
-            .map_err(|e| plot_err(path, e))?;
-        c.configure_mesh()
-            .x_desc("iteration")
-            .draw()
-            .map_err(|e| plot_err(path, e))?;
-        for (k, s) in series.iter().enumerate() {
-            let color = Palette99::pick(k).to_rgba();
-            c.draw_series(LineSeries::new(
-                s.metrics
-                    .iter()
-                    .map(|m| (m.iteration as f64, m.mean_reward)),
-                color,
-            ))
-            .map_err(|e| plot_err(path, e))?
-            .label(s.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-        }
-        c.configure_series_labels()
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| plot_err(path, e))?;
-
-        let max_tokens = series
-            .iter()
-            .flat_map(|s| s.curve.points.iter().map(|p| p.policy_tokens))
-            .max()
-            .unwrap_or(1)
-            .max(1) as f64;
-        let gains: Vec<f64> = series
-            .iter()
-            .flat_map(|s| s.curve.points.iter())
-            .flat_map(|p| [p.avg_gain(Split::HeldIn), p.avg_gain(Split::HeldOut)])
-            .flatten()
-            .collect();
-        let (glo, ghi) = bounds(&gains);
-        let mut c = ChartBuilder::on(&right)
-            .caption(
-                "avg relative gain % (solid held-in, dashed held-out)",
-                ("sans-serif", 14),
-            )
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(40)
-            .build_cartesian_2d(0f64..max_tokens, glo..ghi)
-            .map_err(|e| plot_err(path, e))?;
-        c.configure_mesh()
-            .x_desc("policy tokens (forward-equivalents)")
-            .draw()
-            .map_err(|e| plot_err(path, e))?;
-        for (k, s) in series.iter().enumerate() {
-            let color = Palette99::pick(k).to_rgba();
-            for split in [Split::HeldIn, Split::HeldOut] {
-                let pts: Vec<(f64, f64)> = s
-                    .curve
-                    .points
-                    .iter()
-                    .filter_map(|p| Some((p.policy_tokens as f64, p.avg_gain(split)?)))
-                    .collect();
-                if split == Split::HeldIn {
-                    c.draw_series(LineSeries::new(pts.clone(), color))
-                        .map_err(|e| plot_err(path, e))?;
-                } else {
-                    c.draw_series(DashedLineSeries::new(pts.clone(), 6, 4, color.into()))
-                        .map_err(|e| plot_err(path, e))?;
-                }
-                c.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
-                    .map_err(|e| plot_err(path, e))?;
-            }
-        }
-        root.present().map_err(|e| plot_err(path, e))?;
-    }
-    Ok(svg)
-}
-
-fn bounds(xs: &[f64]) -> (f64, f64) {
-    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !lo.is_finite() || !hi.is_finite() {
-        return (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.1).max(1e-3);
-    (lo - pad, hi + pad)
+    let data: Vec<crate::plot::RewardAndGain<'_>> = series
+        .iter()
+        .map(|s| crate::plot::RewardAndGain {
+            label: s.label,
+            rewards: s
+                .metrics
+                .iter()
+                .map(|m| (m.iteration, m.mean_reward))
+                .collect(),
+            gains: s
+                .curve
+                .points
+                .iter()
+                .map(|p| {
+                    (
+                        p.policy_tokens,
+                        p.avg_gain(Split::HeldIn),
+                        p.avg_gain(Split::HeldOut),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    crate::plot::reward_and_gain(&data).map_err(|e| RlError::File {
+        path: path.display().to_string(),
+        message: format!("plotting: {}", e.0),
+    })
 }

@@ -1,9 +1,14 @@
-//! SVG plots (plotters' SVG backend): learning curves like Figure 4 and relative gains per task.
-//! Output depends only on the data: fixed sizes, fixed palette, no fonts measured from the system.
+//! Every plot of the project, as SVG text (plotters' SVG backend): the report's curve charts
+//! and grouped bars, SFT's loss curve, RL's reward-and-gain panels. Output depends only on the
+//! data: fixed sizes, fixed palettes, no fonts measured from the system, so a plot's bytes can
+//! be a content output of a run.
 
 use plotters::prelude::*;
 
-use super::RenderError;
+/// A plot that plotters could not draw.
+#[derive(Debug, thiserror::Error)]
+#[error("plot rendering failed: {0}")]
+pub struct PlotError(pub String);
 
 /// A fixed palette (colour-blind-safe Okabe–Ito), indexed by series.
 const PALETTE: [RGBColor; 8] = [
@@ -17,23 +22,23 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 0, 0),
 ];
 
-pub(crate) fn colour(i: usize) -> RGBColor {
+pub fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-fn perr<E: std::fmt::Debug>(e: E) -> RenderError {
-    RenderError::Plot(format!("{e:?}"))
+fn perr<E: std::fmt::Debug>(e: E) -> PlotError {
+    PlotError(format!("{e:?}"))
 }
 
 /// A line of a curve chart.
-pub(crate) struct Line {
+pub struct Line {
     pub label: String,
     pub colour: usize,
     pub points: Vec<(f64, f64)>,
 }
 
 /// A dashed horizontal reference line.
-pub(crate) struct Hline {
+pub struct Hline {
     pub label: String,
     pub colour: usize,
     pub y: f64,
@@ -50,13 +55,13 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
 }
 
 /// A line chart: curves with markers plus dashed horizontal baselines.
-pub(crate) fn curve_chart(
+pub fn curve_chart(
     title: &str,
     x_desc: &str,
     y_desc: &str,
     lines: &[Line],
     hlines: &[Hline],
-) -> Result<String, RenderError> {
+) -> Result<String, PlotError> {
     let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
     let (x_lo, x_hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
         (a.min(x), b.max(x))
@@ -142,13 +147,13 @@ fn fmt_tick(x: f64) -> String {
 }
 
 /// Grouped bars: one group per category, one bar per series; `None` leaves a gap.
-pub(crate) fn grouped_bars(
+pub fn grouped_bars(
     title: &str,
     y_desc: &str,
     categories: &[String],
     series: &[(String, usize)],
     values: &[Vec<Option<f64>>],
-) -> Result<String, RenderError> {
+) -> Result<String, PlotError> {
     let all = values.iter().flatten().flatten().copied();
     let (lo, hi) = all.fold((0.0f64, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
     let (y_lo, y_hi) = padded(lo, hi);
@@ -221,4 +226,158 @@ pub(crate) fn grouped_bars(
         root.present().map_err(perr)?;
     }
     Ok(svg)
+}
+
+/// A line chart of one series with markers, from the origin (SFT's loss per optimiser step).
+pub fn loss_curve(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    pts: &[(f64, f64)],
+) -> Result<String, PlotError> {
+    let x_hi = pts.last().map_or(1.0, |p| p.0).max(1.0);
+    let y_hi = pts.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.05;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..x_hi, 0.0..y_hi)
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .draw()
+            .map_err(perr)?;
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), RGBColor(0, 114, 178)))
+            .map_err(perr)?;
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|&p| Circle::new(p, 2, RGBColor(0, 114, 178).filled())),
+            )
+            .map_err(perr)?;
+        root.present().map_err(perr)?;
+    }
+    Ok(svg)
+}
+
+/// One run on RL's two panels: mean step reward per iteration, and the held-in / held-out
+/// average gain at each curve point's policy-token count (`None`: no gain defined there).
+pub struct RewardAndGain<'a> {
+    pub label: &'a str,
+    pub rewards: Vec<(usize, f64)>,
+    pub gains: Vec<(u64, Option<f64>, Option<f64>)>,
+}
+
+/// Draws mean step reward per iteration (left) and held-in (solid) / held-out (dashed)
+/// average relative gain per curve point (right) for each series.
+pub fn reward_and_gain(series: &[RewardAndGain<'_>]) -> Result<String, PlotError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (960, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        let (left, right) = root.split_horizontally(480);
+        let max_iter = series
+            .iter()
+            .flat_map(|s| s.rewards.iter().map(|r| r.0))
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        let rewards: Vec<f64> = series
+            .iter()
+            .flat_map(|s| s.rewards.iter().map(|r| r.1))
+            .collect();
+        let (rlo, rhi) = bounds(&rewards);
+        let mut c = ChartBuilder::on(&left)
+            .caption("mean step reward", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(0f64..max_iter, rlo..rhi)
+            .map_err(perr)?;
+        c.configure_mesh()
+            .x_desc("iteration")
+            .draw()
+            .map_err(perr)?;
+        for (k, s) in series.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            c.draw_series(LineSeries::new(
+                s.rewards.iter().map(|&(i, r)| (i as f64, r)),
+                color,
+            ))
+            .map_err(perr)?
+            .label(s.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        }
+        c.configure_series_labels()
+            .border_style(BLACK)
+            .draw()
+            .map_err(perr)?;
+
+        let max_tokens = series
+            .iter()
+            .flat_map(|s| s.gains.iter().map(|g| g.0))
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        let gains: Vec<f64> = series
+            .iter()
+            .flat_map(|s| s.gains.iter())
+            .flat_map(|g| [g.1, g.2])
+            .flatten()
+            .collect();
+        let (glo, ghi) = bounds(&gains);
+        let mut c = ChartBuilder::on(&right)
+            .caption(
+                "avg relative gain % (solid held-in, dashed held-out)",
+                ("sans-serif", 14),
+            )
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(0f64..max_tokens, glo..ghi)
+            .map_err(perr)?;
+        c.configure_mesh()
+            .x_desc("policy tokens (forward-equivalents)")
+            .draw()
+            .map_err(perr)?;
+        for (k, s) in series.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            for held_in in [true, false] {
+                let pts: Vec<(f64, f64)> = s
+                    .gains
+                    .iter()
+                    .filter_map(|g| Some((g.0 as f64, if held_in { g.1 } else { g.2 }?)))
+                    .collect();
+                if held_in {
+                    c.draw_series(LineSeries::new(pts.clone(), color))
+                        .map_err(perr)?;
+                } else {
+                    c.draw_series(DashedLineSeries::new(pts.clone(), 6, 4, color.into()))
+                        .map_err(perr)?;
+                }
+                c.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                    .map_err(perr)?;
+            }
+        }
+        root.present().map_err(perr)?;
+    }
+    Ok(svg)
+}
+
+fn bounds(xs: &[f64]) -> (f64, f64) {
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() || !hi.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.1).max(1e-3);
+    (lo - pad, hi + pad)
 }
