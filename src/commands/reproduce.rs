@@ -132,12 +132,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         store_root.display()
     )?;
 
-    let results = repro
-        .eval
-        .as_ref()
-        .map(|e| eval::read_results(&e.path(eval::RESULTS_FILE)))
-        .transpose()?;
-    let verdicts = report::read_verdicts(&repro.report.path(report::CLAIMS_FILE))?;
+    let results = repro.eval.as_ref().map(eval::results).transpose()?;
+    let verdicts = report::verdicts(&repro.report)?;
     if args.seeds > 1 {
         let mut runs = vec![SeedSummary::of(experiment.seed, &repro)?];
         for i in 1..args.seeds {
@@ -153,10 +149,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         for i in 1..args.spread_seeds {
             let (seed, r) = run_under_seed(&ctx, &experiment, i, args.target, &sources)?;
             let res = match &r.eval {
-                Some(e) => Some(eval::read_results(&e.path(eval::RESULTS_FILE))?),
+                Some(e) => Some(eval::results(e)?),
                 None => None,
             };
-            let v = report::read_verdicts(&r.report.path(report::CLAIMS_FILE))?;
+            let v = report::verdicts(&r.report)?;
             writeln!(
                 out,
                 "spread seed {}: report digest {}",
@@ -330,18 +326,14 @@ struct SeedSummary {
 
 impl SeedSummary {
     fn of(seed: u64, r: &reproduce::Reproduction) -> anyhow::Result<Self> {
-        let results = r
-            .eval
-            .as_ref()
-            .map(|e| eval::read_results(&e.path(eval::RESULTS_FILE)))
-            .transpose()?;
-        let verdicts = report::read_verdicts(&r.report.path(report::CLAIMS_FILE))?;
+        let results = r.eval.as_ref().map(eval::results).transpose()?;
+        let verdicts = report::verdicts(&r.report)?;
         let mut probe = Vec::new();
         if let Some((_, run)) =
             r.lm.iter()
                 .find(|(a, _)| *a == mlagent::paper::Agent::MlAgent)
         {
-            let path = run.path(mlagent::stages::rl::PROBE_FILE);
+            let path = mlagent::stages::rl::probe_path(run);
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             let f: mlagent::train::rl::probe::ProbeFile = serde_json::from_str(&text)

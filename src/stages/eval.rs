@@ -13,7 +13,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::expert::experts_for;
-use super::ideas::IdeaBook;
 use super::{Context, StageBodyError, StageError};
 use crate::agent::api::{ApiPolicy, Recording};
 use crate::agent::episode::{Episode, EpisodeJob, run_episodes};
@@ -124,7 +123,7 @@ pub fn run(
     // With API agents the run keeps `resume/` across an interruption: their recorded answers
     // live there, so a rerun asks no question twice.
     run_stage(ctx.store, &input, !cfg.api_agents.is_empty(), |run| {
-        let book = IdeaBook::load(&ideas.path(super::ideas::IDEAS_FILE))?;
+        let book = super::ideas::book(ideas)?;
         let mut table = ResultsTable {
             trajectories: cfg.trajectories,
             api_agents: cfg
@@ -194,7 +193,7 @@ pub fn run(
                             })?;
                     let mut policy = LmPolicy::load(
                         lm.id(),
-                        &lm_run.path(POLICY_DIR),
+                        &super::policy_dir(lm_run),
                         p.sampling(),
                         p.context_tokens,
                         device,
@@ -377,4 +376,9 @@ fn budget_of(agent: Agent, episodes: &[Episode], budgets: &[usize]) -> crate::re
         mean_final_answer_step: (!finals.is_empty())
             .then(|| finals.iter().sum::<usize>() as f64 / finals.len() as f64),
     }
+}
+
+/// The results table of an eval run, validated: what the report reads.
+pub fn results(run: &StageRun) -> Result<ResultsTable, StageBodyError> {
+    read_results(&run.path(RESULTS_FILE))
 }

@@ -117,7 +117,7 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
     let input = ctx.input(STAGE, cfg, &tasks, &[ideas]);
     // An API teacher's recorded answers live in `resume/`, kept across an interruption.
     run_stage(ctx.store, &input, cfg.api.is_some(), |run| {
-        let book = IdeaBook::load(&ideas.path(super::ideas::IDEAS_FILE))?;
+        let book = super::ideas::book(ideas)?;
         let seats = experts_for(ctx, cfg, &tasks, Some(&book), STAGE)?;
         let seed = ctx.seed().child(STAGE).child("decisions");
         let jobs: Vec<EpisodeJob<'_>> = seats
@@ -198,4 +198,14 @@ pub fn read_episodes(path: &Path) -> Result<Vec<Episode>, StageBodyError> {
         path: format!("{}:{}", e.path.display(), e.line),
         message: e.message,
     })
+}
+
+/// The expert run's audited episodes: what RL's state pool is built from.
+pub fn episodes(run: &StageRun) -> Result<Vec<Episode>, StageBodyError> {
+    read_episodes(&run.path(EPISODES_FILE))
+}
+
+/// The expert run's ShareGPT conversations: what SFT trains on.
+pub fn trajectories(run: &StageRun) -> std::path::PathBuf {
+    run.path(TRAJECTORIES_FILE)
 }

@@ -79,3 +79,8 @@ pub fn run(ctx: &Context<'_>) -> Result<StageRun, StageError> {
         })
     })
 }
+
+/// The idea book of an ideas run: what its children (expert, eval) read.
+pub fn book(run: &StageRun) -> Result<IdeaBook, StageBodyError> {
+    IdeaBook::load(&run.path(IDEAS_FILE))
+}

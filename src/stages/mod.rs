@@ -119,6 +119,11 @@ impl Context<'_> {
 /// `mlagent serve` serves.
 pub const POLICY_DIR: &str = "policy";
 
+/// The policy folder of a language-model stage run (sft, rl, rl-episode).
+pub fn policy_dir(run: &StageRun) -> std::path::PathBuf {
+    run.path(POLICY_DIR)
+}
+
 impl Context<'_> {
     fn keyed<'c, C: Serialize>(&'c self, config: &'c C, tasks: &[&Task]) -> Keyed<'c, C> {
         Keyed {

@@ -17,7 +17,7 @@ use crate::pipeline::{StageOutputs, StageRun, run_stage};
 use crate::provenance::Digest;
 use crate::provenance::files::file_digest;
 use crate::report::{ClaimSet, PaperFigure4, PaperTable1, ReportInput};
-use crate::results::{Curve, Figure4Run, ResultsTable};
+use crate::results::{Figure4Run, ResultsTable};
 
 pub const STAGE: &str = "report";
 pub const MARKDOWN_FILE: &str = "report.md";
@@ -161,15 +161,13 @@ pub fn run(
     parents.extend(rl.iter().map(|(_, r)| *r));
     let input = ctx.input(STAGE, &key_cfg, &tasks, &parents);
     run_stage(ctx.store, &input, false, |run| {
-        let results: Option<ResultsTable> = eval
-            .map(|e| super::eval::read_results(&e.path(super::eval::RESULTS_FILE)))
-            .transpose()?;
+        let results: Option<ResultsTable> = eval.map(super::eval::results).transpose()?;
         let curves = if rl.is_empty() {
             None
         } else {
             let mut f = Figure4Run { curves: Vec::new() };
             for (method, r) in rl {
-                let c = read_curve(&r.path(CURVE_FILE))?;
+                let c = super::rl::curve(r)?;
                 if c.method != *method {
                     return Err(StageBodyError::File {
                         path: r.path(CURVE_FILE).display().to_string(),
@@ -248,16 +246,6 @@ fn profile_id(p: crate::config::Profile) -> &'static str {
         crate::config::Profile::Mini => "mini",
         crate::config::Profile::Paper => "paper",
     }
-}
-
-/// Reads an RL run's `curve.json`, naming the file in any error.
-pub fn read_curve(path: &Path) -> Result<Curve, StageBodyError> {
-    let bad = |message: String| StageBodyError::File {
-        path: path.display().to_string(),
-        message,
-    };
-    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))
 }
 
 /// The side-by-side table, then the claims' verdicts with their numbers, then the notes.
@@ -397,4 +385,9 @@ fn verdict_label(v: &serde_json::Value) -> Option<String> {
     .into_iter()
     .find(|x| serde_json::to_value(x).ok().as_ref() == Some(v))
     .map(|x| x.label().to_string())
+}
+
+/// The verdicts of a report run (its `claims.json`).
+pub fn verdicts(run: &StageRun) -> Result<Vec<(String, String)>, StageBodyError> {
+    read_verdicts(&run.path(CLAIMS_FILE))
 }

@@ -109,7 +109,7 @@ fn run_method(
         let train_device = exp.backend.train_device().map_err(backend)?;
         let infer_device = exp.backend.device().map_err(backend)?;
         let seed = ctx.seed().child(stage);
-        let sft_policy = sft.path(POLICY_DIR);
+        let sft_policy = super::policy_dir(sft);
         let mut learner = Learner::from_sft(
             &sft_policy,
             &exp.rl,
@@ -123,7 +123,7 @@ fn run_method(
         let set = EvalSet::new(ctx.workbench, &eval_tasks, run_seed)?;
         // Both methods build the same probe and the same state split, so their curves start
         // from the same measurement of the same SFT policy and differ only through training.
-        let episodes = super::expert::read_episodes(&expert.path(super::expert::EPISODES_FILE))?;
+        let episodes = super::expert::episodes(expert)?;
         let (pool, probe_set) = probe_states(ctx, &episodes, &train)?;
         tracing::info!(
             pool = pool.len(),
@@ -396,6 +396,26 @@ fn unseen_states(held: StatePool, pool: &StatePool) -> Vec<State> {
         .into_iter()
         .filter(|s| !in_pool.contains(&s.digest))
         .collect()
+}
+
+/// Reads an RL run's `curve.json`, naming the file in any error.
+pub fn read_curve(path: &std::path::Path) -> Result<Curve, StageBodyError> {
+    let bad = |message: String| StageBodyError::File {
+        path: path.display().to_string(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))
+}
+
+/// The learning curve of an RL run (`curve.json`): what the report reads.
+pub fn curve(run: &StageRun) -> Result<Curve, StageBodyError> {
+    read_curve(&run.path(CURVE_FILE))
+}
+
+/// Where an RL run's probe (`probe.json`) is.
+pub fn probe_path(run: &StageRun) -> std::path::PathBuf {
+    run.path(PROBE_FILE)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use rand::seq::SliceRandom as _;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::expert::{Seat, TRAJECTORIES_FILE, experts_for};
+use super::expert::{Seat, experts_for};
 use super::{Context, StageBodyError, StageError};
 use crate::agent::conversation::{Turn, read_jsonl};
 use crate::agent::episode::{EpisodeJob, run_episodes};
@@ -152,7 +152,7 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
     };
     let input = ctx.input(STAGE, &keyed, &tasks, &[expert]);
     run_stage(ctx.store, &input, true, |run| {
-        let traj = expert.path(TRAJECTORIES_FILE);
+        let traj = super::expert::trajectories(expert);
         let convs = read_jsonl(&traj)?;
         let pcfg = &exp.policy;
         let device = exp
