@@ -48,7 +48,7 @@ impl Level {
 
 /// The data modality of a task (Table 1 groups tasks by it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum DataType {
+pub enum Modality {
     Image,
     Tabular,
     Text,

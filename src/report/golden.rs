@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config_file::{ConfigError, load_ron};
-use crate::paper::{DataType, Direction, EvalTask, Level, PaperModel, RlMethod, Split};
+use crate::paper::{Direction, EvalTask, Level, Modality, PaperModel, RlMethod, Split};
 use crate::provenance::Digest;
 
 /// Where a golden file's numbers come from.
@@ -97,7 +97,7 @@ pub struct Table1Row {
     /// The Kaggle / benchmark id.
     pub paper_task_id: String,
     pub split: Split,
-    pub data_type: DataType,
+    pub data_type: Modality,
     pub metric: String,
     pub direction: Direction,
     pub level: Level,
@@ -264,9 +264,9 @@ impl PaperTable1 {
                 }
             };
             let data_type = match get("data_type")? {
-                "image" => DataType::Image,
-                "tabular" => DataType::Tabular,
-                "text" => DataType::Text,
+                "image" => Modality::Image,
+                "tabular" => Modality::Tabular,
+                "text" => Modality::Text,
                 s => return Err(err("data_type", format!("unknown `{s}`"))),
             };
             let direction = match get("direction")? {

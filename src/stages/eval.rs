@@ -31,7 +31,6 @@ use crate::tasks::Task;
 pub const STAGE: &str = "eval";
 pub const RESULTS_FILE: &str = "results.json";
 pub const EPISODES_FILE: &str = "episodes.jsonl";
-pub use super::POLICY_DIR;
 
 /// What the eval run's identity covers besides its parents: its own settings, the expert
 /// agents' settings, the LM agents' sampling settings and which agents were evaluated.

@@ -32,7 +32,7 @@ use crate::train::rl::{IterationMetrics, RlConfig, driver, episodic, stepwise};
 
 pub const STAGE: &str = "rl";
 pub const EPISODE_STAGE: &str = "rl-episode";
-pub use super::POLICY_DIR;
+use super::POLICY_DIR;
 pub const VALUE_FILE: &str = "value_head.json";
 pub const CURVE_FILE: &str = "curve.json";
 pub const CURVE_TIMED_FILE: &str = "curve_timed.json";

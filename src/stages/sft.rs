@@ -33,7 +33,7 @@ use crate::stats::{Interval, SignTest, bootstrap_mean_ci};
 use crate::train::sft::{self as trainer, SftConfig, SftError};
 
 pub const STAGE: &str = "sft";
-pub use super::POLICY_DIR;
+use super::POLICY_DIR;
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const LOSS_PLOT_FILE: &str = "loss.svg";
 pub const PROBE_FILE: &str = "probe.json";

@@ -33,7 +33,11 @@ fn outcome(expert_dir: &Path, sft_manifest: Digest, sft_dir: &Path) -> Outcome {
     Outcome {
         trajectories: file_digest(&expert_dir.join(expert::TRAJECTORIES_FILE)),
         sft_manifest,
-        weights: file_digest(&sft_dir.join(sft::POLICY_DIR).join("model.safetensors")),
+        weights: file_digest(
+            &sft_dir
+                .join(mlagent::stages::POLICY_DIR)
+                .join("model.safetensors"),
+        ),
         probe: std::fs::read_to_string(sft_dir.join(sft::PROBE_FILE)).unwrap(),
     }
 }

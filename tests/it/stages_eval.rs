@@ -30,7 +30,7 @@ fn run_once(root: &Path) -> (String, mlagent::results::ResultsTable, String) {
             .flat_map(|c| c.conversations.iter().map(|t| t.value.clone()))
             .collect();
         let tok = ChatTokenizer::train_bpe(&corpus, exp.policy.vocab_size)?;
-        let dir = run.dir().join(eval::POLICY_DIR);
+        let dir = run.dir().join(mlagent::stages::POLICY_DIR);
         std::fs::create_dir_all(&dir).unwrap();
         tok.save(&dir.join("tokenizer.json"))?;
         let cfg = Qwen2Config::named(&exp.policy.model, tok.vocab_size())?;
