@@ -4,6 +4,7 @@
 pub mod data;
 pub mod dataset;
 pub mod registry;
+mod sources;
 pub mod spec;
 
 use std::path::PathBuf;

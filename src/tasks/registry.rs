@@ -87,6 +87,7 @@ impl Registry {
 
     /// Loads a task's data (checksums verified) and splits it.
     pub fn dataset(&self, task: &Task) -> Result<Dataset, TaskError> {
-        Dataset::load(&task.spec, &self.data)
+        let (inputs, targets) = super::sources::build(&task.spec, &self.data)?;
+        Dataset::split(&task.spec, inputs, targets)
     }
 }

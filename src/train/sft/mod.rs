@@ -8,24 +8,26 @@
 //! optimiser state reloads with its parameters (see `lm::checkpoint`), so a resumed run ends
 //! with the same weights as an uninterrupted one.
 
+mod examples;
+mod plan;
+mod progress;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::tensor::Device;
-use rand::seq::SliceRandom as _;
 use serde::{Deserialize, Serialize};
 
 use super::schedule::CosineSchedule;
-use crate::agent::conversation::{Conversation, Role as TurnRole};
-use crate::agent::lm_policy::fit_state;
-use crate::agent::prompt;
-use crate::lm::chat::{Message, Role, render};
-use crate::lm::tokenizer::ChatTokenizer;
 use crate::lm::train::{Batch, Trainer};
 use crate::lm::{LmError, Qwen2Config, checkpoint};
 use crate::provenance::atomic;
-use crate::provenance::checkpoints::{CheckpointError, Checkpoints};
+use crate::provenance::checkpoints::Checkpoints;
 use crate::seed::SeedPath;
+pub use examples::{Example, messages, render_examples, render_windows, tokenizer_corpus};
+pub use plan::{epoch_plan, steps_per_epoch};
+use progress::save_progress;
+pub use progress::{Progress, read_progress};
 
 /// Numeric precision of training.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,172 +141,6 @@ pub enum SftError {
     },
 }
 
-/// One training sequence: token ids and, per token, whether it is a target.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Example {
-    pub ids: Vec<u32>,
-    pub mask: Vec<bool>,
-}
-
-impl Example {
-    /// The loss mask of an epoch: every token when it trains on the prompt, else `mask`.
-    pub fn targets(&self, train_on_prompt: bool) -> Vec<bool> {
-        if train_on_prompt {
-            vec![true; self.ids.len()]
-        } else {
-            self.mask.clone()
-        }
-    }
-}
-
-/// The chat messages of a ShareGPT conversation as the policy sees them: the system prompt,
-/// human turns as user and gpt turns as assistant (so training text equals acting text).
-pub fn messages(conv: &Conversation) -> Vec<Message> {
-    std::iter::once(Message::new(Role::System, prompt::SYSTEM))
-        .chain(conv.conversations.iter().map(|t| {
-            let role = match t.from {
-                TurnRole::Human => Role::User,
-                TurnRole::Gpt => Role::Assistant,
-            };
-            Message::new(role, t.value.clone())
-        }))
-        .collect()
-}
-
-/// Renders every conversation with the chat template (assistant tokens = targets) and cuts it
-/// at `cutoff` tokens, keeping its start (LLaMA-Factory's `cutoff_len`). Conversations left
-/// with no target after the first token are dropped; returns the examples and how many were
-/// dropped. [`render_windows`] trains the rest of a long conversation too.
-pub fn render_examples(
-    tok: &ChatTokenizer,
-    convs: &[Conversation],
-    cutoff: usize,
-) -> Result<(Vec<Example>, usize), LmError> {
-    let mut out = Vec::with_capacity(convs.len());
-    let mut dropped = 0;
-    for c in convs {
-        let mut r = render(tok, &messages(c), false)?;
-        r.ids.truncate(cutoff);
-        r.assistant_mask.truncate(cutoff);
-        if r.ids.len() < 2 || !r.assistant_mask[1..].iter().any(|&m| m) {
-            dropped += 1;
-            continue;
-        }
-        out.push(Example {
-            ids: r.ids,
-            mask: r.assistant_mask,
-        });
-    }
-    Ok((out, dropped))
-}
-
-/// Like [`render_examples`], but a conversation longer than `cutoff` is re-opened in windows
-/// until every assistant turn is trained: each later window starts with the prompt the policy
-/// gets at that state when acting (`lm::chat::fit_prompt` within `prompt_budget`: oldest steps
-/// dropped, omission note), then continues the conversation up to `cutoff`. Only the turns
-/// after that prompt are targets; the first window is `render_examples`'s example.
-pub fn render_windows(
-    tok: &ChatTokenizer,
-    convs: &[Conversation],
-    cutoff: usize,
-    prompt_budget: usize,
-) -> Result<(Vec<Example>, usize), LmError> {
-    let mut out = Vec::new();
-    let mut dropped = 0;
-    for c in convs {
-        let all = messages(c);
-        // System and task, then one (assistant, user) pair per action; the last has no user.
-        let actions = all.len().saturating_sub(1) / 2;
-        if actions == 0 {
-            dropped += 1;
-            continue;
-        }
-        let mut j = 0;
-        while j < actions {
-            // The state before action j, as the policy gets it when acting.
-            let history = &c.conversations[..1 + 2 * j];
-            let mut msgs = fit_state(tok, history, prompt_budget)?.messages;
-            let prompt_len = render(tok, &msgs, false)?.ids.len();
-            msgs.extend_from_slice(&all[2 + 2 * j..]);
-            let mut r = render(tok, &msgs, false)?;
-            let truncated = r.ids.len() > cutoff;
-            r.ids.truncate(cutoff);
-            r.assistant_mask.truncate(cutoff);
-            for m in r.assistant_mask.iter_mut().take(prompt_len) {
-                *m = false;
-            }
-            // Assistant turns wholly inside the window: a span of targets closed before the cut.
-            let mut whole = 0;
-            let mut i = prompt_len;
-            while i < r.ids.len() {
-                if r.assistant_mask[i] {
-                    while i < r.ids.len() && r.assistant_mask[i] {
-                        i += 1;
-                    }
-                    if i < r.ids.len() || !truncated {
-                        whole += 1;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-            if r.ids.len() >= 2 && r.assistant_mask[1..].iter().any(|&m| m) {
-                out.push(Example {
-                    ids: r.ids,
-                    mask: r.assistant_mask,
-                });
-            } else if j == 0 {
-                dropped += 1;
-            }
-            j += whole.max(1);
-        }
-    }
-    Ok((out, dropped))
-}
-
-/// The texts a tokenizer is trained on: the system prompt, the role headers and every turn.
-pub fn tokenizer_corpus(convs: &[Conversation]) -> Vec<String> {
-    let mut out = vec![
-        prompt::SYSTEM.to_string(),
-        "system\nuser\nassistant\n".to_string(),
-    ];
-    out.extend(
-        convs
-            .iter()
-            .flat_map(|c| c.conversations.iter().map(|t| t.value.clone())),
-    );
-    out
-}
-
-/// One epoch's optimiser steps, each a list of micro-batches of example indices. The examples
-/// are shuffled by `seed`; each step takes the next `micro_batch · grad_accum` of them, sorts
-/// them by length (longest first, ties by index) and cuts them into micro-batches, so a
-/// micro-batch holds similar lengths (little padding) while steps stay random
-/// (transformers' `group_by_length`, with a mega-batch of one optimiser step). The last step
-/// of an epoch may be smaller.
-pub fn epoch_plan(
-    lengths: &[usize],
-    micro_batch: usize,
-    grad_accum: usize,
-    seed: &SeedPath,
-) -> Vec<Vec<Vec<usize>>> {
-    let mut order: Vec<usize> = (0..lengths.len()).collect();
-    order.shuffle(&mut seed.rng());
-    order
-        .chunks(micro_batch * grad_accum)
-        .map(|step| {
-            let mut s = step.to_vec();
-            s.sort_by_key(|&i| (std::cmp::Reverse(lengths[i]), i));
-            s.chunks(micro_batch).map(<[usize]>::to_vec).collect()
-        })
-        .collect()
-}
-
-/// Optimiser steps per epoch for `n` examples.
-pub fn steps_per_epoch(n: usize, cfg: &SftConfig) -> usize {
-    n.div_ceil(cfg.effective_batch)
-}
-
 /// One line of `metrics.jsonl`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -318,57 +154,6 @@ pub struct MetricRow {
     /// Target tokens of the step.
     pub tokens: usize,
     pub grad_norm: f64,
-}
-
-/// Where training stands: the state the resume pointer records beside its checkpoint
-/// (`provenance::checkpoints`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Progress {
-    /// The epoch to continue in and the steps of it already taken.
-    pub epoch: usize,
-    pub step_in_epoch: usize,
-    pub metrics: Vec<MetricRow>,
-}
-
-impl Progress {
-    pub fn done(&self, epochs: usize) -> bool {
-        self.epoch >= epochs
-    }
-}
-
-impl From<CheckpointError> for SftError {
-    fn from(e: CheckpointError) -> Self {
-        SftError::File {
-            path: e.path.display().to_string(),
-            message: e.message,
-        }
-    }
-}
-
-/// The progress of the checkpoint in `resume_dir`, if any (without loading it).
-pub fn read_progress(resume_dir: &Path) -> Result<Option<Progress>, SftError> {
-    Ok(Checkpoints::new(resume_dir).latest_state()?)
-}
-
-/// Saves the trainer as the resume folder's new checkpoint (`provenance::checkpoints`: a fresh
-/// folder, then the pointer, then older folders go).
-fn save_progress(
-    resume_dir: &Path,
-    model_cfg: &Qwen2Config,
-    trainer: &Trainer,
-    epoch: usize,
-    step_in_epoch: usize,
-    metrics: &[MetricRow],
-) -> Result<(), SftError> {
-    Checkpoints::new(resume_dir).save(&format!("step-{:08}", trainer.step), |dir| {
-        checkpoint::save(dir, model_cfg, trainer)?;
-        Ok::<_, SftError>(Progress {
-            epoch,
-            step_in_epoch,
-            metrics: metrics.to_vec(),
-        })
-    })
 }
 
 /// What a training run needs besides the config and the data.
@@ -502,7 +287,10 @@ pub fn loss_svg(rows: &[MetricRow]) -> Result<String, SftError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::conversation::Conversation;
     use crate::agent::conversation::Turn;
+    use crate::lm::chat::render;
+    use crate::lm::tokenizer::ChatTokenizer;
 
     fn cfg() -> SftConfig {
         SftConfig {
