@@ -73,7 +73,7 @@ impl BackendKind {
     }
 
     /// The training device of this backend (autodiff enabled).
-    pub fn train_device(self) -> Result<Device, BackendError> {
+    pub(crate) fn train_device(self) -> Result<Device, BackendError> {
         Ok(self.device()?.autodiff())
     }
 }

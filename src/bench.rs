@@ -20,7 +20,7 @@ pub struct Bench {
 }
 
 /// Median wall time of `reps` runs of `f` (after one warm-up run).
-pub fn median_time(reps: usize, mut f: impl FnMut()) -> Duration {
+pub(crate) fn median_time(reps: usize, mut f: impl FnMut()) -> Duration {
     f();
     let mut times: Vec<Duration> = (0..reps.max(1))
         .map(|_| {

@@ -38,6 +38,6 @@ pub fn install() -> std::io::Result<()> {
 }
 
 /// The message of a stage that stops before it starts.
-pub fn before_stage(stage: &str) -> String {
+pub(crate) fn before_stage(stage: &str) -> String {
     format!("interrupted before stage {stage} started; run again to go on from here")
 }

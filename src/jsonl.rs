@@ -20,7 +20,7 @@ pub struct JsonlError {
 }
 
 /// The lines of `rows`.
-pub fn to_bytes<T: Serialize>(rows: &[T]) -> Vec<u8> {
+pub(crate) fn to_bytes<T: Serialize>(rows: &[T]) -> Vec<u8> {
     let mut buf = Vec::new();
     for r in rows {
         serde_json::to_writer(&mut buf, r).expect(

@@ -7,7 +7,7 @@
 const FALLBACK_MEMORY: u64 = 64 << 30;
 
 /// The machine's physical memory in bytes.
-pub fn machine_memory() -> u64 {
+pub(crate) fn machine_memory() -> u64 {
     #[cfg(unix)]
     {
         // SAFETY: sysconf has no preconditions; it returns -1 for a name it does not know.
@@ -25,13 +25,13 @@ pub fn machine_memory() -> u64 {
 }
 
 /// Bytes as GiB with two decimals, for messages.
-pub fn gib(bytes: f64) -> String {
+pub(crate) fn gib(bytes: f64) -> String {
     format!("{:.2} GiB", bytes / (1u64 << 30) as f64)
 }
 
 /// `Ok` when `bytes` (an estimate of what `what` needs) fits in the machine's memory; else a
 /// message saying what needs how much and what the machine has.
-pub fn fits_in_memory(what: &str, bytes: f64) -> Result<(), String> {
+pub(crate) fn fits_in_memory(what: &str, bytes: f64) -> Result<(), String> {
     let have = machine_memory() as f64;
     if bytes.is_finite() && bytes <= have {
         Ok(())

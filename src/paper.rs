@@ -146,7 +146,7 @@ id_enum!(
 
 impl EvalTask {
     /// The short name Table 1 prints (the first column of `table1.csv`).
-    pub fn paper_name(self) -> &'static str {
+    pub(crate) fn paper_name(self) -> &'static str {
         match self {
             EvalTask::Cifar10 => "cifar-10",
             EvalTask::HousePrice => "house-price",
@@ -211,7 +211,7 @@ id_enum!(
 
 impl PaperModel {
     /// The five baselines (every column except ML-Agent).
-    pub const BASELINES: [PaperModel; 5] = [
+    pub(crate) const BASELINES: [PaperModel; 5] = [
         PaperModel::Qwen7b,
         PaperModel::Qwen32b,
         PaperModel::Gpt4oMini,
@@ -240,7 +240,7 @@ id_enum!(
 
 impl Agent {
     /// What the agent stands for beside the paper's Table 1 (docs/report.md).
-    pub fn stands_for(self) -> &'static str {
+    pub(crate) fn stands_for(self) -> &'static str {
         match self {
             Agent::Random => {
                 "uniformly random actions over the script's schema (mostly edits, a Final \

@@ -31,14 +31,14 @@ fn perr<E: std::fmt::Debug>(e: E) -> PlotError {
 }
 
 /// A line of a curve chart.
-pub struct Line {
+pub(crate) struct Line {
     pub label: String,
     pub colour: usize,
     pub points: Vec<(f64, f64)>,
 }
 
 /// A dashed horizontal reference line.
-pub struct Hline {
+pub(crate) struct Hline {
     pub label: String,
     pub colour: usize,
     pub y: f64,
@@ -55,7 +55,7 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
 }
 
 /// A line chart: curves with markers plus dashed horizontal baselines.
-pub fn curve_chart(
+pub(crate) fn curve_chart(
     title: &str,
     x_desc: &str,
     y_desc: &str,
@@ -147,7 +147,7 @@ fn fmt_tick(x: f64) -> String {
 }
 
 /// Grouped bars: one group per category, one bar per series; `None` leaves a gap.
-pub fn grouped_bars(
+pub(crate) fn grouped_bars(
     title: &str,
     y_desc: &str,
     categories: &[String],

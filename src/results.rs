@@ -83,7 +83,7 @@ impl TaskResults {
     }
 
     /// The scores of API agent `name`.
-    pub fn api_scores(&self, name: &str) -> Option<&[f64]> {
+    pub(crate) fn api_scores(&self, name: &str) -> Option<&[f64]> {
         self.api
             .iter()
             .find(|a| a.name == name)
@@ -91,7 +91,7 @@ impl TaskResults {
     }
 
     /// The normalised improvements of API agent `name` ([`normalised_improvement`]).
-    pub fn api_normalised(&self, name: &str) -> Option<Vec<f64>> {
+    pub(crate) fn api_normalised(&self, name: &str) -> Option<Vec<f64>> {
         let range = self.improvement_range?;
         self.api_scores(name)?
             .iter()
@@ -139,7 +139,7 @@ impl TaskResults {
 }
 
 /// The clip range of [`normalised_improvement`].
-pub const NORMALISED_CLIP: (f64, f64) = (-1.0, 1.0);
+pub(crate) const NORMALISED_CLIP: (f64, f64) = (-1.0, 1.0);
 
 /// The primary per-trajectory score: g = dir · (score − starter) / |m_best − m_init|, the share
 /// of the task's known achievable improvement the trajectory realised, clipped to [−1, 1]

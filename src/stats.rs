@@ -17,7 +17,7 @@ fn ln_factorials(n_max: u64) -> Vec<f64> {
 }
 
 /// P(X ≥ k) for X ~ Binomial(n, 1/2), exactly summed in log space (no underflow for large n).
-pub fn binomial_half_upper_tail(n: u64, k: u64) -> f64 {
+pub(crate) fn binomial_half_upper_tail(n: u64, k: u64) -> f64 {
     if k == 0 {
         return 1.0;
     }
@@ -50,7 +50,7 @@ pub struct SignTest {
 }
 
 impl SignTest {
-    pub fn from_counts(wins: u64, losses: u64, ties: u64) -> Self {
+    pub(crate) fn from_counts(wins: u64, losses: u64, ties: u64) -> Self {
         let n = wins + losses;
         SignTest {
             wins,
@@ -63,7 +63,7 @@ impl SignTest {
 
     /// Counts wins/losses/ties of `subject` over `other` in pairs, with `better(a, b)` meaning
     /// a strictly better than b.
-    pub fn from_pairs(
+    pub(crate) fn from_pairs(
         pairs: impl IntoIterator<Item = (f64, f64)>,
         better: impl Fn(f64, f64) -> bool,
     ) -> Self {
@@ -81,17 +81,18 @@ impl SignTest {
     }
 
     /// Two-sided p-value: min(1, 2 · min(one-sided)) — exact for p = ½ by symmetry.
-    pub fn p_two_sided(&self) -> f64 {
+    #[cfg(test)]
+    fn p_two_sided(&self) -> f64 {
         (2.0 * self.p_better.min(self.p_worse)).min(1.0)
     }
 }
 
 /// Above this many points the trend test uses the normal approximation of Kendall's S.
-pub const TREND_EXACT_MAX_N: usize = 200;
+pub(crate) const TREND_EXACT_MAX_N: usize = 200;
 
 /// Mann–Kendall test for an increasing trend of a sequence against its order.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrendTest {
+pub(crate) struct TrendTest {
     pub n: usize,
     /// Pairs (i < j) with x_j − x_i > tolerance.
     pub concordant: u64,
@@ -107,7 +108,7 @@ pub struct TrendTest {
 
 /// Mann–Kendall trend test. `tolerance` ≥ 0 is the size of an increase that may be noise (for
 /// digitised data, twice the read-off error); such pairs count against the trend.
-pub fn trend_test(xs: &[f64], tolerance: f64) -> TrendTest {
+pub(crate) fn trend_test(xs: &[f64], tolerance: f64) -> TrendTest {
     let n = xs.len();
     let mut conc = 0u64;
     let mut not = 0u64;
@@ -149,7 +150,7 @@ pub fn trend_test(xs: &[f64], tolerance: f64) -> TrendTest {
 /// P(inversions ≤ k) for a uniformly random permutation of n items (Mahonian distribution),
 /// by dynamic programming over probabilities: adding the m-th item adds 0..m−1 inversions
 /// uniformly.
-pub fn inversions_cdf(n: usize, k: u64) -> f64 {
+pub(crate) fn inversions_cdf(n: usize, k: u64) -> f64 {
     let max = n * n.saturating_sub(1) / 2;
     if k as usize >= max {
         return 1.0;
@@ -198,7 +199,7 @@ fn erfc(x: f64) -> f64 {
 
 /// Holm's step-down procedure: which hypotheses are rejected at family-wise level `alpha`,
 /// in the input order.
-pub fn holm(p_values: &[f64], alpha: f64) -> Vec<bool> {
+pub(crate) fn holm(p_values: &[f64], alpha: f64) -> Vec<bool> {
     let m = p_values.len();
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]).then(a.cmp(&b)));
@@ -225,7 +226,7 @@ pub struct Interval {
 
 /// The 0.975 quantile of Student's t with `df` degrees of freedom (two-sided 95 %): a table to
 /// df 30 (3 decimals, rounded up so intervals never shrink), then the Cornish–Fisher expansion.
-pub fn student_t_975(df: u64) -> f64 {
+pub(crate) fn student_t_975(df: u64) -> f64 {
     const TABLE: [f64; 30] = [
         12.707, 4.303, 3.183, 2.777, 2.571, 2.447, 2.365, 2.307, 2.263, 2.229, 2.201, 2.179, 2.161,
         2.145, 2.132, 2.120, 2.110, 2.101, 2.094, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
@@ -258,7 +259,7 @@ pub fn prediction_half_width_95(xs: &[f64]) -> Option<f64> {
 /// Percentile bootstrap CI of the mean of `xs`: `resamples` resamples with replacement drawn from
 /// `rng` (a named stream of [`crate::seed::SeedPath`], so the interval is reproducible).
 /// `None` when `xs` is empty.
-pub fn bootstrap_mean_ci(
+pub(crate) fn bootstrap_mean_ci(
     xs: &[f64],
     resamples: u32,
     confidence: f64,
@@ -298,7 +299,7 @@ pub struct SignedRankTest {
 }
 
 /// Wilcoxon's signed-rank test of `diffs` (one value per task); `None` when every difference is 0.
-pub fn signed_rank_test(diffs: &[f64]) -> Option<SignedRankTest> {
+pub(crate) fn signed_rank_test(diffs: &[f64]) -> Option<SignedRankTest> {
     let mut nz: Vec<f64> = diffs.iter().copied().filter(|d| *d != 0.0).collect();
     if nz.is_empty() || nz.iter().any(|d| !d.is_finite()) {
         return None;
@@ -349,7 +350,7 @@ pub fn signed_rank_test(diffs: &[f64]) -> Option<SignedRankTest> {
 
 /// The interquartile mean (rliable): the mean of the middle 50 % of `xs`, the quarter at each
 /// end removed, fractional items weighted (so it is defined for any n ≥ 1).
-pub fn interquartile_mean(xs: &[f64]) -> Option<f64> {
+pub(crate) fn interquartile_mean(xs: &[f64]) -> Option<f64> {
     if xs.is_empty() {
         return None;
     }
@@ -369,7 +370,7 @@ pub fn interquartile_mean(xs: &[f64]) -> Option<f64> {
 /// A percentile interval of `stat` over `resamples` stratified bootstrap draws of `strata` (each
 /// stratum, a task's trajectory scores, resampled within itself: rliable's stratified
 /// bootstrap), with `stat` of the data as the estimate.
-pub fn stratified_bootstrap_ci(
+pub(crate) fn stratified_bootstrap_ci(
     strata: &[Vec<f64>],
     stat: impl Fn(&[Vec<f64>]) -> Option<f64>,
     resamples: u32,
@@ -398,7 +399,7 @@ pub fn stratified_bootstrap_ci(
 /// tasks resampled with replacement, then within each drawn task its paired trajectories
 /// (`pairs[t]` = (a's score, b's score) per trajectory). Both levels of variation enter, so the
 /// interval does not treat trajectories as independent tasks.
-pub fn hierarchical_bootstrap_ci(
+pub(crate) fn hierarchical_bootstrap_ci(
     pairs: &[Vec<(f64, f64)>],
     resamples: u32,
     confidence: f64,
@@ -431,7 +432,7 @@ pub fn hierarchical_bootstrap_ci(
 /// rliable's probability of improvement of `a` over `b`: the mean over tasks of
 /// P(X_a > X_b) + ½ P(X_a = X_b), X drawn from each task's trajectory scores (already oriented
 /// so that higher is better).
-pub fn probability_of_improvement(a: &[Vec<f64>], b: &[Vec<f64>]) -> Option<f64> {
+pub(crate) fn probability_of_improvement(a: &[Vec<f64>], b: &[Vec<f64>]) -> Option<f64> {
     let per: Vec<f64> = a
         .iter()
         .zip(b)

@@ -152,7 +152,7 @@ pub enum ApiError {
 /// The request body sent for one decision. Its canonical digest names the answer in the
 /// recording; the key and the URL are not part of it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ChatBody {
+pub(crate) struct ChatBody {
     pub model: String,
     pub messages: Vec<BodyMessage>,
     pub temperature: f64,
@@ -233,7 +233,7 @@ impl Recording {
             })
     }
 
-    pub fn put(&self, d: &Digest, body: &[u8]) -> Result<(), ApiError> {
+    pub(crate) fn put(&self, d: &Digest, body: &[u8]) -> Result<(), ApiError> {
         let wrap = |message: String| ApiError::Recording {
             path: self.dir.clone(),
             message,
@@ -298,7 +298,7 @@ impl ApiPolicy {
     /// Gives episode `i` of every batch the extra system text `notes[i]` (e.g. the ideas an
     /// enriched teacher starts from). The conversation the episode records stays the common
     /// one: the notes are the teacher's, not the student's.
-    pub fn with_episode_notes(mut self, notes: Vec<String>) -> Self {
+    pub(crate) fn with_episode_notes(mut self, notes: Vec<String>) -> Self {
         self.episode_notes = notes;
         self
     }

@@ -65,7 +65,7 @@ pub enum ConversationError {
 
 impl Conversation {
     /// Checks the shape LLaMA-Factory needs: non-empty, starts human, alternates, ends gpt.
-    pub fn check_shape(&self) -> Result<(), String> {
+    pub(crate) fn check_shape(&self) -> Result<(), String> {
         let t = &self.conversations;
         if t.is_empty() {
             return Err("expected at least one human and one gpt turn, found none".into());
@@ -91,7 +91,7 @@ impl Conversation {
 }
 
 /// Writes conversations as JSON lines (one record per line, fixed field order).
-pub fn write_jsonl(w: &mut dyn Write, convs: &[Conversation]) -> std::io::Result<()> {
+pub(crate) fn write_jsonl(w: &mut dyn Write, convs: &[Conversation]) -> std::io::Result<()> {
     for c in convs {
         serde_json::to_writer(&mut *w, c)?;
         w.write_all(b"\n")?;

@@ -21,7 +21,7 @@ use crate::tasks::Task;
 
 /// One episode to run.
 #[derive(Clone, Debug)]
-pub struct EpisodeJob<'a> {
+pub(crate) struct EpisodeJob<'a> {
     pub task: &'a Task,
     /// Names the stream of the policy's decisions; step `i` uses `seed.child(i)`.
     pub seed: SeedPath,
@@ -122,7 +122,7 @@ fn valid_metric(
 }
 
 /// Runs `jobs` with `policy` in lock step; returns the episodes in job order.
-pub fn run_episodes(
+pub(crate) fn run_episodes(
     wb: &Workbench,
     jobs: &[EpisodeJob<'_>],
     policy: &mut dyn Policy,

@@ -134,13 +134,14 @@ impl Expert {
 
     /// Replaces the knobs with those of the script as it is now, so that hill-climbing moves a
     /// notch from the current value rather than only within reach of the starter's.
-    pub fn update_knobs(&mut self, knobs: &[Knob]) {
+    pub(crate) fn update_knobs(&mut self, knobs: &[Knob]) {
         if !knobs.is_empty() {
             self.knobs = knobs.to_vec();
         }
     }
 
-    pub fn is_done(&self) -> bool {
+    #[cfg(test)]
+    fn is_done(&self) -> bool {
         self.done
     }
 
@@ -210,7 +211,7 @@ impl Expert {
     }
 
     /// Updates beliefs from the feedback of the action `act` returned last.
-    pub fn observe(&mut self, obs: &Observation) {
+    pub(crate) fn observe(&mut self, obs: &Observation) {
         let pending = self.pending.take();
         let tweak = self.pending_tweak.take();
         match obs {
@@ -351,7 +352,7 @@ fn sort_values(values: &mut [String]) {
 
 /// One expert per episode of a batch, as a [`Policy`]: episode `i` is played by `experts[i]`,
 /// which learns from that episode's feedback.
-pub struct ExpertTeam {
+pub(crate) struct ExpertTeam {
     name: String,
     experts: Vec<Expert>,
 }

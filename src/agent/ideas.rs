@@ -53,7 +53,7 @@ impl Idea {
 }
 
 /// Dimension of the hashed embedding.
-pub const EMBED_DIM: usize = 256;
+pub(crate) const EMBED_DIM: usize = 256;
 
 /// Hashed bag of words and word bigrams, L2-normalised. Deterministic and model-free, so the
 /// selection is reproducible bit for bit (the paper does not name its embedding model).
@@ -95,7 +95,7 @@ fn cosine_distance(a: &[f64], b: &[f64]) -> f64 {
 /// Farthest-point sampling: starts from the point farthest from the mean, then repeatedly adds
 /// the point whose nearest selected point is farthest. Ties go to the lowest index. Returns the
 /// selected indices in selection order (`min(k, n)` of them).
-pub fn farthest_points(points: &[Vec<f64>], k: usize) -> Vec<usize> {
+pub(crate) fn farthest_points(points: &[Vec<f64>], k: usize) -> Vec<usize> {
     let n = points.len();
     if n == 0 || k == 0 {
         return Vec::new();
@@ -203,7 +203,7 @@ fn single_edit(knob: &Knob, value: &str) -> Idea {
 
 /// At least `min_pool` candidate ideas (when the knobs allow): every single edit, then seeded
 /// pairs of edits on different keys. Deterministic in `seed`; no duplicates.
-pub fn candidate_pool(knobs: &[Knob], min_pool: usize, seed: &SeedPath) -> Vec<Idea> {
+pub(crate) fn candidate_pool(knobs: &[Knob], min_pool: usize, seed: &SeedPath) -> Vec<Idea> {
     use rand::Rng as _;
     let mut pool: Vec<Idea> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -241,7 +241,7 @@ pub fn candidate_pool(knobs: &[Knob], min_pool: usize, seed: &SeedPath) -> Vec<I
 }
 
 /// The `k` most diverse ideas of `pool` (farthest-point sampling over `embed`).
-pub fn most_diverse(pool: &[Idea], k: usize) -> Vec<Idea> {
+pub(crate) fn most_diverse(pool: &[Idea], k: usize) -> Vec<Idea> {
     let points: Vec<Vec<f64>> = pool.iter().map(|i| embed(&i.text())).collect();
     farthest_points(&points, k)
         .into_iter()

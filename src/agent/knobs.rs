@@ -10,7 +10,7 @@ const FLOAT_STEPS: [f64; 4] = [0.1, 0.3, 3.0, 10.0];
 
 /// The knobs of `script`, in schema order; candidates are distinct, valid for the key's kind,
 /// differ from the current value, and are rendered exactly as the script renders values.
-pub fn knobs_of(script: &Script) -> Vec<Knob> {
+pub(crate) fn knobs_of(script: &Script) -> Vec<Knob> {
     let specs = schema(script.family());
     script
         .entries()

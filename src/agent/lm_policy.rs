@@ -19,11 +19,11 @@ use crate::lm::{LmError, Qwen2, hf};
 use crate::seed::SeedPath;
 
 /// The tokenizer's file name inside a policy directory.
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub(crate) const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// A state's chat prompt: the first human turn is the task; then (gpt action, human
 /// feedback) pairs. The history must end with a human turn (the state to act on).
-pub fn fit_state(
+pub(crate) fn fit_state(
     tok: &ChatTokenizer,
     history: &[Turn],
     context_tokens: usize,
@@ -58,7 +58,7 @@ pub fn prompt_budget(context_tokens: usize, max_new_tokens: usize) -> usize {
 }
 
 /// States generated together by default: enough to amortise per-token overhead on a CPU.
-pub const DEFAULT_BATCH: usize = 8;
+pub(crate) const DEFAULT_BATCH: usize = 8;
 
 /// A Qwen2 policy with its tokenizer and sampling settings.
 pub struct LmPolicy {

@@ -78,14 +78,14 @@ pub trait Policy {
 /// Uniformly random actions over the action space, with some malformed text: the floor every
 /// learned agent must beat.
 #[derive(Clone, Debug, Default)]
-pub struct RandomPolicy;
+pub(crate) struct RandomPolicy;
 
 /// What `Inspect Script` and `Final Answer` name: the script (MLAgentBench's actions all take
 /// an input). Non-edit actions never end at a bare `Action Input:`, so a policy is never
 /// taught to stop there, which is how an Edit Script loses its edits (PROVENANCE.md).
-pub const SCRIPT_INPUT: &str = "train.py";
+pub(crate) const SCRIPT_INPUT: &str = "train.py";
 /// What `Understand Data` names.
-pub const DATA_INPUT: &str = "training data";
+pub(crate) const DATA_INPUT: &str = "training data";
 
 impl Policy for RandomPolicy {
     fn name(&self) -> &str {

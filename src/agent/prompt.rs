@@ -7,13 +7,13 @@ use crate::tasks::Task;
 
 /// The system prompt (assumed: the paper's prompts are not public; this is MLAgentBench's
 /// action format in a few lines).
-pub const SYSTEM: &str = "You are an ML engineer. Improve the validation metric of the script. \
+pub(crate) const SYSTEM: &str = "You are an ML engineer. Improve the validation metric of the script. \
 Answer with three lines: `Thought: ...`, `Action: ...` (Edit Script, Inspect Script, \
 Understand Data or Final Answer) and `Action Input: ...` (for Edit Script: `key = value; ...`; \
 for Understand Data: `training data`; otherwise `train.py`).";
 
 /// The first human turn: the task and its starter script.
-pub fn task_turn(task: &Task, script: &Script) -> String {
+pub(crate) fn task_turn(task: &Task, script: &Script) -> String {
     let s = &task.spec;
     format!(
         "Task {id}: {desc}\nMetric: {metric} ({dir}).\nYou have at most {steps} actions.\n\nScript:\n{script}",
@@ -26,7 +26,7 @@ pub fn task_turn(task: &Task, script: &Script) -> String {
 }
 
 /// A human turn reporting the feedback of the last action.
-pub fn feedback_turn(feedback: &Feedback) -> String {
+pub(crate) fn feedback_turn(feedback: &Feedback) -> String {
     format!("Observation ({}): {}", feedback.kind(), feedback.message())
 }
 

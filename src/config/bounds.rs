@@ -12,16 +12,16 @@ use super::Experiment;
 
 /// The byte-level BPE alphabet (256) plus the chat template's three special tokens: the smallest
 /// vocabulary `lm::tokenizer::ChatTokenizer::train_bpe` can produce.
-pub const MIN_VOCAB: usize = 259;
+pub(crate) const MIN_VOCAB: usize = 259;
 /// Largest vocabulary accepted (Qwen2.5's is 152,064).
-pub const MAX_VOCAB: usize = 1 << 22;
+pub(crate) const MAX_VOCAB: usize = 1 << 22;
 /// Candidate ideas per task: generating them is a rejection loop of up to 100 draws per
 /// candidate, so the count bounds the time (the paper asks for at least 100).
-pub const MAX_IDEA_POOL: usize = 100_000;
+pub(crate) const MAX_IDEA_POOL: usize = 100_000;
 /// Expert episodes per task (the paper: 1,112).
-pub const MAX_EPISODES_PER_TASK: usize = 100_000;
+pub(crate) const MAX_EPISODES_PER_TASK: usize = 100_000;
 /// Evaluation trajectories per (agent, task) (the paper: 8).
-pub const MAX_TRAJECTORIES: usize = 10_000;
+pub(crate) const MAX_TRAJECTORIES: usize = 10_000;
 /// Host bytes an episode step holds while a stage runs: its script, action, feedback and
 /// conversation turn, generously.
 const STEP_BYTES: f64 = 16.0 * 1024.0;
@@ -35,7 +35,7 @@ fn bad(field: &str, message: String) -> Check {
 }
 
 /// Every task id must be in the registry.
-pub fn check_tasks(exp: &Experiment, registry: &Registry) -> Check {
+pub(crate) fn check_tasks(exp: &Experiment, registry: &Registry) -> Check {
     for (list, ids) in [
         ("train_tasks", &exp.train_tasks),
         ("eval_tasks", &exp.eval_tasks),
@@ -59,7 +59,7 @@ pub fn check_tasks(exp: &Experiment, registry: &Registry) -> Check {
 /// The model the policy is built from: the pretrained directory's `config.json` where it
 /// exists, else the named config (with the configured vocabulary, an upper bound on the
 /// trained tokenizer's).
-pub fn check_model(exp: &Experiment) -> Result<Qwen2Config, (String, String)> {
+pub(crate) fn check_model(exp: &Experiment) -> Result<Qwen2Config, (String, String)> {
     let p = &exp.policy;
     if !(MIN_VOCAB..=MAX_VOCAB).contains(&p.vocab_size) {
         return Err((
@@ -99,7 +99,7 @@ pub fn check_model(exp: &Experiment) -> Result<Qwen2Config, (String, String)> {
 
 /// Counts whose cost is time, and the host memory of everything a run keeps; with the flex
 /// backend also the model's weights, gradients, optimiser state and largest activations.
-pub fn check_sizes(exp: &Experiment, registry: &Registry, model: &Qwen2Config) -> Check {
+pub(crate) fn check_sizes(exp: &Experiment, registry: &Registry, model: &Qwen2Config) -> Check {
     for (field, n, max) in [
         ("ideas.pool_size", exp.ideas.pool_size, MAX_IDEA_POOL),
         (

@@ -80,7 +80,7 @@ impl RunRecord {
 /// stops with an error instead: nothing that enters a result may read the clock
 /// (ARCHITECTURE.md, invariant 12).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct WallClockExceeded {
+pub(crate) struct WallClockExceeded {
     pub guard_s: f64,
 }
 

@@ -15,7 +15,7 @@ pub struct Matrix {
 }
 
 impl Matrix {
-    pub fn from_rows(rows: Vec<Vec<f32>>, cols: usize) -> Self {
+    pub(crate) fn from_rows(rows: Vec<Vec<f32>>, cols: usize) -> Self {
         let n = rows.len();
         let data: Vec<f32> = rows.into_iter().flatten().collect();
         debug_assert_eq!(data.len(), n * cols);

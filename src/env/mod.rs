@@ -9,7 +9,7 @@ pub mod features;
 pub mod model;
 pub mod score;
 pub mod script;
-pub mod step_class;
+pub(crate) mod step_class;
 pub mod workbench;
 
 pub use action::{Action, ActionKind};

@@ -16,7 +16,7 @@ use crate::seed::SeedPath;
 
 /// What the network outputs and how it is trained.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Head {
+pub(crate) enum Head {
     /// `k` classes, softmax + cross-entropy.
     Softmax(usize),
     /// `k` independent 0/1 columns, sigmoid + binary cross-entropy.
@@ -119,7 +119,7 @@ fn layer_dims(a: Arch, d: usize, k: usize) -> Vec<(usize, usize)> {
 }
 
 /// Planned multiply-adds of one forward pass of one example (the budget's work unit).
-pub fn forward_macs(
+pub(crate) fn forward_macs(
     script: &Script,
     d: usize,
     k: usize,
@@ -139,7 +139,7 @@ pub fn forward_macs(
 }
 
 /// A trained model: its architecture and weights (inner, non-autodiff tensors).
-pub struct Model {
+pub(crate) struct Model {
     arch: Arch,
     params: Vec<Tensor<2>>,
     head: Head,
@@ -254,7 +254,7 @@ fn loss(head: Head, kind: &str, z: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
 }
 
 /// Everything a training run needs besides the features.
-pub struct TrainInput<'a> {
+pub(crate) struct TrainInput<'a> {
     pub train: &'a Matrix,
     pub targets: &'a Matrix,
     pub head: Head,
@@ -425,7 +425,7 @@ impl Model {
     }
 
     /// Predictions for every row of `x`: probabilities (softmax / sigmoid heads) or values.
-    pub fn predict(&self, x: &Matrix) -> Result<Vec<Vec<f64>>, TrainError> {
+    pub(crate) fn predict(&self, x: &Matrix) -> Result<Vec<Vec<f64>>, TrainError> {
         let device = Device::flex();
         let k = self.head.outputs();
         let mut out = Vec::with_capacity(x.rows);

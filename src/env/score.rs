@@ -17,7 +17,7 @@ pub enum ScoreError {
 }
 
 /// The head for a task's targets and metric.
-pub fn head_for(targets: &Targets, metric: TaskMetric) -> Head {
+pub(crate) fn head_for(targets: &Targets, metric: TaskMetric) -> Head {
     match targets {
         Targets::Classes { names, .. } => Head::Softmax(names.len()),
         Targets::Binary(_) => Head::Sigmoid(1),
@@ -29,7 +29,7 @@ pub fn head_for(targets: &Targets, metric: TaskMetric) -> Head {
 }
 
 /// Training targets of examples `idx` (one row per training row of `source`).
-pub fn target_matrix(targets: &Targets, source: &[usize]) -> Matrix {
+pub(crate) fn target_matrix(targets: &Targets, source: &[usize]) -> Matrix {
     match targets {
         Targets::Classes { labels, names } => {
             let k = names.len();

@@ -401,7 +401,7 @@ impl Script {
         self.values.iter().any(|(k, _)| k.name == key)
     }
 
-    pub fn int(&self, key: &str) -> i64 {
+    pub(crate) fn int(&self, key: &str) -> i64 {
         match self.get(key) {
             Value::Int(v) => *v,
             other => panic!("schema declares `{key}` as an integer, found {other:?}"),
@@ -439,7 +439,7 @@ impl Script {
     }
 
     /// The keys, types and help of this script (shown by `Inspect Script`).
-    pub fn describe_keys(&self) -> String {
+    pub(crate) fn describe_keys(&self) -> String {
         let mut out = String::new();
         for (k, _) in &self.values {
             let ty = match k.kind {

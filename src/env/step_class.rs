@@ -71,7 +71,7 @@ impl ActionMix {
     }
 
     /// Adds another mix's counts.
-    pub fn merge(&mut self, other: &ActionMix) {
+    pub(crate) fn merge(&mut self, other: &ActionMix) {
         self.invalid += other.invalid;
         self.non_edit += other.non_edit;
         self.no_op_edit += other.no_op_edit;

@@ -184,7 +184,7 @@ pub struct Workbench {
 /// observation shows: the old lines (`- key = value`), then the new ones (`+ key = value`),
 /// in script order. A revert is then a copy of the `-` lines of the last observation, in the
 /// very `key = value` form an edit takes (PROVENANCE.md).
-pub fn describe_changes(before: &Script, after: &Script) -> String {
+pub(crate) fn describe_changes(before: &Script, after: &Script) -> String {
     let changed: Vec<(&str, String, String)> = before
         .entries()
         .zip(after.entries())
@@ -208,7 +208,7 @@ pub fn describe_changes(before: &Script, after: &Script) -> String {
 /// verdict against the script before the edit, in the metric's own direction (values as
 /// shown, 6 decimals). A 7B agent compares two numbers itself; the verdict spares a small
 /// policy that arithmetic, so keep / revert can be read off the text. PROVENANCE.md.
-pub fn compare_metric(now: f64, before: f64, direction: Direction) -> String {
+pub(crate) fn compare_metric(now: f64, before: f64, direction: Direction) -> String {
     let (a, b) = (format!("{now:.6}"), format!("{before:.6}"));
     let verdict = if a == b {
         "the same as"
@@ -263,7 +263,7 @@ impl Workbench {
     }
 
     /// The cache key of a run.
-    pub fn run_key(task: &Task, script: &Script, seed: u64) -> Digest {
+    pub(crate) fn run_key(task: &Task, script: &Script, seed: u64) -> Digest {
         digest_of(&(
             "mlagent-run-v1",
             task.digest.to_string(),
@@ -571,7 +571,7 @@ pub fn evaluate(
 }
 
 /// One run, bypassing the cache (benchmarks).
-pub fn run_uncached(
+pub(crate) fn run_uncached(
     bench: &Workbench,
     task: &Task,
     data: &Dataset,

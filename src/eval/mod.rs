@@ -27,7 +27,7 @@ pub struct EvalConfig {
 
 impl EvalConfig {
     /// The step limit of a trajectory on `task`.
-    pub fn steps_on(&self, task: &Task) -> usize {
+    pub(crate) fn steps_on(&self, task: &Task) -> usize {
         let budget = task.spec.budget.max_steps as usize;
         self.max_steps.map_or(budget, |m| m.min(budget))
     }
@@ -47,7 +47,7 @@ pub fn episode_test_metric(
 }
 
 /// The test metric of the task's starter script.
-pub fn starter_test_metric(
+pub(crate) fn starter_test_metric(
     wb: &Workbench,
     task: &Task,
     run_seed: u64,

@@ -18,7 +18,7 @@ use crate::provenance::manifest::{OutputFile, OutputRole};
 use crate::provenance::{Digest, atomic};
 
 pub const MANIFEST_FILE: &str = "checkpoint.json";
-pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+pub(crate) const OPTIMIZER_FILE: &str = "optimizer.bpk";
 
 /// `checkpoint.json`: what a checkpoint holds and the digest of each file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -107,7 +107,7 @@ impl Qwen2Config {
     }
 
     /// Qwen2.5-0.5B(-Instruct) as published in its `config.json`.
-    pub fn qwen2_5_0_5b() -> Self {
+    pub(crate) fn qwen2_5_0_5b() -> Self {
         Self {
             vocab_size: 151_936,
             hidden_size: 896,
@@ -124,7 +124,7 @@ impl Qwen2Config {
     }
 
     /// Qwen2.5-7B-Instruct as published in its `config.json` (the paper's base policy).
-    pub fn qwen2_5_7b() -> Self {
+    pub(crate) fn qwen2_5_7b() -> Self {
         Self {
             vocab_size: 152_064,
             hidden_size: 3584,
@@ -227,7 +227,7 @@ impl Qwen2Config {
 
     /// [`Self::num_params`] without overflow: saturates instead, for bounds checks on configs
     /// that were never meant to be built.
-    pub fn param_count(&self) -> u128 {
+    pub(crate) fn param_count(&self) -> u128 {
         let [d, f, l, v] = [
             self.hidden_size,
             self.intermediate_size,

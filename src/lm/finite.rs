@@ -13,7 +13,10 @@ use super::safetensors::HostTensor;
 
 /// The first tensor (in name order) holding a non-finite value, as an error naming `origin`,
 /// the tensor, the index and the value.
-pub fn check_weights(tensors: &BTreeMap<String, HostTensor>, origin: &str) -> Result<(), LmError> {
+pub(crate) fn check_weights(
+    tensors: &BTreeMap<String, HostTensor>,
+    origin: &str,
+) -> Result<(), LmError> {
     for (name, t) in tensors {
         if let Some((i, x)) = t.data.iter().enumerate().find(|(_, x)| !x.is_finite()) {
             return Err(LmError::Weights(format!(

@@ -124,7 +124,7 @@ pub fn generate(
 
 /// Like [`generate`], with the sampling stream of each row given: row `b` samples from
 /// `seeds[b]`, so a row's draws do not depend on its place in the batch.
-pub fn generate_seeded(
+pub(crate) fn generate_seeded(
     model: &Qwen2,
     prompts: &[Vec<u32>],
     cfg: &SamplingConfig,

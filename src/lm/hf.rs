@@ -12,7 +12,7 @@ use super::{LmError, safetensors};
 use crate::provenance::{Digest, atomic};
 
 pub const CONFIG_FILE: &str = "config.json";
-pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub(crate) const WEIGHTS_FILE: &str = "model.safetensors";
 /// The index of a sharded checkpoint (the published Qwen2.5-7B ships 4 shards).
 pub const INDEX_FILE: &str = "model.safetensors.index.json";
 
@@ -33,7 +33,7 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, HostTensor>, LmError> {
 }
 
 /// All tensors of a directory, from the single file or from every shard of the index.
-pub fn read_tensors(dir: &Path) -> Result<BTreeMap<String, HostTensor>, LmError> {
+pub(crate) fn read_tensors(dir: &Path) -> Result<BTreeMap<String, HostTensor>, LmError> {
     let single = dir.join(WEIGHTS_FILE);
     let index = dir.join(INDEX_FILE);
     if single.exists() || !index.exists() {

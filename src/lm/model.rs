@@ -262,7 +262,7 @@ pub fn init_tensors(cfg: &Qwen2Config, seed: &SeedPath) -> BTreeMap<String, Host
 
 /// `n` draws of N(0, std) by Box–Muller in f64 (portable: no platform libm differences matter
 /// beyond f64 `ln`/`cos`, which are correctly rounded enough to be stable on one platform).
-pub fn normal_vec(rng: &mut crate::seed::Rng, n: usize, std: f64) -> Vec<f32> {
+pub(crate) fn normal_vec(rng: &mut crate::seed::Rng, n: usize, std: f64) -> Vec<f32> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let u1: f64 = 1.0 - rng.random::<f64>(); // (0, 1]
@@ -568,7 +568,7 @@ impl Qwen2 {
 
 /// Position ids for a row with padding: each real token's index among the real tokens (pads
 /// get 0; their outputs are never used).
-pub fn positions_after_pads(pads: &[bool]) -> Vec<usize> {
+pub(crate) fn positions_after_pads(pads: &[bool]) -> Vec<usize> {
     let mut n = 0;
     pads.iter()
         .map(|&p| {

@@ -14,9 +14,9 @@ use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 use super::LmError;
 use crate::provenance::{Digest, atomic};
 
-pub const IM_START: &str = "<|im_start|>";
-pub const IM_END: &str = "<|im_end|>";
-pub const END_OF_TEXT: &str = "<|endoftext|>";
+pub(crate) const IM_START: &str = "<|im_start|>";
+pub(crate) const IM_END: &str = "<|im_end|>";
+pub(crate) const END_OF_TEXT: &str = "<|endoftext|>";
 
 /// The trained BPE's word split: GPT-2's pattern with `_` as a letter, so a script key such as
 /// `learning_rate` is one word and BPE can make it one token (with GPT-2's split it is three,
@@ -72,7 +72,7 @@ impl ChatTokenizer {
         Self::from_json_bytes(&bytes, &path.display().to_string())
     }
 
-    pub fn from_json_bytes(bytes: &[u8], origin: &str) -> Result<Self, LmError> {
+    pub(crate) fn from_json_bytes(bytes: &[u8], origin: &str) -> Result<Self, LmError> {
         let inner = Tokenizer::from_bytes(bytes).map_err(|e| tok_err(origin, e))?;
         Self::wrap(inner, origin)
     }

@@ -114,7 +114,7 @@ impl Batch {
     }
 
     /// Number of tokens that count in the loss.
-    pub fn target_count(&self) -> usize {
+    pub(crate) fn target_count(&self) -> usize {
         self.loss_mask
             .iter()
             .map(|m| m[1..].iter().filter(|&&x| x).count())
@@ -123,7 +123,11 @@ impl Batch {
 }
 
 /// Mean cross-entropy over the masked target tokens (a scalar tensor, differentiable).
-pub fn masked_loss(model: &Qwen2, batch: &Batch, device: &Device) -> Result<Tensor<1>, LmError> {
+pub(crate) fn masked_loss(
+    model: &Qwen2,
+    batch: &Batch,
+    device: &Device,
+) -> Result<Tensor<1>, LmError> {
     let t = batch.tokens.first().map_or(0, Vec::len);
     if t < 2
         || batch.loss_mask.len() != batch.tokens.len()
@@ -200,7 +204,7 @@ impl Trainer {
     }
 
     /// One step at `lr` (for schedules); returns the batch loss before the update.
-    pub fn step_with_lr(
+    pub(crate) fn step_with_lr(
         &mut self,
         batch: &Batch,
         lr: f64,
@@ -223,7 +227,7 @@ impl Trainer {
 
 /// What one accumulated optimiser step did.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepStats {
+pub(crate) struct StepStats {
     /// Mean cross-entropy over every target token of the step's micro-batches.
     pub loss: f32,
     /// Target tokens of the step.
@@ -284,7 +288,7 @@ impl ModuleVisitor for Scale<'_> {
 /// applies with `max_grad_norm`: scale by `max_norm / (norm + 1e-6)` when that is below 1).
 /// burn's own `GradientClipping::Norm` clips each tensor separately, which is not the same.
 /// Returns the norm before clipping.
-pub fn clip_global_norm<M: Module>(
+pub(crate) fn clip_global_norm<M: Module>(
     model: &M,
     grads: &mut GradientsParams,
     max_norm: Option<f64>,
@@ -309,7 +313,7 @@ impl Trainer {
     /// mean over every target token of all of them (each micro-batch's mean weighted by its
     /// share of the tokens, as transformers does with `num_items_in_batch`), the gradient is
     /// clipped to `max_grad_norm` (global L2), then AdamW updates at `lr`.
-    pub fn step_accumulated(
+    pub(crate) fn step_accumulated(
         &mut self,
         micro_batches: &[Batch],
         lr: f64,

@@ -12,7 +12,7 @@ use super::{Direction, Metric};
 pub const TOLERANCE: f64 = 1e-9;
 
 /// Whether `got` matches `expected` within [`TOLERANCE`].
-pub fn within_tolerance(got: f64, expected: f64) -> bool {
+pub(crate) fn within_tolerance(got: f64, expected: f64) -> bool {
     (got - expected).abs() <= TOLERANCE * expected.abs().max(1.0)
 }
 
@@ -75,7 +75,7 @@ pub fn check_text(text: &str) -> Result<Vec<CaseCheck>, String> {
 }
 
 /// Evaluate one case and compare.
-pub fn check_case(index: usize, case: &Value) -> CaseCheck {
+pub(crate) fn check_case(index: usize, case: &Value) -> CaseCheck {
     let text = |key: &str| case.get(key).and_then(Value::as_str).map(str::to_string);
     let mut check = CaseCheck {
         index,

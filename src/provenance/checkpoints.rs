@@ -14,14 +14,14 @@ use serde::de::DeserializeOwned;
 use super::{atomic, files};
 
 /// The pointer file in a resume folder.
-pub const POINTER_FILE: &str = "latest.json";
+pub(crate) const POINTER_FILE: &str = "latest.json";
 
 /// Largest pointer file read (it holds the loop's progress records, a few MB at most).
 const POINTER_LIMIT: u64 = 1 << 30;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
-pub struct CheckpointError {
+pub(crate) struct CheckpointError {
     pub path: PathBuf,
     pub message: String,
 }
@@ -48,7 +48,7 @@ struct Pointer<T> {
 
 /// A resume folder.
 #[derive(Clone, Debug)]
-pub struct Checkpoints {
+pub(crate) struct Checkpoints {
     dir: PathBuf,
 }
 
@@ -62,10 +62,6 @@ fn err(path: &Path, message: impl std::fmt::Display) -> CheckpointError {
 impl Checkpoints {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     fn pointer_path(&self) -> PathBuf {
@@ -98,7 +94,7 @@ impl Checkpoints {
     }
 
     /// The pointed checkpoint's state, without loading its files (for progress displays).
-    pub fn latest_state<T: DeserializeOwned>(&self) -> Result<Option<T>, CheckpointError> {
+    pub(crate) fn latest_state<T: DeserializeOwned>(&self) -> Result<Option<T>, CheckpointError> {
         Ok(self.read_pointer::<T>()?.map(|p| p.state))
     }
 
@@ -164,7 +160,7 @@ impl Checkpoints {
     }
 
     /// Removes the whole resume state, naming it and the reason on stderr and in the log.
-    pub fn discard(&self, why: &str) -> Result<(), CheckpointError> {
+    pub(crate) fn discard(&self, why: &str) -> Result<(), CheckpointError> {
         tracing::warn!(resume = %self.dir.display(), %why, "discarding an inconsistent resume state");
         eprintln!(
             "discarding the resume state in {} ({why}); the stage restarts from its start",
@@ -251,14 +247,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let c = Checkpoints::new(d.path().join("resume"));
         save(&c, "step-1", 1, b"one");
-        std::fs::write(c.dir().join(POINTER_FILE), "{garbage").unwrap();
+        std::fs::write(c.dir.join(POINTER_FILE), "{garbage").unwrap();
         assert_eq!(load(&c), None);
-        assert!(!c.dir().exists(), "the whole resume state is gone");
+        assert!(!c.dir.exists(), "the whole resume state is gone");
         save(&c, "step-1", 1, b"one");
         let refused: Option<()> = c
             .resume(|_, _: u32| Err::<(), _>("digest differs"))
             .unwrap();
         assert_eq!(refused, None);
-        assert!(!c.dir().exists());
+        assert!(!c.dir.exists());
     }
 }

@@ -28,7 +28,7 @@ impl CodeVersion {
     }
 
     /// The version of the git tree containing `dir`, or `NoRepository`.
-    pub fn of_tree(dir: &Path) -> Self {
+    pub(crate) fn of_tree(dir: &Path) -> Self {
         match read_git(dir) {
             Some(v) => v,
             None => CodeVersion::NoRepository {

@@ -56,7 +56,7 @@ fn not_regular(ty: &fs::FileType) -> io::Error {
 }
 
 /// Reads a regular file (see [`open_regular`]) of at most `limit` bytes.
-pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     use io::Read;
     let (f, len) = open_regular(path)?;
     if len > limit {
@@ -78,7 +78,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
 
 /// sha256 of a regular file that must hold exactly `bytes` bytes: the size is checked before
 /// reading, and no more than `bytes` are read, so a swapped-in file cannot stall a check.
-pub fn sized_file_digest(path: &Path, bytes: u64) -> Result<Digest, HashError> {
+pub(crate) fn sized_file_digest(path: &Path, bytes: u64) -> Result<Digest, HashError> {
     let wrap = |source| HashError {
         path: path.to_path_buf(),
         source,
@@ -154,7 +154,7 @@ pub fn relative(root: &Path, path: &Path) -> String {
 }
 
 /// Digest of a sorted (relative path, file digest) list.
-pub fn listing_digest(entries: &[(String, Digest)]) -> Digest {
+pub(crate) fn listing_digest(entries: &[(String, Digest)]) -> Digest {
     let mut sorted: Vec<&(String, Digest)> = entries.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let mut h = Hasher::new();

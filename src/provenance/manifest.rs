@@ -15,14 +15,14 @@ use super::files::sized_file_digest;
 use super::{CodeVersion, Digest, canonical};
 
 /// Format version of manifest files.
-pub const MANIFEST_FORMAT: u32 = 1;
+pub(crate) const MANIFEST_FORMAT: u32 = 1;
 
 /// The manifest's file name in its run folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// The run's canonical config (stage section, reward, task digests) in its run folder; its
 /// digest is the manifest's `config_digest`.
-pub const RUN_CONFIG_FILE: &str = "config.json";
+pub(crate) const RUN_CONFIG_FILE: &str = "config.json";
 
 /// What a stage run depends on. Its digest names the run folder, and the manifest records every
 /// field, so a manifest's run key can be recomputed from the manifest alone.
@@ -125,13 +125,13 @@ impl std::fmt::Display for Mismatch {
 
 impl Manifest {
     /// Computes `digest` and `integrity` from the other fields.
-    pub fn seal(mut self) -> Self {
+    pub(crate) fn seal(mut self) -> Self {
         self.digest = self.identity_digest();
         self.integrity = self.integrity_digest();
         self
     }
 
-    pub fn identity_digest(&self) -> Digest {
+    pub(crate) fn identity_digest(&self) -> Digest {
         let mut content: Vec<(&str, &Digest)> = self
             .outputs
             .iter()
@@ -151,7 +151,7 @@ impl Manifest {
         .expect("a manifest identity holds no floats, so it always has a canonical encoding")
     }
 
-    pub fn integrity_digest(&self) -> Digest {
+    pub(crate) fn integrity_digest(&self) -> Digest {
         let mut copy = self.clone();
         copy.integrity = Digest::from_raw([0; 32]);
         canonical::digest_of(&copy)
@@ -164,7 +164,7 @@ impl Manifest {
 
     /// The run key the manifest's own fields (stage, config, parents, seed, backend, code)
     /// make; a manifest that was not written for its run key does not match it.
-    pub fn recomputed_run_key(&self) -> Digest {
+    pub(crate) fn recomputed_run_key(&self) -> Digest {
         RunKey {
             stage: self.stage.clone(),
             config_digest: self.config_digest,
@@ -362,7 +362,7 @@ fn linked_ancestor(dir: &Path, rel: &str) -> Option<PathBuf> {
 }
 
 /// `rustc --version` of the compiler that built this crate.
-pub fn rustc_version() -> &'static str {
+pub(crate) fn rustc_version() -> &'static str {
     env!("MLAGENT_RUSTC_VERSION")
 }
 

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use super::manifest::{MANIFEST_FILE, RunKey};
 use super::manifest::{MANIFEST_FORMAT, Mismatch, OutputFile, OutputRole};
 use super::{Digest, Manifest, atomic, files};
-pub const RESUME_DIR: &str = "resume";
+pub(crate) const RESUME_DIR: &str = "resume";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -217,14 +217,17 @@ impl Store {
     }
 
     /// The manifest with identity digest `digest`, with its path.
-    pub fn manifest_by_digest(&self, digest: &Digest) -> Result<(PathBuf, Manifest), StoreError> {
+    pub(crate) fn manifest_by_digest(
+        &self,
+        digest: &Digest,
+    ) -> Result<(PathBuf, Manifest), StoreError> {
         manifest_by_digest(&self.root, digest)
     }
 }
 
 /// Every complete run's manifest below store `root`, with its path, in a fixed order. Reads
 /// only; takes no lock.
-pub fn list_manifests(root: &Path) -> Result<Vec<(PathBuf, Manifest)>, StoreError> {
+pub(crate) fn list_manifests(root: &Path) -> Result<Vec<(PathBuf, Manifest)>, StoreError> {
     let mut out = Vec::new();
     for entry in list_runs(root)? {
         if let RunEntry::Complete(mp) = entry {
@@ -237,7 +240,7 @@ pub fn list_manifests(root: &Path) -> Result<Vec<(PathBuf, Manifest)>, StoreErro
 
 /// What the walk of a store's `runs/` folder finds, in a fixed order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RunEntry {
+pub(crate) enum RunEntry {
     /// A run folder with its manifest (the manifest's path).
     Complete(PathBuf),
     /// A run folder without a manifest: an interrupted run, or a deleted manifest.
@@ -247,7 +250,7 @@ pub enum RunEntry {
 }
 
 /// Walks `<root>/runs/<stage>/<run key>/`. A path that holds no `runs/` folder is not a store.
-pub fn list_runs(root: &Path) -> Result<Vec<RunEntry>, StoreError> {
+pub(crate) fn list_runs(root: &Path) -> Result<Vec<RunEntry>, StoreError> {
     let runs = root.join("runs");
     match fs::symlink_metadata(&runs) {
         Ok(m) if m.file_type().is_dir() => {}
@@ -298,7 +301,10 @@ pub fn list_runs(root: &Path) -> Result<Vec<RunEntry>, StoreError> {
 }
 
 /// The manifest with identity digest `digest` below store `root`, with its path.
-pub fn manifest_by_digest(root: &Path, digest: &Digest) -> Result<(PathBuf, Manifest), StoreError> {
+pub(crate) fn manifest_by_digest(
+    root: &Path,
+    digest: &Digest,
+) -> Result<(PathBuf, Manifest), StoreError> {
     list_manifests(root)?
         .into_iter()
         .find(|(_, m)| &m.digest == digest)

@@ -46,7 +46,7 @@ pub fn verify_store(root: &Path) -> Result<VerifyReport, StoreError> {
 }
 
 /// [`verify_store`], calling `progress(done, total)` after each run (for progress bars).
-pub fn verify_store_with_progress(
+pub(crate) fn verify_store_with_progress(
     root: &Path,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<VerifyReport, StoreError> {
@@ -127,7 +127,7 @@ pub fn verify_path(
 
 /// Verifies the run of `manifest_path` and every ancestor, found in the store that holds it
 /// (`<store>/runs/<stage>/<key>/manifest.json`) or in `store_root` when given.
-pub fn verify_lineage(
+pub(crate) fn verify_lineage(
     manifest_path: &Path,
     store_root: Option<&Path>,
 ) -> Result<VerifyReport, StoreError> {

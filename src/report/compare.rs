@@ -20,8 +20,8 @@ use crate::stats::{
 };
 
 /// Resamples of every interval here.
-pub const RESAMPLES: u32 = 2_000;
-pub const CONFIDENCE: f64 = 0.95;
+pub(crate) const RESAMPLES: u32 = 2_000;
+pub(crate) const CONFIDENCE: f64 = 0.95;
 
 /// What a task's scores are measured in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +81,7 @@ pub struct Comparison {
 
 impl Comparison {
     /// One-sided p of "a is better" (1 when every task ties).
-    pub fn p_better(&self) -> f64 {
+    pub(crate) fn p_better(&self) -> f64 {
         self.signed_rank.map_or(1.0, |t| t.p_greater)
     }
 
@@ -168,7 +168,7 @@ pub fn compare(
 
 /// One agent's aggregate over tasks: a row of the report's aggregate table.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Aggregate {
+pub(crate) struct Aggregate {
     pub agent: Agent,
     pub tasks: usize,
     /// Interquartile mean of every (task, trajectory) score, stratified bootstrap interval.
@@ -178,7 +178,11 @@ pub struct Aggregate {
 }
 
 /// Every agent's aggregate over `tasks` in the table's scale.
-pub fn aggregates(results: &ResultsTable, tasks: &[EvalTask], seed: &SeedPath) -> Vec<Aggregate> {
+pub(crate) fn aggregates(
+    results: &ResultsTable,
+    tasks: &[EvalTask],
+    seed: &SeedPath,
+) -> Vec<Aggregate> {
     let scale = scale_of(results);
     let flat = |s: &[Vec<f64>]| s.iter().flatten().copied().collect::<Vec<f64>>();
     results
@@ -221,7 +225,7 @@ pub fn aggregates(results: &ResultsTable, tasks: &[EvalTask], seed: &SeedPath) -
 }
 
 /// Fixed formatting of numbers in verdict texts (the report's bytes must be deterministic).
-pub fn fmt_p(p: f64) -> String {
+pub(crate) fn fmt_p(p: f64) -> String {
     if p >= 1e-3 {
         format!("{p:.4}")
     } else {

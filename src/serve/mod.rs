@@ -69,7 +69,7 @@ use openai::{
 use template::ChatTemplate;
 
 /// Most completions one request may ask for (`n`).
-pub const MAX_N: u64 = 8;
+pub(crate) const MAX_N: u64 = 8;
 
 /// A loaded model and what it needs to answer chat requests.
 pub struct Served {

@@ -118,7 +118,7 @@ pub struct ChatCompletion {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ModelCard {
+pub(crate) struct ModelCard {
     pub id: String,
     pub object: &'static str,
     pub created: u64,
@@ -126,7 +126,7 @@ pub struct ModelCard {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ModelList {
+pub(crate) struct ModelList {
     pub object: &'static str,
     pub data: Vec<ModelCard>,
 }
@@ -154,7 +154,7 @@ impl ApiError {
         }
     }
 
-    pub fn with_code(mut self, code: &'static str) -> Self {
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(code);
         self
     }

@@ -10,13 +10,13 @@ use crate::lm::chat::{self, Message, Role};
 use crate::lm::tokenizer::ChatTokenizer;
 
 /// `tokenizer_config.json` of a Hugging Face model folder.
-pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
+pub(crate) const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 
 /// Largest `tokenizer_config.json` read (the published ones are tens of kB).
 const CONFIG_LIMIT: u64 = 16 << 20;
 
 #[derive(Clone, Debug)]
-pub enum ChatTemplate {
+pub(crate) enum ChatTemplate {
     /// `lm::chat::render`, with a generation prompt.
     ChatMl,
     /// A Hugging Face Jinja template and the special tokens it may print.
@@ -105,7 +105,7 @@ impl ChatTemplate {
 
     /// The prompt's token ids for `messages`, ending where the assistant's answer begins.
     /// ChatML needs the ChatML tokens (`chat`); a Jinja template's text is encoded by `plain`.
-    pub fn prompt_ids(
+    pub(crate) fn prompt_ids(
         &self,
         chat: Option<&ChatTokenizer>,
         plain: &tokenizers::Tokenizer,

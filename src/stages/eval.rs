@@ -44,12 +44,9 @@ struct EvalKey<'a> {
 
 /// Where the API agents' recorded answers are kept, below the run's `resume/` folder
 /// (`<resume>/api/<agent>/<request digest>.json`; content outputs of the run).
-pub const API_DIR: &str = "api";
+pub(crate) const API_DIR: &str = "api";
 /// The API agents' audited trajectories.
-pub const API_EPISODES_FILE: &str = "api_episodes.jsonl";
-
-/// One audited trajectory of an API agent (`api_episodes.jsonl`), named by the agent's id.
-pub type ApiTrajectory = Trajectory<String>;
+pub(crate) const API_EPISODES_FILE: &str = "api_episodes.jsonl";
 
 /// One audited trajectory of `episodes.jsonl` (`A`: how the agent is named).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -326,7 +323,10 @@ fn play(
 
 /// Writes pretty JSON atomically (serde_json prints floats in their shortest round-trip form,
 /// so equal values give equal bytes).
-pub fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<(), StageBodyError> {
+pub(crate) fn write_json<T: Serialize>(
+    path: &std::path::Path,
+    value: &T,
+) -> Result<(), StageBodyError> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| StageBodyError::File {
         path: path.display().to_string(),
         message: e.to_string(),

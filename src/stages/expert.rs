@@ -24,7 +24,7 @@ pub const TRAJECTORIES_FILE: &str = "trajectories.jsonl";
 pub const EPISODES_FILE: &str = "episodes.jsonl";
 
 /// One expert episode to play: task index (into the tasks given), episode index, the expert.
-pub struct Seat {
+pub(crate) struct Seat {
     pub task: usize,
     pub episode: usize,
     pub expert: Expert,
@@ -34,7 +34,7 @@ pub struct Seat {
 
 /// Seats `cfg.episodes_per_task` experts on each task, in (task, episode) order; enriched ones
 /// get random ideas from the task's diverse ten. `stream` names the seed stream.
-pub fn experts_for(
+pub(crate) fn experts_for(
     ctx: &Context<'_>,
     cfg: &ExpertStageConfig,
     tasks: &[&crate::tasks::Task],
@@ -82,10 +82,10 @@ pub fn experts_for(
 }
 
 /// Where an API teacher's recorded answers are kept, below the run's `resume/` folder.
-pub const API_DIR: &str = "api";
+pub(crate) const API_DIR: &str = "api";
 
 /// The extra system text of an API teacher's episode: the ideas it starts from.
-pub fn ideas_note(ideas: &[crate::agent::ideas::Idea]) -> String {
+pub(crate) fn ideas_note(ideas: &[crate::agent::ideas::Idea]) -> String {
     if ideas.is_empty() {
         return String::new();
     }
@@ -188,7 +188,7 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
 }
 
 /// Writes episodes as JSON lines, atomically.
-pub fn write_episodes(path: &Path, episodes: &[Episode]) -> Result<(), StageBodyError> {
+pub(crate) fn write_episodes(path: &Path, episodes: &[Episode]) -> Result<(), StageBodyError> {
     Ok(crate::jsonl::write(path, episodes)?)
 }
 

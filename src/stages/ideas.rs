@@ -12,7 +12,7 @@ use crate::agent::knobs::knobs_of;
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
 
 pub const STAGE: &str = "ideas";
-pub const IDEAS_FILE: &str = "ideas.ron";
+pub(crate) const IDEAS_FILE: &str = "ideas.ron";
 
 /// One task's ideas.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

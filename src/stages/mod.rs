@@ -72,7 +72,7 @@ struct Keyed<'a, C: Serialize> {
 impl Context<'_> {
     /// The training seed of every script run (assumed: one per experiment, so a script's metric
     /// is a function of the script and the run cache serves every stage; PROVENANCE.md).
-    pub fn run_seed(&self) -> u64 {
+    pub(crate) fn run_seed(&self) -> u64 {
         self.experiment.seed
     }
 
@@ -120,7 +120,7 @@ impl Context<'_> {
 pub const POLICY_DIR: &str = "policy";
 
 /// The policy folder of a language-model stage run (sft, rl, rl-episode).
-pub fn policy_dir(run: &StageRun) -> std::path::PathBuf {
+pub(crate) fn policy_dir(run: &StageRun) -> std::path::PathBuf {
     run.path(POLICY_DIR)
 }
 

@@ -23,7 +23,7 @@ pub const STAGE: &str = "report";
 pub const MARKDOWN_FILE: &str = "report.md";
 pub const HTML_FILE: &str = "report.html";
 pub const TEXT_FILE: &str = "report.txt";
-pub const CLAIMS_FILE: &str = "claims.json";
+pub(crate) const CLAIMS_FILE: &str = "claims.json";
 pub const LINEAGE_FILE: &str = "lineage.json";
 /// The learning curve an RL run writes (`results::Curve`).
 pub use super::rl::CURVE_FILE;
@@ -45,11 +45,11 @@ impl Target {
         }
     }
 
-    pub fn wants_table(self) -> bool {
+    pub(crate) fn wants_table(self) -> bool {
         matches!(self, Target::Table1 | Target::All)
     }
 
-    pub fn wants_figure(self) -> bool {
+    pub(crate) fn wants_figure(self) -> bool {
         matches!(self, Target::Figure4 | Target::All)
     }
 }
@@ -77,9 +77,9 @@ pub struct PaperSources {
     pub files: Vec<(String, Digest)>,
 }
 
-pub const TABLE1_PATH: &str = "golden/paper/table1.ron";
-pub const FIGURE4_PATH: &str = "golden/paper/figure4.ron";
-pub const CLAIMS_PATH: &str = "paper/claims.ron";
+pub(crate) const TABLE1_PATH: &str = "golden/paper/table1.ron";
+pub(crate) const FIGURE4_PATH: &str = "golden/paper/figure4.ron";
+pub(crate) const CLAIMS_PATH: &str = "paper/claims.ron";
 
 impl PaperSources {
     /// The workspace the binary was built from.
@@ -126,7 +126,7 @@ struct ReportKey<'a> {
 
 /// One named digest of `lineage.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LineageEntry {
+pub(crate) struct LineageEntry {
     pub name: String,
     pub sha256: Digest,
 }
@@ -249,7 +249,7 @@ fn profile_id(p: crate::config::Profile) -> &'static str {
 }
 
 /// The side-by-side table, then the claims' verdicts with their numbers, then the notes.
-pub fn terminal_text(input: &ReportInput<'_>, notes: &[String]) -> String {
+pub(crate) fn terminal_text(input: &ReportInput<'_>, notes: &[String]) -> String {
     use std::fmt::Write as _;
     let mut s = crate::report::text_table(input);
     let _ = writeln!(s, "\nClaims:");
@@ -349,7 +349,7 @@ fn lineage(
 }
 
 /// The verdicts of a report run's `claims.json`, as (claim id, verdict label or "not evaluated").
-pub fn read_verdicts(path: &Path) -> Result<Vec<(String, String)>, StageBodyError> {
+pub(crate) fn read_verdicts(path: &Path) -> Result<Vec<(String, String)>, StageBodyError> {
     let bad = |message: String| StageBodyError::File {
         path: path.display().to_string(),
         message,

@@ -31,13 +31,13 @@ use crate::train::rl::state_pool::StatePool;
 use crate::train::rl::{IterationMetrics, RlConfig, driver, episodic, stepwise};
 
 pub const STAGE: &str = "rl";
-pub const EPISODE_STAGE: &str = "rl-episode";
+pub(crate) const EPISODE_STAGE: &str = "rl-episode";
 use super::POLICY_DIR;
-pub const VALUE_FILE: &str = "value_head.json";
+pub(crate) const VALUE_FILE: &str = "value_head.json";
 pub const CURVE_FILE: &str = "curve.json";
 pub const CURVE_TIMED_FILE: &str = "curve_timed.json";
 pub const METRICS_FILE: &str = "metrics.jsonl";
-pub const TIMING_FILE: &str = "timing.jsonl";
+pub(crate) const TIMING_FILE: &str = "timing.jsonl";
 pub const PLOT_FILE: &str = "curve.svg";
 pub const PROBE_FILE: &str = "probe.json";
 
@@ -399,7 +399,7 @@ fn unseen_states(held: StatePool, pool: &StatePool) -> Vec<State> {
 }
 
 /// Reads an RL run's `curve.json`, naming the file in any error.
-pub fn read_curve(path: &std::path::Path) -> Result<Curve, StageBodyError> {
+pub(crate) fn read_curve(path: &std::path::Path) -> Result<Curve, StageBodyError> {
     let bad = |message: String| StageBodyError::File {
         path: path.display().to_string(),
         message,

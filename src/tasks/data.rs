@@ -23,7 +23,7 @@ pub const MAX_DATA_FILE_BYTES: u64 = 256 << 20;
 
 /// Checks that `rel` names a path inside the data folder by its spelling alone: relative, with
 /// only plain components (no `..`, `.`, root or prefix).
-pub fn check_relative(rel: &str) -> Result<(), String> {
+pub(crate) fn check_relative(rel: &str) -> Result<(), String> {
     let p = Path::new(rel);
     if rel.is_empty() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
         return Err(format!(
@@ -149,7 +149,7 @@ impl DataDir {
 }
 
 /// A CSV file as header + string rows.
-pub struct Csv {
+pub(crate) struct Csv {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
 }
@@ -189,7 +189,7 @@ impl Csv {
 }
 
 /// Decodes a gzipped IDX file: returns (dims, bytes).
-pub fn read_idx_gz(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>), TaskError> {
+pub(crate) fn read_idx_gz(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>), TaskError> {
     use std::io::Read;
     let mut raw = Vec::new();
     flate2::read::GzDecoder::new(bytes)
@@ -226,7 +226,10 @@ pub fn read_idx_gz(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>), T
 }
 
 /// Decodes an 8-bit grayscale PNG into (width, height, pixels in [0, 1]).
-pub fn read_gray_png(bytes: &[u8], path: &Path) -> Result<(usize, usize, Vec<f32>), TaskError> {
+pub(crate) fn read_gray_png(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(usize, usize, Vec<f32>), TaskError> {
     let bad = |m: String| TaskError::Format {
         path: path.to_path_buf(),
         message: m,

@@ -97,7 +97,7 @@ impl TestAccess {
 pub struct TestIndices(Vec<usize>);
 
 impl TestIndices {
-    pub fn reveal(&self, _access: &TestAccess) -> &[usize] {
+    pub(crate) fn reveal(&self, _access: &TestAccess) -> &[usize] {
         &self.0
     }
 

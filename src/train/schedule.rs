@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Cosine decay with linear warmup over `total` optimiser steps.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CosineSchedule {
+pub(crate) struct CosineSchedule {
     pub peak_lr: f64,
     pub warmup_steps: u64,
     pub total_steps: u64,

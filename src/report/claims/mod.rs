@@ -21,11 +21,6 @@ use crate::stats::TrendTest;
 pub use paper_check::check_paper;
 pub use repro_check::{check_curve_claim, check_reproduction};
 
-/// Resamples of the bootstrap effect-size intervals (reported, never deciding a verdict).
-pub const BOOTSTRAP_RESAMPLES: u32 = 10_000;
-/// Confidence of the bootstrap effect-size intervals.
-pub const BOOTSTRAP_CONFIDENCE: f64 = 0.95;
-
 /// How a claim is checked. Each variant carries its paper-side predicate's parameters and its
 /// reproduction statistic's threshold, so a claim cannot be paired with a meaningless test.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

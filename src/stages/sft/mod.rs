@@ -64,7 +64,7 @@ fn sft_err(e: SftError) -> StageBodyError {
 }
 
 /// The held-out tasks of the experiment: evaluation tasks that are not training tasks.
-pub fn held_out_tasks(ctx: &Context<'_>) -> Vec<String> {
+pub(crate) fn held_out_tasks(ctx: &Context<'_>) -> Vec<String> {
     ctx.experiment
         .eval_tasks
         .iter()

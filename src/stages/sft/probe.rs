@@ -66,7 +66,7 @@ pub struct Probe {
 }
 
 /// Bootstrap resamples of the probe's reward-gain interval.
-pub const PROBE_RESAMPLES: u32 = 10_000;
+pub(crate) const PROBE_RESAMPLES: u32 = 10_000;
 
 /// A state to act on: the task, the conversation so far (ends with a human turn) and the
 /// script it refers to.

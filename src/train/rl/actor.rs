@@ -25,7 +25,7 @@ pub struct ActorCritic {
 /// the bias. JSON floats round-trip exactly (shortest representation).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ValueWeights {
+pub(crate) struct ValueWeights {
     pub weight: Vec<f32>,
     pub bias: f32,
 }
@@ -55,7 +55,7 @@ impl ValueWeights {
         }
     }
 
-    pub fn to_head(&self, device: &Device) -> ValueHead {
+    pub(crate) fn to_head(&self, device: &Device) -> ValueHead {
         let d = self.weight.len();
         let mut head = ValueHead::init(d, &SeedPath::root(0), device);
         let mut w = Param::from_tensor(Tensor::from_data(
@@ -76,7 +76,7 @@ impl ValueWeights {
 
 /// A copy of `model` on another device (e.g. the inference copy of the trained policy), through
 /// its host tensors so both hold the same bits.
-pub fn copy_to(cfg: &Qwen2Config, model: &Qwen2, device: &Device) -> Result<Qwen2, LmError> {
+pub(crate) fn copy_to(cfg: &Qwen2Config, model: &Qwen2, device: &Device) -> Result<Qwen2, LmError> {
     let tensors: BTreeMap<_, _> = model.to_tensors();
     Qwen2::from_tensors(cfg, &tensors, device)
 }
@@ -114,7 +114,7 @@ pub fn score(
 /// [`score`], where `value_trunk_grad = false` detaches the trunk's hidden state from the value
 /// head, so a loss on the values alone trains the head and leaves the policy's weights as they
 /// are (PPO's critic warm-up).
-pub fn score_with(
+pub(crate) fn score_with(
     model: &Qwen2,
     value: Option<&ValueHead>,
     samples: &[&Sample],
@@ -218,7 +218,7 @@ pub fn score_with(
 }
 
 /// A `[B, A]` tensor's values on the host, row-major.
-pub fn to_host(t: Tensor<2>) -> Vec<f32> {
+pub(crate) fn to_host(t: Tensor<2>) -> Vec<f32> {
     host(t)
 }
 

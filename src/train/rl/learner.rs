@@ -24,7 +24,7 @@ use crate::lm::{Qwen2, Qwen2Config, hf};
 use crate::seed::SeedPath;
 
 /// The token ids of an action the learner's acting policy took.
-pub fn tokens_of(out: PolicyOutput) -> Result<ActionTokens, RlError> {
+pub(crate) fn tokens_of(out: PolicyOutput) -> Result<ActionTokens, RlError> {
     out.tokens.ok_or_else(|| {
         RlError::Input("the acting policy returned an action without its token ids".into())
     })
@@ -56,7 +56,7 @@ impl Learner {
     /// Starts from the SFT policy directory: the policy and the reference both load its weights;
     /// the value head is initialised from `seed`.
     #[allow(clippy::too_many_arguments)]
-    pub fn from_sft(
+    pub(crate) fn from_sft(
         dir: &Path,
         rl: &RlConfig,
         policy_sampling: SamplingConfig,
@@ -84,7 +84,7 @@ impl Learner {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn assemble(
+    pub(crate) fn assemble(
         cfg: Qwen2Config,
         tok: ChatTokenizer,
         ac: ActorCritic,
@@ -112,7 +112,7 @@ impl Learner {
     }
 
     /// The current policy on the inference device.
-    pub fn snapshot(&self) -> Result<Qwen2, RlError> {
+    pub(crate) fn snapshot(&self) -> Result<Qwen2, RlError> {
         Ok(copy_to(&self.cfg, &self.ac.policy, &self.infer_device)?)
     }
 

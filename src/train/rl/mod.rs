@@ -6,13 +6,13 @@
 pub mod actor;
 pub mod curve;
 pub mod driver;
-pub mod episodic;
+pub(crate) mod episodic;
 pub mod learner;
-pub mod ppo;
+pub(crate) mod ppo;
 pub mod probe;
 pub mod resume;
 pub mod state_pool;
-pub mod stepwise;
+pub(crate) mod stepwise;
 
 use serde::{Deserialize, Serialize};
 

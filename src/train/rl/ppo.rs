@@ -20,7 +20,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 /// Weights of the loss terms.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LossWeights {
+pub(crate) struct LossWeights {
     pub clip_epsilon: f64,
     pub value_coef: f64,
     pub kl_coef: f64,
@@ -44,7 +44,7 @@ fn live_log_ratio(a: Tensor<2>, b: Tensor<2>, w: &Tensor<2>) -> Tensor<2> {
 
 /// The clipped surrogate, summed with per-token weights `w` (`[B, A]`; each row's tokens carry
 /// the advantage of its sample, `adv` `[B, A]`).
-pub fn clipped_policy_loss(
+pub(crate) fn clipped_policy_loss(
     new_logp: Tensor<2>,
     old_logp: Tensor<2>,
     adv: Tensor<2>,
@@ -58,11 +58,11 @@ pub fn clipped_policy_loss(
 }
 
 /// Bounds of the k3 estimator (verl's `low_var_kl`): the log-ratio, then each token's estimate.
-pub const KL_LOG_RATIO_BOUND: f64 = 20.0;
-pub const KL_TOKEN_BOUND: f64 = 10.0;
+pub(crate) const KL_LOG_RATIO_BOUND: f64 = 20.0;
+pub(crate) const KL_TOKEN_BOUND: f64 = 10.0;
 
 /// k3 estimate of KL(π_θ ‖ π_ref), bounded per token, summed with per-token weights `w`.
-pub fn kl_k3(new_logp: Tensor<2>, ref_logp: Tensor<2>, w: Tensor<2>) -> Tensor<1> {
+pub(crate) fn kl_k3(new_logp: Tensor<2>, ref_logp: Tensor<2>, w: Tensor<2>) -> Tensor<1> {
     let d = live_log_ratio(ref_logp, new_logp, &w).clamp(-KL_LOG_RATIO_BOUND, KL_LOG_RATIO_BOUND);
     ((d.clone().exp() - d - 1.0).clamp_max(KL_TOKEN_BOUND) * w).sum()
 }
@@ -95,7 +95,7 @@ pub fn token_weights(mask: &[f32], b: usize, a: usize) -> Vec<f32> {
 /// action truncated at `max_new_tokens` cannot outweigh several short ones (a token mean over
 /// the whole minibatch would give it weight in proportion to its length; docs/rl.md).
 #[allow(clippy::too_many_arguments)]
-pub fn ppo_loss(
+pub(crate) fn ppo_loss(
     policy_weight: f64,
     new: super::actor::Scored,
     old_logp: &[f32],
@@ -187,7 +187,7 @@ pub fn advantages(
 /// scored 1e-6 and 1.6e-4 got ±0.99) and weighted groups by how alike their rewards happened
 /// to be; centring alone keeps an advantage in the reward's own units. A group whose rewards
 /// are all equal, or of one sample, gets zero advantages.
-pub fn grpo_advantages(rewards: &[f64], groups: &[usize]) -> Vec<f64> {
+pub(crate) fn grpo_advantages(rewards: &[f64], groups: &[usize]) -> Vec<f64> {
     let mut by: BTreeMap<usize, (f64, usize)> = BTreeMap::new();
     for (&r, &g) in rewards.iter().zip(groups) {
         let e = by.entry(g).or_default();
@@ -205,7 +205,7 @@ pub fn grpo_advantages(rewards: &[f64], groups: &[usize]) -> Vec<f64> {
 }
 
 /// Standardises in place to zero mean and unit (population) standard deviation (+1e-8).
-pub fn standardize(xs: &mut [f64]) {
+pub(crate) fn standardize(xs: &mut [f64]) {
     if xs.is_empty() {
         return;
     }
@@ -218,7 +218,7 @@ pub fn standardize(xs: &mut [f64]) {
 }
 
 /// Monte-Carlo discounted returns `G_t = r_t + γ G_{t+1}` of one episode's rewards.
-pub fn discounted_returns(rewards: &[f64], gamma: f64) -> Vec<f64> {
+pub(crate) fn discounted_returns(rewards: &[f64], gamma: f64) -> Vec<f64> {
     let mut out = vec![0.0; rewards.len()];
     let mut g = 0.0;
     for i in (0..rewards.len()).rev() {

@@ -26,7 +26,7 @@ use crate::stats::bootstrap_mean_ci;
 use crate::tasks::Task;
 
 /// Bootstrap resamples of each point's gain interval.
-pub const RESAMPLES: u32 = 10_000;
+pub(crate) const RESAMPLES: u32 = 10_000;
 
 /// The probe's size (`rl.probe`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,7 +42,7 @@ pub struct ProbeConfig {
 
 /// The two splits, in `probe.json`'s spelling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProbeSplit {
+pub(crate) enum ProbeSplit {
     HeldInStates,
     HeldOutTasks,
 }
@@ -224,7 +224,7 @@ pub struct ProbeFile {
 }
 
 /// Summarises the measures of a run (the first is the start) into `probe.json`'s rows.
-pub fn summarise(
+pub(crate) fn summarise(
     root_seed: u64,
     samples_per_state: usize,
     measures: &[Measure],

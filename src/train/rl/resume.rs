@@ -17,8 +17,8 @@ use crate::provenance::checkpoints::{CheckpointError, Checkpoints};
 use crate::provenance::{Digest, atomic};
 use crate::results::CurvePoint;
 
-pub const VALUE_FILE: &str = "value_head.json";
-pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+pub(crate) const VALUE_FILE: &str = "value_head.json";
+pub(crate) const OPTIMIZER_FILE: &str = "optimizer.bpk";
 
 /// The loop's progress at a checkpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -53,7 +53,10 @@ fn state(task_id: &str, script: String, history: Vec<Turn>) -> State {
 }
 
 /// The history of `steps` after the task turn: (action, feedback) pairs.
-pub fn history_of(task_turn: String, steps: &[crate::agent::episode::StepRecord]) -> Vec<Turn> {
+pub(crate) fn history_of(
+    task_turn: String,
+    steps: &[crate::agent::episode::StepRecord],
+) -> Vec<Turn> {
     let mut h = vec![Turn::human(task_turn)];
     for s in steps {
         h.push(Turn::gpt(s.action.clone()));

@@ -25,7 +25,7 @@ use crate::provenance::atomic;
 use crate::provenance::checkpoints::Checkpoints;
 use crate::seed::SeedPath;
 pub use examples::{Example, messages, render_examples, render_windows, tokenizer_corpus};
-pub use plan::{epoch_plan, steps_per_epoch};
+pub(crate) use plan::{epoch_plan, steps_per_epoch};
 use progress::save_progress;
 pub use progress::{Progress, read_progress};
 
@@ -173,7 +173,7 @@ pub struct Run<'a> {
 /// Fine-tunes `trainer` on `examples`, resuming from `run.resume_dir` when it holds a
 /// checkpoint (then `trainer` is replaced by it). Returns the trained trainer and every step's
 /// metrics.
-pub fn fine_tune(
+pub(crate) fn fine_tune(
     cfg: &SftConfig,
     mut trainer: Trainer,
     examples: &[Example],
@@ -262,12 +262,12 @@ pub fn fine_tune(
 }
 
 /// `metrics.jsonl`: one [`MetricRow`] per line.
-pub fn metrics_jsonl(rows: &[MetricRow]) -> Vec<u8> {
+pub(crate) fn metrics_jsonl(rows: &[MetricRow]) -> Vec<u8> {
     crate::jsonl::to_bytes(rows)
 }
 
 /// The loss curve as SVG (`plot::loss_curve`: bytes depend only on the data).
-pub fn loss_svg(rows: &[MetricRow]) -> Result<String, SftError> {
+pub(crate) fn loss_svg(rows: &[MetricRow]) -> Result<String, SftError> {
     let pts: Vec<(f64, f64)> = rows
         .iter()
         .map(|r| (r.step as f64, f64::from(r.loss)))

@@ -11,7 +11,7 @@ use crate::seed::SeedPath;
 /// micro-batch holds similar lengths (little padding) while steps stay random
 /// (transformers' `group_by_length`, with a mega-batch of one optimiser step). The last step
 /// of an epoch may be smaller.
-pub fn epoch_plan(
+pub(crate) fn epoch_plan(
     lengths: &[usize],
     micro_batch: usize,
     grad_accum: usize,
@@ -30,6 +30,6 @@ pub fn epoch_plan(
 }
 
 /// Optimiser steps per epoch for `n` examples.
-pub fn steps_per_epoch(n: usize, cfg: &SftConfig) -> usize {
+pub(crate) fn steps_per_epoch(n: usize, cfg: &SftConfig) -> usize {
     n.div_ceil(cfg.effective_batch)
 }
