@@ -97,7 +97,8 @@ impl Experiment {
         Ok(exp)
     }
 
-    /// Every check [`Self::load`] makes: the fields on their own, then against the task
+    /// Every check [`Self::load`] makes, the one validation of an experiment (stages trust the
+    /// experiment they are given): the fields on their own, then against the task
     /// registry of this source tree, the model and this machine's memory (`bounds`).
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         self.validate_fields(path)?;
@@ -272,6 +273,46 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.starts_with("x.ron:1:"), "{msg}");
         assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn held_in_and_held_out_mean_one_thing() {
+        let path = Path::new("experiments/smoke.ron");
+        let text = std::fs::read_to_string(path).unwrap();
+        let load = |t: &str| {
+            let e: Experiment = parse_ron(t, path).unwrap();
+            e.validate(path).map(|_| e)
+        };
+        load(&text).expect("smoke is valid");
+        // A held-out task trained on.
+        let trained_out = text.replace(
+            "train_tasks: [\"house-price\", \"spaceship-titanic\"]",
+            "train_tasks: [\"house-price\", \"spaceship-titanic\", \"tabular-dec-2021\"]",
+        );
+        assert_ne!(trained_out, text);
+        let msg = load(&trained_out).unwrap_err().to_string();
+        assert!(
+            msg.contains("train_tasks[2]") && msg.contains("held out"),
+            "{msg}"
+        );
+        // A task the paper holds in, evaluated without being trained on.
+        let untrained_in = text.replace(
+            "eval_tasks: [\"house-price\", \"tabular-dec-2021\"]",
+            "eval_tasks: [\"cifar-10\", \"tabular-dec-2021\"]",
+        );
+        assert_ne!(untrained_in, text);
+        let msg = load(&untrained_in).unwrap_err().to_string();
+        assert!(
+            msg.contains("eval_tasks[0]") && msg.contains("one split"),
+            "{msg}"
+        );
+        // No held-out task at all.
+        let none_out = text.replace(
+            "eval_tasks: [\"house-price\", \"tabular-dec-2021\"]",
+            "eval_tasks: [\"house-price\"]",
+        );
+        let msg = load(&none_out).unwrap_err().to_string();
+        assert!(msg.contains("at least one held-out task"), "{msg}");
     }
 
     #[test]

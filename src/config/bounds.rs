@@ -53,6 +53,64 @@ pub(crate) fn check_tasks(exp: &Experiment, registry: &Registry) -> Check {
             }
         }
     }
+    check_splits(exp, registry)
+}
+
+/// Held-in and held-out mean one thing: the paper's split of an evaluation task
+/// (`paper::EvalTask::split`), its task file's `split` and the experiment's (trained on, or
+/// not) must agree, and at least one evaluation task is held out (the SFT probe and Table 1's
+/// held-out rows need one).
+fn check_splits(exp: &Experiment, registry: &Registry) -> Check {
+    use crate::paper::{EvalTask, Split};
+    use crate::tasks::TaskSplit;
+    for (i, id) in exp.train_tasks.iter().enumerate() {
+        let spec = &registry.get(id).expect("task ids were checked").spec;
+        if spec.split != TaskSplit::HeldIn {
+            return bad(
+                &format!("train_tasks[{i}]"),
+                format!("`{id}` is held out (its task file says so): expected a held-in task"),
+            );
+        }
+    }
+    for (i, id) in exp.eval_tasks.iter().enumerate() {
+        let trained = exp.train_tasks.contains(id);
+        let spec = &registry.get(id).expect("task ids were checked").spec;
+        let paper = id.parse::<EvalTask>().map(|t| t.split()).ok();
+        let file = match spec.split {
+            TaskSplit::HeldIn => Split::HeldIn,
+            TaskSplit::HeldOut => Split::HeldOut,
+        };
+        let here = if trained {
+            Split::HeldIn
+        } else {
+            Split::HeldOut
+        };
+        if paper.is_some_and(|p| p != file) || file != here {
+            return bad(
+                &format!("eval_tasks[{i}]"),
+                format!(
+                    "`{id}` is {} in the paper, {} in its task file and {} here ({}): expected \
+                     one split everywhere",
+                    paper.map_or("not an evaluation task", |p| p.label()),
+                    file.label(),
+                    here.label(),
+                    if trained {
+                        "a training task"
+                    } else {
+                        "not a training task"
+                    },
+                ),
+            );
+        }
+    }
+    if exp.eval_tasks.iter().all(|id| exp.train_tasks.contains(id)) {
+        return bad(
+            "eval_tasks",
+            "every evaluation task is a training task: expected at least one held-out task \
+             (the SFT probe and Table 1's held-out rows need one)"
+                .to_string(),
+        );
+    }
     Ok(())
 }
 

@@ -88,12 +88,6 @@ pub fn run(
         source,
     };
     let cfg = &ctx.experiment.eval;
-    if cfg.trajectories == 0 {
-        return Err(body_err(StageBodyError::Config {
-            field: "eval.trajectories".into(),
-            message: "expected at least 1".into(),
-        }));
-    }
     let evals = eval_tasks(ctx).map_err(body_err)?;
     let tasks: Vec<&Task> = evals.iter().map(|(_, t)| *t).collect();
     let mut agents = vec![Agent::Random, Agent::NonEnrichedExpert, Agent::Expert];

@@ -105,15 +105,6 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
         source,
     };
     let tasks = ctx.tasks(&ctx.experiment.train_tasks).map_err(body_err)?;
-    if cfg.ideas_per_episode.0 > cfg.ideas_per_episode.1 {
-        return Err(body_err(StageBodyError::Config {
-            field: "expert.ideas_per_episode".into(),
-            message: format!(
-                "expected (min, max) with min <= max, found {:?}",
-                cfg.ideas_per_episode
-            ),
-        }));
-    }
     let input = ctx.input(STAGE, cfg, &tasks, &[ideas]);
     // An API teacher's recorded answers live in `resume/`, kept across an interruption.
     run_stage(ctx.store, &input, cfg.api.is_some(), |run| {

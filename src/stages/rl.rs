@@ -81,9 +81,6 @@ fn run_method(
         stage: stage.into(),
         source,
     };
-    exp.rl
-        .validate()
-        .map_err(|(field, message)| body_err(StageBodyError::Config { field, message }))?;
     let train = ctx.tasks(&exp.train_tasks).map_err(body_err)?;
     let eval_tasks = ctx.tasks(&exp.eval_tasks).map_err(body_err)?;
     let mut all = train.clone();

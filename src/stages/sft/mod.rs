@@ -81,8 +81,6 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
         stage: STAGE.into(),
         source,
     };
-    cfg.validate()
-        .map_err(|(field, message)| body_err(StageBodyError::Config { field, message }))?;
     let probe_tasks = held_out_tasks(ctx);
     let mut ids = exp.train_tasks.clone();
     ids.extend(probe_tasks.iter().cloned());

@@ -92,12 +92,6 @@ pub(super) fn measure(
     let exp = ctx.experiment;
     let n = exp.sft.probe_states;
     let tasks = ctx.tasks(task_ids)?;
-    if tasks.is_empty() {
-        return Err(StageBodyError::Config {
-            field: "eval_tasks".into(),
-            message: "the sft probe needs an evaluation task that is not a training task".into(),
-        });
-    }
     let mut ecfg = exp.expert.clone();
     ecfg.episodes_per_task = n.div_ceil(tasks.len()).max(1);
     let stream = format!("{STAGE}-probe");
