@@ -23,7 +23,7 @@ use crate::pipeline::{StageOutputs, StageRun, run_stage};
 use crate::provenance::atomic;
 use crate::results::Curve;
 use crate::reward::RewardConfig;
-use crate::train::rl::curve::{EvalSet, Series, evaluate, plot_svg};
+use crate::train::rl::curve::{CurveTasks, Series, plot_svg, task_gains};
 use crate::train::rl::learner::Learner;
 use crate::train::rl::probe::{self, ProbeSet};
 use crate::train::rl::state_pool::State;
@@ -117,7 +117,7 @@ fn run_method(
             infer_device.clone(),
         )?;
         let run_seed = ctx.run_seed();
-        let set = EvalSet::new(ctx.workbench, &eval_tasks, run_seed)?;
+        let set = CurveTasks::new(ctx.workbench, &eval_tasks, run_seed)?;
         // Both methods build the same probe and the same state split, so their curves start
         // from the same measurement of the same SFT policy and differ only through training.
         let episodes = super::expert::episodes(expert)?;
@@ -131,7 +131,7 @@ fn run_method(
         let eval_seed = ctx.seed().child("rl-eval");
         let mut eval = |l: &Learner, rl_step: usize| {
             let mut policy = l.acting_policy("rl-eval")?;
-            let gains = evaluate(
+            let gains = task_gains(
                 ctx.workbench,
                 &set,
                 &mut policy,

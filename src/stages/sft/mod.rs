@@ -187,7 +187,7 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
                 cfg,
                 Trainer::new(model, optim),
                 &examples,
-                trainer::Run {
+                trainer::TrainingRun {
                     model_cfg: &model_cfg,
                     seed: seed.clone(),
                     resume_dir: &resume,

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::{IterationMetrics, RlError, RlEvalConfig};
+use super::{CurveConfig, IterationMetrics, RlError};
 use crate::agent::episode::{EpisodeJob, run_episodes};
 use crate::agent::lm_policy::LmPolicy;
 use crate::env::Workbench;
@@ -16,11 +16,11 @@ use crate::seed::SeedPath;
 use crate::tasks::Task;
 
 /// The evaluation tasks that are Table 1 tasks, with their starters' test metrics.
-pub struct EvalSet<'a> {
+pub struct CurveTasks<'a> {
     pub tasks: Vec<(&'a Task, EvalTask, f64)>,
 }
 
-impl<'a> EvalSet<'a> {
+impl<'a> CurveTasks<'a> {
     pub fn new(wb: &Workbench, tasks: &[&'a Task], run_seed: u64) -> Result<Self, RlError> {
         let mut out = Vec::new();
         for t in tasks {
@@ -35,11 +35,11 @@ impl<'a> EvalSet<'a> {
 
 /// Plays the evaluation episodes with `policy` (the learner's acting policy); returns each
 /// task's gain (tasks whose gain is undefined, a zero starter, are left out).
-pub fn evaluate(
+pub fn task_gains(
     wb: &Workbench,
-    set: &EvalSet<'_>,
+    set: &CurveTasks<'_>,
     policy: &mut LmPolicy,
-    cfg: &RlEvalConfig,
+    cfg: &CurveConfig,
     seed: &SeedPath,
     run_seed: u64,
 ) -> Result<Vec<TaskGain>, RlError> {

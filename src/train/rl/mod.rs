@@ -75,7 +75,7 @@ pub struct RlConfig {
     pub normalize_advantages: bool,
     /// Evaluate (and checkpoint) every this many iterations; also after the last.
     pub eval_every: usize,
-    pub eval: RlEvalConfig,
+    pub eval: CurveConfig,
     /// The probe measured at every curve point (`probe.json`).
     pub probe: probe::ProbeConfig,
     pub episode: EpisodeRlConfig,
@@ -85,7 +85,7 @@ pub struct RlConfig {
 /// at the policy's temperature and context, as RL acts and the final evaluation acts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RlEvalConfig {
+pub struct CurveConfig {
     pub episodes_per_task: usize,
     pub max_steps: usize,
 }

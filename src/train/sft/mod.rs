@@ -157,7 +157,7 @@ pub struct MetricRow {
 }
 
 /// What a training run needs besides the config and the data.
-pub struct Run<'a> {
+pub struct TrainingRun<'a> {
     pub model_cfg: &'a Qwen2Config,
     /// Names the epochs' batch orders (`seed.child("epoch").child(e)`).
     pub seed: SeedPath,
@@ -177,7 +177,7 @@ pub(crate) fn fine_tune(
     cfg: &SftConfig,
     mut trainer: Trainer,
     examples: &[Example],
-    run: Run<'_>,
+    run: TrainingRun<'_>,
 ) -> Result<(Trainer, Vec<MetricRow>), SftError> {
     cfg.validate()
         .map_err(|(f, m)| SftError::Config(format!("`{f}`: {m}")))?;
