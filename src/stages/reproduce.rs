@@ -16,8 +16,6 @@ pub struct Reproduction {
     pub eval: Option<StageRun>,
     /// The report run; its manifest digest is the report digest.
     pub report: StageRun,
-    /// What could not be built, as the report shows it.
-    pub notes: Vec<String>,
 }
 
 /// Runs (or reuses) every stage `target` needs and the report.
@@ -31,10 +29,6 @@ pub fn run_all(
     let sft = sft::run(ctx, &expert)?;
     let step_wise = rl::run(ctx, &expert, &sft)?;
     let episode_wise = rl::run_episode(ctx, &expert, &sft)?;
-    // Every stage is built; the report's "not in this run" list stays for stages a future
-    // profile may skip.
-    let notes: Vec<String> = Vec::new();
-
     let eval = if target.wants_table() {
         let agents = [
             (Agent::Sft, &sft),
@@ -53,7 +47,7 @@ pub fn run_all(
     } else {
         Vec::new()
     };
-    let report = report::run(ctx, target, sources, eval.as_ref(), &rl, &notes)?;
+    let report = report::run(ctx, target, sources, eval.as_ref(), &rl)?;
     Ok(Reproduction {
         ideas,
         expert,
@@ -64,6 +58,5 @@ pub fn run_all(
         ],
         eval,
         report,
-        notes,
     })
 }

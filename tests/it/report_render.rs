@@ -93,7 +93,6 @@ fn render_all() -> (String, String, String) {
         ),
     ];
     let input = ReportInput {
-        notes: &[],
         title: "mlagent report",
         table: &t1,
         figure: &f4,
@@ -148,7 +147,6 @@ fn paper_only_report_renders() {
         &mlagent::seed::SeedPath::root(0),
     );
     let input = ReportInput {
-        notes: &[],
         title: "paper only",
         table: &t1,
         figure: &f4,

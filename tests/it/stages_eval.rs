@@ -50,7 +50,7 @@ fn run_once(root: &Path) -> (String, mlagent::results::ResultsTable, String) {
     let ev = eval::run(&ctx, &i, &[(Agent::Sft, &policy)]).unwrap();
     let results = eval::read_results(&ev.path(eval::RESULTS_FILE)).unwrap();
     let sources = PaperSources::load(Path::new(".")).unwrap();
-    let rep = report::run(&ctx, Target::Table1, &sources, Some(&ev), &[], &[]).unwrap();
+    let rep = report::run(&ctx, Target::Table1, &sources, Some(&ev), &[]).unwrap();
     let lineage = std::fs::read_to_string(rep.path(report::LINEAGE_FILE)).unwrap();
     (ev.manifest.digest.to_hex(), results, lineage)
 }

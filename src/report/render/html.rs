@@ -56,14 +56,6 @@ pub fn html(input: &ReportInput) -> Result<String, RenderError> {
         esc(&fidelity_text(input.figure.provenance.fidelity)),
     );
 
-    if !input.notes.is_empty() {
-        let _ = writeln!(w, "<h2>Not in this run</h2>\n<ul>");
-        for n in input.notes {
-            let _ = writeln!(w, "<li>{}</li>", esc(n));
-        }
-        let _ = writeln!(w, "</ul>");
-    }
-
     // ---- Table 1
     let (rows, agents) = side_rows(input);
     let _ = writeln!(w, "<h2>Table 1: the paper beside this run</h2>");

@@ -29,14 +29,6 @@ pub fn markdown(input: &ReportInput) -> String {
         fidelity_text(input.figure.provenance.fidelity),
     );
 
-    if !input.notes.is_empty() {
-        let _ = writeln!(w, "## Not in this run\n");
-        for n in input.notes {
-            let _ = writeln!(w, "- {n}");
-        }
-        let _ = writeln!(w);
-    }
-
     // ---- Table 1 side by side
     let (rows, agents) = side_rows(input);
     let _ = writeln!(w, "## Table 1: the paper beside this run\n");

@@ -36,9 +36,6 @@ pub struct ReportInput<'a> {
     /// (name, sha256) of every config, dataset, checkpoint and manifest behind the numbers, in the
     /// caller's order.
     pub digests: &'a [(String, Digest)],
-    /// What this run could not show and why (e.g. a stage not built yet); rendered near the top
-    /// so an absent column or curve is never mistaken for a result.
-    pub notes: &'a [String],
 }
 
 /// Short column headers for the paper's models.
