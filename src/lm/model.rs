@@ -84,7 +84,10 @@ pub struct Positions {
 
 impl Positions {
     /// `pos[b][i]`: position id of query `i` in row `b`; `key_pad[b][j]`: key `j` (over the whole
-    /// cached + new sequence) is padding; queries are the last `Tq` keys. Causal + padding mask.
+    /// cached + new sequence) is padding; queries are the last `Tq` keys. Causal + padding mask,
+    /// except that a padding query sees its own key: then no row is entirely masked, and masked
+    /// scores can be −∞ (see `Attention::forward`). What a padding query computes is never read:
+    /// every real query masks padding keys.
     pub fn new(
         pos: &[Vec<usize>],
         key_pad: &[Vec<bool>],
@@ -115,8 +118,9 @@ impl Positions {
         for pads in key_pad {
             for i in 0..tq {
                 let qi = tk - tq + i;
+                let pad_query = pads[qi];
                 for (j, &pad) in pads.iter().enumerate() {
-                    mask.push(pad || j > qi);
+                    mask.push((pad || j > qi) && !(pad_query && j == qi));
                 }
             }
         }
@@ -190,8 +194,10 @@ impl Attention {
             .reshape([b, nh, tk, hd]);
         let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt());
         let mask = pos.mask.clone().expand([b, nh, t, tk]);
-        // f32::MIN rather than -inf: a fully masked row (a left-pad query) stays finite.
-        let probs = softmax(scores.mask_fill(mask, f32::MIN), 3);
+        // −∞, not `f32::MIN`: both are exactly 0 after the softmax, but `expf(f32::MIN − max)`
+        // takes libm's underflow path, a twentieth of a training step (docs/benchmarks.md). No
+        // row is entirely masked (`Positions::new`), so none becomes NaN.
+        let probs = softmax(scores.mask_fill(mask, f32::NEG_INFINITY), 3);
         let out = probs.matmul(v).swap_dims(1, 2).reshape([b, t, nh * hd]);
         self.o_proj.forward(out)
     }
@@ -595,4 +601,30 @@ pub fn token_tensor(rows: &[Vec<u32>], device: &Device) -> Result<Tensor<2, Int>
         TensorData::new(flat, [rows.len(), t]),
         device,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The attention mask: a real query sees exactly the real keys up to itself; a padding
+    /// query sees its own key, so no row is entirely masked and −∞ can fill masked scores.
+    #[test]
+    fn no_row_is_entirely_masked_and_real_queries_see_only_real_past_keys() {
+        let device = Device::default();
+        let key_pad = vec![vec![true, true, false, false, false], vec![false; 5]];
+        let pos = vec![vec![0, 0, 0, 1, 2], vec![0, 1, 2, 3, 4]];
+        let p = Positions::new(&pos, &key_pad, 4, 10_000.0, &device);
+        let mask: Vec<bool> = p.mask.into_data().to_vec().expect("a bool tensor");
+        for (b, pads) in key_pad.iter().enumerate() {
+            for q in 0..5 {
+                let row = &mask[(b * 5 + q) * 5..(b * 5 + q + 1) * 5];
+                assert!(row.iter().any(|m| !m), "row {b}/{q} entirely masked");
+                for (k, &masked) in row.iter().enumerate() {
+                    let want = if pads[q] { k != q } else { pads[k] || k > q };
+                    assert_eq!(masked, want, "row {b}, query {q}, key {k}");
+                }
+            }
+        }
+    }
 }
