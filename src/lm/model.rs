@@ -615,7 +615,7 @@ mod tests {
         let key_pad = vec![vec![true, true, false, false, false], vec![false; 5]];
         let pos = vec![vec![0, 0, 0, 1, 2], vec![0, 1, 2, 3, 4]];
         let p = Positions::new(&pos, &key_pad, 4, 10_000.0, &device);
-        let mask: Vec<bool> = p.mask.into_data().to_vec().expect("a bool tensor");
+        let mask: Vec<bool> = p.mask.into_data().try_to_vec().expect("a bool tensor");
         for (b, pads) in key_pad.iter().enumerate() {
             for q in 0..5 {
                 let row = &mask[(b * 5 + q) * 5..(b * 5 + q + 1) * 5];
