@@ -4,6 +4,12 @@ mod commands;
 
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: a training step allocates a fresh buffer per op result
+/// and gradient, and glibc hands large ones back to the kernel and faults them in again
+/// (docs/benchmarks.md). Where memory comes from never changes a result.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
