@@ -22,7 +22,7 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 0, 0),
 ];
 
-pub fn colour(i: usize) -> RGBColor {
+pub(crate) fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
@@ -229,7 +229,7 @@ pub(crate) fn grouped_bars(
 }
 
 /// A line chart of one series with markers, from the origin (SFT's loss per optimiser step).
-pub fn loss_curve(
+pub(crate) fn loss_curve(
     title: &str,
     x_desc: &str,
     y_desc: &str,
@@ -270,7 +270,7 @@ pub fn loss_curve(
 
 /// One run on RL's two panels: mean step reward per iteration, and the held-in / held-out
 /// average gain at each curve point's policy-token count (`None`: no gain defined there).
-pub struct RewardAndGain<'a> {
+pub(crate) struct RewardAndGain<'a> {
     pub label: &'a str,
     pub rewards: Vec<(usize, f64)>,
     pub gains: Vec<(u64, Option<f64>, Option<f64>)>,
@@ -278,7 +278,7 @@ pub struct RewardAndGain<'a> {
 
 /// Draws mean step reward per iteration (left) and held-in (solid) / held-out (dashed)
 /// average relative gain per curve point (right) for each series.
-pub fn reward_and_gain(series: &[RewardAndGain<'_>]) -> Result<String, PlotError> {
+pub(crate) fn reward_and_gain(series: &[RewardAndGain<'_>]) -> Result<String, PlotError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (960, 400)).into_drawing_area();

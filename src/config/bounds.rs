@@ -75,7 +75,10 @@ fn check_splits(exp: &Experiment, registry: &Registry) -> Check {
     for (i, id) in exp.eval_tasks.iter().enumerate() {
         let trained = exp.train_tasks.contains(id);
         let spec = &registry.get(id).expect("task ids were checked").spec;
-        let paper = id.parse::<EvalTask>().map(|t| t.split()).ok();
+        let paper = id
+            .parse::<EvalTask>()
+            .expect("evaluation task ids were checked against the paper's")
+            .split();
         let file = match spec.split {
             TaskSplit::HeldIn => Split::HeldIn,
             TaskSplit::HeldOut => Split::HeldOut,
@@ -85,13 +88,13 @@ fn check_splits(exp: &Experiment, registry: &Registry) -> Check {
         } else {
             Split::HeldOut
         };
-        if paper.is_some_and(|p| p != file) || file != here {
+        if paper != file || file != here {
             return bad(
                 &format!("eval_tasks[{i}]"),
                 format!(
                     "`{id}` is {} in the paper, {} in its task file and {} here ({}): expected \
                      one split everywhere",
-                    paper.map_or("not an evaluation task", |p| p.label()),
+                    paper.label(),
                     file.label(),
                     here.label(),
                     if trained {
