@@ -85,12 +85,12 @@ pub struct Blessed {
     pub platform: Option<String>,
 }
 
-/// The machine class whose numbers are bit-comparable: the architecture and the x86-64
-/// micro-architecture level (psABI `x86-64-v2/v3/v4`) that burn's CPU kernels dispatch on at run
-/// time (macerator and pulp pick their V3 / V4 code by exactly these feature sets; gemm takes its
-/// AVX-512 kernels on `avx512f` alone, named when present without the whole of v4). Other
-/// levels take other code paths, with other float rounding. Nothing else of the machine enters
-/// a result (vendor/README.md).
+/// The machine class whose numbers are bit-comparable: the architecture and the SIMD level that
+/// burn's CPU kernels run at. On x86-64 that is the psABI level `x86-64-v3` (AVX2 and FMA) for
+/// every machine that has it, AVX-512 or not: the vendored macerator never takes its AVX-512
+/// code and gemm is built without it (vendor/README.md), so a v4 machine computes exactly as a
+/// v3 one. Below v3 the kernels take other code paths with other rounding (gemm's FMA kernels on
+/// `fma` alone, named when present). Nothing else of the machine enters a result.
 pub fn platform() -> String {
     #[cfg(target_arch = "x86_64")]
     {
@@ -102,24 +102,15 @@ pub fn platform() -> String {
             && all!(
                 "avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "lzcnt", "movbe"
             );
-        let v4 = v3 && all!("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl");
-        let level = if v4 {
-            "-v4"
-        } else if v3 {
+        let level = if v3 {
             "-v3"
         } else if v2 {
             "-v2"
         } else {
             ""
         };
-        let mut extra = Vec::new();
-        if !v4 && all!("avx512f") {
-            extra.push("+avx512f");
-        }
-        if !v3 && all!("fma") {
-            extra.push("+fma");
-        }
-        format!("x86_64{level}{}", extra.concat())
+        let extra = if !v3 && all!("fma") { "+fma" } else { "" };
+        format!("x86_64{level}{extra}")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -121,10 +121,6 @@ struct ReportKey<'a> {
     experiment: &'a str,
     /// Digests of the paper sources' bytes.
     paper: &'a [(String, Digest)],
-    /// Always empty: kept so that the report's identity (and the blessed goldens' digests)
-    /// stays as it was when the report could list stages a run skipped; it goes at the next
-    /// deliberate re-bless of the goldens.
-    notes: &'a [String],
 }
 
 /// One named digest of `lineage.json`.
@@ -156,7 +152,6 @@ pub fn run(
         target,
         experiment: &ctx.experiment.name,
         paper: &sources.files,
-        notes: &[],
     };
     let mut parents: Vec<&StageRun> = eval.into_iter().collect();
     parents.extend(rl.iter().map(|(_, r)| *r));
