@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use mlagent::env::python::{Interpreter, PythonEnv};
 use mlagent::env::{Script, StepResult, Workbench, evaluate};
+use mlagent::reward::RewardConfig;
+use mlagent::sandbox::Isolation;
 use mlagent::tasks::Registry;
+use mlagent::tasks::python;
 
 use super::Global;
 
@@ -44,6 +48,24 @@ enum Command {
         set: Option<String>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Run FILE as a Python task's training script in the sandbox and print the feedback as one
+    /// JSON object (kind, message, reward against the starter, metric, the execution's record)
+    Execute {
+        #[arg(long)]
+        task: String,
+        #[arg(long)]
+        script: PathBuf,
+        /// The interpreter (with numpy and scikit-learn) [default: $MLAGENT_PYTHON, else python3]
+        #[arg(long)]
+        python: Option<String>,
+        /// Where the machine cannot isolate (not root, no namespaces), run with process limits
+        /// only instead of refusing
+        #[arg(long)]
+        allow_unisolated: bool,
+        /// A shorter wall-clock limit than the task's, in seconds
+        #[arg(long)]
+        wall_seconds: Option<f64>,
     },
     /// Play the agent: read actions from stdin (blank line ends one) until Final Answer
     Play {
@@ -93,6 +115,60 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     )?;
     let reg = Registry::load_default().context("loading tasks/")?;
     match args.command {
+        Command::Execute {
+            task,
+            script,
+            python,
+            allow_unisolated,
+            wall_seconds,
+        } => {
+            let tasks =
+                python::load_all(&python::default_root()).context("loading tasks/python/")?;
+            let Some(mut t) = tasks.into_iter().find(|t| t.spec.id == task) else {
+                let tasks = python::load_all(&python::default_root())?;
+                let ids: Vec<&str> = tasks.iter().map(|t| t.spec.id.as_str()).collect();
+                anyhow::bail!(
+                    "`{task}` is not a Python task (Python tasks: {}; workbench tasks take \
+                     `mlagent env step`)",
+                    ids.join(", ")
+                );
+            };
+            if let Some(w) = wall_seconds {
+                anyhow::ensure!(
+                    w.is_finite() && w > 0.0 && w <= t.spec.limits.wall_seconds,
+                    "--wall-seconds {w}: expected seconds in (0, {}] (the task's limit)",
+                    t.spec.limits.wall_seconds
+                );
+                t.spec.limits.wall_seconds = w;
+            }
+            let t = &t;
+            let text = std::fs::read_to_string(&script)
+                .with_context(|| format!("reading {}", script.display()))?;
+            let python = python
+                .or_else(|| std::env::var("MLAGENT_PYTHON").ok())
+                .unwrap_or_else(|| "python3".into());
+            let isolation = if allow_unisolated {
+                Isolation::AllowUnisolated
+            } else {
+                Isolation::Required
+            };
+            let env = PythonEnv::new(reg.data.clone(), Interpreter::find(&python)?, isolation);
+            let starter = env.execute(t, &t.starter)?;
+            let Some(previous) = starter.metric else {
+                anyhow::bail!(
+                    "task `{}`: the starter script did not produce a validation metric ({}: {})",
+                    t.spec.id,
+                    starter.kind,
+                    starter.message
+                );
+            };
+            let fb = env.execute(t, &text)?;
+            let reward = PythonEnv::reward(t, &fb, previous, &RewardConfig::v1())?;
+            let mut v = serde_json::to_value(&fb)?;
+            v["reward"] = reward.into();
+            v["previous_metric"] = previous.into();
+            println!("{}", serde_json::to_string(&v)?);
+        }
         Command::Step {
             task,
             script,

@@ -1,0 +1,368 @@
+//! Running a Python task's script (docs/sandbox.md): a fresh workspace per execution, the
+//! script in the sandbox, its validation predictions graded here with the task's metric, and
+//! the outcome as feedback in the reward's terms. Test predictions are graded only by
+//! [`PythonEnv::evaluate`], never for feedback.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::reward::{RewardConfig, StepOutcome, reward};
+use crate::sandbox::{Execution, Isolation, Sandbox, SandboxError};
+use crate::tasks::python::{Answers, PythonTask, SCRIPT, SUBMISSION, TEST_CSV, VALID_PREDICTIONS};
+use crate::tasks::{DataDir, TaskError, TaskMetric};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PythonEnvError {
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("python interpreter `{python}`: {message}")]
+    Interpreter { python: String, message: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Reward(#[from] crate::reward::RewardError),
+}
+
+/// An interpreter: its executable and the folders it reads (its prefix and base prefix), found
+/// by asking it outside the sandbox.
+#[derive(Clone, Debug)]
+pub struct Interpreter {
+    pub executable: PathBuf,
+    pub prefixes: Vec<PathBuf>,
+}
+
+impl Interpreter {
+    /// `python` may be a name on `PATH` or a path (a virtual environment's `bin/python`).
+    pub fn find(python: &str) -> Result<Self, PythonEnvError> {
+        let fail = |message: String| PythonEnvError::Interpreter {
+            python: python.into(),
+            message,
+        };
+        let out = std::process::Command::new(python)
+            .args([
+                "-c",
+                "import sys; print(sys.executable); print(sys.prefix); print(sys.base_prefix)",
+            ])
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .map_err(|e| fail(format!("cannot start it: {e}")))?;
+        if !out.status.success() {
+            return Err(fail(format!(
+                "exited with {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        let [exe, prefix, base] = lines[..] else {
+            return Err(fail(format!(
+                "unexpected answer to sys.executable: {text:?}"
+            )));
+        };
+        // A virtual environment's `bin/python` is a link into the base interpreter: keep the
+        // link (so the venv's site-packages are found) and mount both prefixes.
+        let executable = PathBuf::from(exe);
+        let mut prefixes = vec![PathBuf::from(prefix)];
+        if base != prefix {
+            prefixes.push(PathBuf::from(base));
+        }
+        if let Ok(real) = executable.canonicalize()
+            && !prefixes.iter().any(|p| real.starts_with(p))
+            && let Some(dir) = real.parent().and_then(Path::parent)
+        {
+            prefixes.push(dir.to_path_buf());
+        }
+        Ok(Self {
+            executable,
+            prefixes,
+        })
+    }
+}
+
+/// The feedback of one execution, in the reward's terms.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExecutionFeedback {
+    /// `success`, `execution_error` or `budget_exceeded` (a limit hit: the reward's corner case).
+    pub kind: &'static str,
+    pub message: String,
+    /// The validation metric, on success.
+    pub metric: Option<f64>,
+    /// What the sandbox recorded.
+    pub execution: Execution,
+}
+
+impl ExecutionFeedback {
+    pub fn outcome(&self) -> StepOutcome {
+        match (self.kind, self.metric) {
+            ("success", Some(metric)) => StepOutcome::Success { metric },
+            ("budget_exceeded", _) => StepOutcome::BudgetExceeded,
+            _ => StepOutcome::ExecutionError,
+        }
+    }
+}
+
+/// Python tasks' executions on this machine.
+pub struct PythonEnv {
+    data: DataDir,
+    interpreter: Interpreter,
+    isolation: Isolation,
+    scratch: PathBuf,
+}
+
+/// The last `n` lines of `text`, for error messages.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl PythonEnv {
+    pub fn new(data: DataDir, interpreter: Interpreter, isolation: Isolation) -> Self {
+        Self {
+            data,
+            interpreter,
+            isolation,
+            scratch: std::env::temp_dir(),
+        }
+    }
+
+    /// Runs `script` as the task's `train.py` in a fresh workspace; returns the feedback and
+    /// the workspace (the caller may read `submission.csv` from it) with the answers.
+    fn run(
+        &self,
+        task: &PythonTask,
+        script: &str,
+    ) -> Result<(ExecutionFeedback, tempfile::TempDir, Answers), PythonEnvError> {
+        let ws = tempfile::Builder::new()
+            .prefix("mlagent-ws-")
+            .tempdir_in(&self.scratch)
+            .map_err(|source| PythonEnvError::Io {
+                what: "creating a workspace".into(),
+                source,
+            })?;
+        let (files, answers) = task.workspace_files(&self.data)?;
+        let write = |rel: &str, bytes: &[u8]| {
+            let p = ws.path().join(rel);
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| PythonEnvError::Io {
+                    what: format!("creating {}", dir.display()),
+                    source,
+                })?;
+            }
+            std::fs::write(&p, bytes).map_err(|source| PythonEnvError::Io {
+                what: format!("writing {}", p.display()),
+                source,
+            })
+        };
+        for (rel, bytes) in &files {
+            write(rel, bytes)?;
+        }
+        write(SCRIPT, script.as_bytes())?;
+        let sandbox = Sandbox::new(
+            task.spec.limits.clone(),
+            self.interpreter.prefixes.clone(),
+            self.isolation,
+        )?;
+        let env = [
+            ("PYTHONHASHSEED".to_string(), "0".to_string()),
+            (
+                "MLAGENT_SEED".to_string(),
+                task.spec.split_rule.seed.to_string(),
+            ),
+        ];
+        let execution = sandbox.run(
+            ws.path(),
+            &self.interpreter.executable,
+            &[SCRIPT.to_string()],
+            &env,
+        )?;
+        let feedback = if let Some(hit) = execution.limit {
+            ExecutionFeedback {
+                kind: "budget_exceeded",
+                message: hit.describe(sandbox.limits()),
+                metric: None,
+                execution,
+            }
+        } else if !execution.succeeded() {
+            let how = match (execution.exit_code, execution.signal) {
+                (Some(c), _) => format!("exited with status {c}"),
+                (_, Some(s)) => format!("was killed by signal {s}"),
+                _ => "ended abnormally".into(),
+            };
+            ExecutionFeedback {
+                kind: "execution_error",
+                message: format!("the script {how}:\n{}", tail(&execution.stderr, 20)),
+                metric: None,
+                execution,
+            }
+        } else {
+            match grade(
+                task.spec.metric,
+                &ws.path().join(VALID_PREDICTIONS),
+                &answers.valid,
+            ) {
+                Ok(metric) => ExecutionFeedback {
+                    kind: "success",
+                    message: format!(
+                        "the script ran in {:.1} s; validation {} = {metric}",
+                        execution.wall_seconds,
+                        task.spec.metric.name()
+                    ),
+                    metric: Some(metric),
+                    execution,
+                },
+                Err(problem) => ExecutionFeedback {
+                    kind: "execution_error",
+                    message: format!("the script ran but {VALID_PREDICTIONS} {problem}"),
+                    metric: None,
+                    execution,
+                },
+            }
+        };
+        Ok((feedback, ws, answers))
+    }
+
+    /// Runs `script` and grades its validation predictions.
+    pub fn execute(
+        &self,
+        task: &PythonTask,
+        script: &str,
+    ) -> Result<ExecutionFeedback, PythonEnvError> {
+        Ok(self.run(task, script)?.0)
+    }
+
+    /// The reward of `feedback` against `previous` (the validation metric of the script it
+    /// replaced, e.g. the starter's).
+    pub fn reward(
+        task: &PythonTask,
+        feedback: &ExecutionFeedback,
+        previous: f64,
+        cfg: &RewardConfig,
+    ) -> Result<f64, PythonEnvError> {
+        Ok(reward(
+            &feedback.outcome(),
+            previous,
+            task.spec.metric.direction(),
+            task.spec.reward_scale,
+            cfg,
+        )?)
+    }
+
+    /// Runs `script` and grades both its validation predictions and its test submission
+    /// (evaluation only): `(feedback, test metric)`.
+    pub fn evaluate(
+        &self,
+        task: &PythonTask,
+        script: &str,
+    ) -> Result<(ExecutionFeedback, Option<f64>), PythonEnvError> {
+        let (feedback, ws, answers) = self.run(task, script)?;
+        let test = if feedback.kind == "success" {
+            grade(task.spec.metric, &ws.path().join(SUBMISSION), &answers.test).ok()
+        } else {
+            None
+        };
+        Ok((feedback, test))
+    }
+}
+
+/// Grades a predictions file (`id,prediction`, one row per id of `answers`, any order) with
+/// `metric`; the error says what is wrong with the file, for the agent to read.
+pub fn grade(
+    metric: TaskMetric,
+    predictions: &Path,
+    answers: &[(String, String)],
+) -> Result<f64, String> {
+    const MAX_BYTES: u64 = 64 << 20;
+    let meta = std::fs::symlink_metadata(predictions).map_err(|_| {
+        format!("was not written (expected it next to {SCRIPT}; {TEST_CSV} has the ids)")
+    })?;
+    if !meta.is_file() {
+        return Err("is not a plain file".into());
+    }
+    if meta.len() > MAX_BYTES {
+        return Err(format!("is larger than {} MiB", MAX_BYTES >> 20));
+    }
+    let bytes = std::fs::read(predictions).map_err(|e| format!("cannot be read: {e}"))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(&bytes[..]);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("is not CSV: {e}"))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    if header != ["id", "prediction"] {
+        return Err(format!(
+            "must have the header `id,prediction`, found `{}`",
+            header.join(",")
+        ));
+    }
+    let mut by_id = std::collections::HashMap::new();
+    for (line, rec) in reader.records().enumerate() {
+        let rec = rec.map_err(|e| format!("is not CSV at row {}: {e}", line + 2))?;
+        if rec.len() != 2 {
+            return Err(format!(
+                "row {} has {} fields, expected 2",
+                line + 2,
+                rec.len()
+            ));
+        }
+        let id = rec[0].trim().to_string();
+        if by_id
+            .insert(id.clone(), rec[1].trim().to_string())
+            .is_some()
+        {
+            return Err(format!("has id {id} twice"));
+        }
+    }
+    if by_id.len() != answers.len() {
+        return Err(format!(
+            "has {} rows, expected one per id ({})",
+            by_id.len(),
+            answers.len()
+        ));
+    }
+    let mut truth = Vec::with_capacity(answers.len());
+    let mut pred = Vec::with_capacity(answers.len());
+    for (id, label) in answers {
+        let p = by_id
+            .get(id)
+            .ok_or_else(|| format!("has no prediction for id {id}"))?;
+        truth.push(label.as_str());
+        pred.push(p.as_str());
+    }
+    let number = |s: &str| -> Result<f64, String> {
+        s.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("has `{s}` where a finite number was expected"))
+    };
+    let value = match metric {
+        TaskMetric::AccuracyPercent => crate::metrics::accuracy(&truth, &pred).map(|a| 100.0 * a),
+        TaskMetric::Rmse | TaskMetric::Mae => {
+            let t = truth
+                .iter()
+                .map(|s| number(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let p = pred
+                .iter()
+                .map(|s| number(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            if metric == TaskMetric::Rmse {
+                crate::metrics::rmse(&t, &p)
+            } else {
+                crate::metrics::mae(&t, &p)
+            }
+        }
+        other => return Err(format!("cannot be graded with {}", other.name())),
+    };
+    value.map_err(|e| format!("cannot be graded: {e}"))
+}
