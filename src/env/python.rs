@@ -366,3 +366,53 @@ pub fn grade(
     };
     value.map_err(|e| format!("cannot be graded: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn answers() -> Vec<(String, String)> {
+        vec![("1".into(), "a".into()), ("2".into(), "b".into())]
+    }
+
+    fn graded(text: &[u8], metric: TaskMetric) -> Result<f64, String> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let p = dir.path().join(VALID_PREDICTIONS);
+        std::fs::write(&p, text).expect("write");
+        grade(metric, &p, &answers())
+    }
+
+    #[test]
+    fn predictions_are_matched_by_id_in_any_order() {
+        let v = graded(b"id,prediction\n2,b\n1,x\n", TaskMetric::AccuracyPercent);
+        assert_eq!(v, Ok(50.0));
+    }
+
+    #[test]
+    fn a_bad_file_says_what_is_wrong() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"id,pred\n1,a\n2,b\n", "header"),
+            (b"id,prediction\n1,a\n1,b\n", "twice"),
+            (b"id,prediction\n1,a\n", "one per id"),
+            (b"id,prediction\n1,a\n3,b\n", "no prediction for id 2"),
+            (b"id,prediction\n1,a,c\n2,b\n", "CSV"),
+        ];
+        for (text, expected) in cases {
+            let e = graded(text, TaskMetric::AccuracyPercent).unwrap_err();
+            assert!(e.contains(expected), "{e}");
+        }
+        let e = graded(b"id,prediction\n1,NaN\n2,3\n", TaskMetric::Rmse).unwrap_err();
+        assert!(e.contains("finite number"), "{e}");
+    }
+
+    proptest! {
+        /// Whatever a script writes, grading returns a value or a message; it never panics.
+        #[test]
+        fn grading_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            for metric in [TaskMetric::AccuracyPercent, TaskMetric::Rmse, TaskMetric::Mae] {
+                let _ = graded(&bytes, metric);
+            }
+        }
+    }
+}

@@ -163,10 +163,7 @@ fn missing(cell: &str) -> bool {
 impl PythonTask {
     /// The workspace's data files (path relative to the workspace, bytes) and the answers.
     /// Rows get an `id` (their row number in the source file) so predictions can be matched.
-    pub fn workspace_files(
-        &self,
-        data: &DataDir,
-    ) -> Result<(WorkspaceFiles, Answers), TaskError> {
+    pub fn workspace_files(&self, data: &DataDir) -> Result<(WorkspaceFiles, Answers), TaskError> {
         let d = &self.spec.data;
         let bytes = data.read_verified(&d.file, &d.sha256)?;
         let path = data.root().join(&d.file);
@@ -251,5 +248,74 @@ impl PythonTask {
                 test: answers(test),
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn penguins() -> (PythonTask, DataDir) {
+        let tasks = load_all(&default_root()).expect("tasks/python/ loads");
+        let t = tasks
+            .into_iter()
+            .find(|t| t.spec.id == "penguins-species")
+            .expect("the penguins task exists");
+        (
+            t,
+            DataDir::new(super::super::registry::default_root().join("data")),
+        )
+    }
+
+    #[test]
+    fn the_workspace_holds_no_label_of_the_validation_or_test_rows() {
+        let (task, data) = penguins();
+        let (files, answers) = task.workspace_files(&data).expect("the workspace is built");
+        let text = |rel: &str| {
+            let (_, bytes) = files.iter().find(|(r, _)| *r == rel).expect("listed");
+            String::from_utf8(bytes.clone()).expect("UTF-8 CSV")
+        };
+        let train = text(TRAIN_CSV);
+        assert!(train.lines().next().unwrap().ends_with(",species"));
+        for rel in [VALID_CSV, TEST_CSV] {
+            let t = text(rel);
+            assert!(!t.lines().next().unwrap().contains("species"), "{rel}");
+            let ids: Vec<&str> = t
+                .lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap())
+                .collect();
+            let expected = if rel == VALID_CSV {
+                &answers.valid
+            } else {
+                &answers.test
+            };
+            assert_eq!(ids.len(), expected.len());
+            assert!(ids.iter().zip(expected).all(|(a, (b, _))| a == b), "{rel}");
+        }
+        // The same bytes every time: the split is seeded.
+        let (again, _) = task.workspace_files(&data).expect("the workspace is built");
+        assert_eq!(files, again);
+    }
+
+    #[test]
+    fn a_task_file_with_a_wrong_field_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let good = std::fs::read_to_string(default_root().join("penguins-species.ron"))
+            .expect("the penguins task file");
+        std::fs::write(
+            dir.path().join("penguins-species.ron"),
+            good.replace("metric: AccuracyPercent", "metric: Qwk"),
+        )
+        .unwrap();
+        let e = load_all(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("`metric`"), "{e}");
+        std::fs::write(
+            dir.path().join("penguins-species.ron"),
+            good.replace("wall_seconds: 60.0", "wall_secs: 60.0"),
+        )
+        .unwrap();
+        let e = load_all(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("wall_secs"), "{e}");
     }
 }
