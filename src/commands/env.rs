@@ -36,6 +36,12 @@ enum Command {
         /// Keep run records in this folder too
         #[arg(long)]
         cache_dir: Option<PathBuf>,
+        /// Python tasks: the interpreter [default: $MLAGENT_PYTHON, else python3]
+        #[arg(long)]
+        python: Option<String>,
+        /// Python tasks: run with process limits only where the machine cannot isolate
+        #[arg(long)]
+        allow_unisolated: bool,
     },
     /// Train a script and print its validation and test metric (evaluation only)
     Evaluate {
@@ -108,6 +114,27 @@ fn step_json(r: &StepResult) -> serde_json::Value {
     })
 }
 
+/// The Python environment with the interpreter a user named (or the default).
+fn python_env(
+    reg: &Registry,
+    python: Option<String>,
+    allow_unisolated: bool,
+) -> anyhow::Result<PythonEnv> {
+    let python = python
+        .or_else(|| std::env::var("MLAGENT_PYTHON").ok())
+        .unwrap_or_else(|| "python3".into());
+    let isolation = if allow_unisolated {
+        Isolation::AllowUnisolated
+    } else {
+        Isolation::Required
+    };
+    Ok(PythonEnv::new(
+        reg.data.clone(),
+        Interpreter::find(&python)?,
+        isolation,
+    ))
+}
+
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     global.cpu_only(
         "env",
@@ -144,15 +171,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             let t = &t;
             let text = std::fs::read_to_string(&script)
                 .with_context(|| format!("reading {}", script.display()))?;
-            let python = python
-                .or_else(|| std::env::var("MLAGENT_PYTHON").ok())
-                .unwrap_or_else(|| "python3".into());
-            let isolation = if allow_unisolated {
-                Isolation::AllowUnisolated
-            } else {
-                Isolation::Required
-            };
-            let env = PythonEnv::new(reg.data.clone(), Interpreter::find(&python)?, isolation);
+            let env = python_env(&reg, python, allow_unisolated)?;
             let starter = env.execute(t, &t.starter)?;
             let Some(previous) = starter.metric else {
                 anyhow::bail!(
@@ -175,7 +194,35 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             action_file,
             seed,
             cache_dir,
+            python,
+            allow_unisolated,
         } => {
+            let tasks =
+                python::load_all(&python::default_root()).context("loading tasks/python/")?;
+            if let Some(t) = tasks.iter().find(|t| t.spec.id == task) {
+                let current = match &script {
+                    Some(p) => std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?,
+                    None => t.starter.clone(),
+                };
+                let action = std::fs::read_to_string(&action_file)
+                    .with_context(|| format!("reading {}", action_file.display()))?;
+                let env = python_env(&reg, python, allow_unisolated)?;
+                let start = std::time::Instant::now();
+                let state = env.start(t, &current)?;
+                let r = env.step(t, &state, &action, &RewardConfig::v1())?;
+                let v = serde_json::json!({
+                    "feedback": r.feedback,
+                    "reward": r.reward,
+                    "done": r.done,
+                    "previous_metric": r.previous_metric,
+                    "next_script": r.next.script,
+                    "cached": false,
+                    "wall_s": start.elapsed().as_secs_f64(),
+                });
+                println!("{}", serde_json::to_string(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             let mut bench = Workbench::new(reg);
             if let Some(d) = cache_dir {
                 bench = bench.with_cache_dir(d);

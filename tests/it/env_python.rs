@@ -182,3 +182,64 @@ fn a_script_that_runs_too_long_is_a_corner_case_and_labels_stay_hidden() {
         "{slow}"
     );
 }
+
+fn step(python: &str, task: &str, action: &str) -> Value {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("action.txt");
+    std::fs::write(&path, action).expect("write the action");
+    let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .args(["env", "step", "--task", task, "--action-file"])
+        .arg(&path)
+        .args(["--python", python])
+        .output()
+        .expect("run mlagent");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("one JSON object")
+}
+
+#[test]
+fn env_step_takes_mlagentbench_actions_on_a_python_task() {
+    let Some(py) = python() else { return };
+    let edit = "Thought: more columns\nAction: Edit Script\nAction Input: train.py\n\
+                <<<<<<< SEARCH\nFEATURES = [\"alcohol\"]\n=======\n\
+                FEATURES = [\"alcohol\", \"volatile acidity\", \"sulphates\"]\n>>>>>>> REPLACE\n";
+    let r = step(&py, "wine-quality", edit);
+    assert_eq!(r["feedback"]["kind"], "success", "{r}");
+    assert!(
+        r["feedback"]["metric"].as_f64() < r["previous_metric"].as_f64(),
+        "{r}"
+    );
+    assert!(r["reward"].as_f64().is_some_and(|x| x > 0.5), "{r}");
+    assert!(
+        r["next_script"]
+            .as_str()
+            .unwrap()
+            .contains("\"sulphates\"]")
+    );
+    let missing = edit.replace("FEATURES = [\"alcohol\"]\n=", "FEATURES = [\"pH\"]\n=");
+    let r = step(&py, "wine-quality", &missing);
+    assert_eq!(r["feedback"]["kind"], "invalid_action", "{r}");
+    assert_eq!(r["reward"], 0.0);
+    let r = step(
+        &py,
+        "wine-quality",
+        "Thought: read it\nAction: Inspect Script Lines\nAction Input: train.py 1-3\n",
+    );
+    assert_eq!(r["feedback"]["kind"], "non_edit", "{r}");
+    assert!(
+        r["feedback"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("   1 \"\"\"Starter"),
+        "{r}"
+    );
+    let r = step(
+        &py,
+        "wine-quality",
+        "Thought: undo\nAction: Undo Edit Script\nAction Input: train.py\n",
+    );
+    assert_eq!(
+        r["feedback"]["kind"], "invalid_action",
+        "nothing to undo in one step: {r}"
+    );
+}

@@ -3,13 +3,19 @@
 //! the outcome as feedback in the reward's terms. Test predictions are graded only by
 //! [`PythonEnv::evaluate`], never for feedback.
 
+pub mod action;
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use action::{PyAction, PyActionKind};
+
 use crate::reward::{RewardConfig, StepOutcome, reward};
 use crate::sandbox::{Execution, Isolation, Sandbox, SandboxError};
-use crate::tasks::python::{Answers, PythonTask, SCRIPT, SUBMISSION, TEST_CSV, VALID_PREDICTIONS};
+use crate::tasks::python::{
+    Answers, PythonTask, SCRIPT, SUBMISSION, TEST_CSV, TRAIN_CSV, VALID_CSV, VALID_PREDICTIONS,
+};
 use crate::tasks::{DataDir, TaskError, TaskMetric};
 
 #[derive(Debug, thiserror::Error)]
@@ -87,26 +93,60 @@ impl Interpreter {
     }
 }
 
-/// The feedback of one execution, in the reward's terms.
+/// What the agent is told after an action or an execution, in the reward's terms.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ExecutionFeedback {
-    /// `success`, `execution_error` or `budget_exceeded` (a limit hit: the reward's corner case).
+pub struct PyFeedback {
+    /// `success`, `execution_error`, `budget_exceeded` (a limit hit: the reward's corner case),
+    /// `non_edit` or `invalid_action`.
     pub kind: &'static str,
     pub message: String,
     /// The validation metric, on success.
     pub metric: Option<f64>,
-    /// What the sandbox recorded.
-    pub execution: Execution,
+    /// What the sandbox recorded, when the script ran.
+    pub execution: Option<Execution>,
 }
 
-impl ExecutionFeedback {
+impl PyFeedback {
+    fn said(kind: &'static str, message: String) -> Self {
+        Self {
+            kind,
+            message,
+            metric: None,
+            execution: None,
+        }
+    }
+
     pub fn outcome(&self) -> StepOutcome {
         match (self.kind, self.metric) {
             ("success", Some(metric)) => StepOutcome::Success { metric },
             ("budget_exceeded", _) => StepOutcome::BudgetExceeded,
+            ("non_edit", _) => StepOutcome::NonEdit,
+            ("invalid_action", _) => StepOutcome::InvalidAction,
             _ => StepOutcome::ExecutionError,
         }
     }
+}
+
+/// Where an episode in the Python environment stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PyState {
+    /// The current `train.py`.
+    pub script: String,
+    /// The validation metric of the last script that ran successfully (the reward's baseline).
+    pub metric: f64,
+    /// The scripts and metrics before each edit, for Undo Edit Script.
+    pub history: Vec<(String, f64)>,
+}
+
+/// One step's result.
+#[derive(Clone, Debug)]
+pub struct PyStep {
+    pub feedback: PyFeedback,
+    pub reward: f64,
+    /// `Final Answer` ends the episode.
+    pub done: bool,
+    pub previous_metric: f64,
+    pub next: PyState,
 }
 
 /// Python tasks' executions on this machine.
@@ -139,7 +179,7 @@ impl PythonEnv {
         &self,
         task: &PythonTask,
         script: &str,
-    ) -> Result<(ExecutionFeedback, tempfile::TempDir, Answers), PythonEnvError> {
+    ) -> Result<(PyFeedback, tempfile::TempDir, Answers), PythonEnvError> {
         let ws = tempfile::Builder::new()
             .prefix("mlagent-ws-")
             .tempdir_in(&self.scratch)
@@ -184,11 +224,11 @@ impl PythonEnv {
             &env,
         )?;
         let feedback = if let Some(hit) = execution.limit {
-            ExecutionFeedback {
+            PyFeedback {
                 kind: "budget_exceeded",
                 message: hit.describe(sandbox.limits()),
                 metric: None,
-                execution,
+                execution: Some(execution),
             }
         } else if !execution.succeeded() {
             let how = match (execution.exit_code, execution.signal) {
@@ -196,11 +236,11 @@ impl PythonEnv {
                 (_, Some(s)) => format!("was killed by signal {s}"),
                 _ => "ended abnormally".into(),
             };
-            ExecutionFeedback {
+            PyFeedback {
                 kind: "execution_error",
                 message: format!("the script {how}:\n{}", tail(&execution.stderr, 20)),
                 metric: None,
-                execution,
+                execution: Some(execution),
             }
         } else {
             match grade(
@@ -208,7 +248,7 @@ impl PythonEnv {
                 &ws.path().join(VALID_PREDICTIONS),
                 &answers.valid,
             ) {
-                Ok(metric) => ExecutionFeedback {
+                Ok(metric) => PyFeedback {
                     kind: "success",
                     message: format!(
                         "the script ran in {:.1} s; validation {} = {metric}",
@@ -216,25 +256,159 @@ impl PythonEnv {
                         task.spec.metric.name()
                     ),
                     metric: Some(metric),
-                    execution,
+                    execution: Some(execution),
                 },
-                Err(problem) => ExecutionFeedback {
+                Err(problem) => PyFeedback {
                     kind: "execution_error",
                     message: format!("the script ran but {VALID_PREDICTIONS} {problem}"),
                     metric: None,
-                    execution,
+                    execution: Some(execution),
                 },
             }
         };
         Ok((feedback, ws, answers))
     }
 
-    /// Runs `script` and grades its validation predictions.
-    pub fn execute(
+    /// The state at the start of an episode from `script`: it is run once for its metric.
+    pub fn start(&self, task: &PythonTask, script: &str) -> Result<PyState, PythonEnvError> {
+        let fb = self.execute(task, script)?;
+        let metric = fb.metric.ok_or_else(|| PythonEnvError::Interpreter {
+            python: self.interpreter.executable.display().to_string(),
+            message: format!(
+                "task `{}`: the episode's first script gave no validation metric ({}: {})",
+                task.spec.id, fb.kind, fb.message
+            ),
+        })?;
+        Ok(PyState {
+            script: script.to_string(),
+            metric,
+            history: Vec::new(),
+        })
+    }
+
+    /// One agent step: parse the action, act, run the script when an edit asks for it, and
+    /// reward the outcome against the state's metric.
+    pub fn step(
         &self,
         task: &PythonTask,
-        script: &str,
-    ) -> Result<ExecutionFeedback, PythonEnvError> {
+        state: &PyState,
+        action_text: &str,
+        cfg: &RewardConfig,
+    ) -> Result<PyStep, PythonEnvError> {
+        let mut next = state.clone();
+        let mut done = false;
+        let feedback = match PyAction::parse(action_text) {
+            Err(e) => PyFeedback::said("invalid_action", e.to_string()),
+            Ok(a) => match a.kind {
+                PyActionKind::FinalAnswer => {
+                    done = true;
+                    PyFeedback::said("non_edit", "episode ended".into())
+                }
+                PyActionKind::ListFiles => {
+                    let (files, _) = task.workspace_files(&self.data)?;
+                    let mut lines = vec![format!("{SCRIPT} ({} bytes)", state.script.len())];
+                    lines.extend(
+                        files
+                            .iter()
+                            .map(|(p, b)| format!("{p} ({} bytes)", b.len())),
+                    );
+                    PyFeedback::said("non_edit", lines.join("\n"))
+                }
+                PyActionKind::InspectScriptLines => match inspect(&state.script, &a.input) {
+                    Ok(text) => PyFeedback::said("non_edit", text),
+                    Err(m) => PyFeedback::said("invalid_action", m),
+                },
+                PyActionKind::UnderstandFile => match self.understand(task, state, &a.input)? {
+                    Ok(text) => PyFeedback::said("non_edit", text),
+                    Err(m) => PyFeedback::said("invalid_action", m),
+                },
+                PyActionKind::UndoEditScript => match next.history.pop() {
+                    Some((script, metric)) => {
+                        next.script = script;
+                        next.metric = metric;
+                        PyFeedback::said(
+                            "non_edit",
+                            format!(
+                                "train.py is back to before the last edit (validation {} = {metric})",
+                                task.spec.metric.name()
+                            ),
+                        )
+                    }
+                    None => PyFeedback::said("invalid_action", "there is no edit to undo".into()),
+                },
+                PyActionKind::ExecuteScript if a.input != SCRIPT => PyFeedback::said(
+                    "invalid_action",
+                    format!("only {SCRIPT} can be executed, got `{}`", a.input),
+                ),
+                PyActionKind::ExecuteScript => {
+                    // Running the unchanged script changes nothing: a non-edit, with its output.
+                    let mut fb = self.execute(task, &state.script)?;
+                    if fb.kind == "success" {
+                        let out = fb
+                            .execution
+                            .as_ref()
+                            .map(|e| tail(&e.stdout, 20))
+                            .unwrap_or_default();
+                        fb.message = format!("{}\n{out}", fb.message);
+                        fb.kind = "non_edit";
+                    }
+                    fb
+                }
+                PyActionKind::EditScript if a.input != SCRIPT => PyFeedback::said(
+                    "invalid_action",
+                    format!("only {SCRIPT} can be edited, got `{}`", a.input),
+                ),
+                PyActionKind::EditScript => match action::apply(&state.script, &a.blocks) {
+                    Err(m) => PyFeedback::said("invalid_action", m),
+                    Ok(script) => {
+                        next.history.push((state.script.clone(), state.metric));
+                        let fb = self.execute(task, &script)?;
+                        next.script = script;
+                        if let Some(m) = fb.metric {
+                            next.metric = m;
+                        }
+                        fb
+                    }
+                },
+            },
+        };
+        let reward = Self::reward(task, &feedback, state.metric, cfg)?;
+        Ok(PyStep {
+            feedback,
+            reward,
+            done,
+            previous_metric: state.metric,
+            next,
+        })
+    }
+
+    /// Understand File: the script, or a data file's header, size and first rows.
+    fn understand(
+        &self,
+        task: &PythonTask,
+        state: &PyState,
+        file: &str,
+    ) -> Result<Result<String, String>, PythonEnvError> {
+        if file == SCRIPT {
+            return Ok(Ok(state.script.clone()));
+        }
+        let (files, _) = task.workspace_files(&self.data)?;
+        let Some((_, bytes)) = files.iter().find(|(p, _)| *p == file) else {
+            return Ok(Err(format!(
+                "no file `{file}` (files: {SCRIPT}, {TRAIN_CSV}, {VALID_CSV}, {TEST_CSV})"
+            )));
+        };
+        let text = String::from_utf8_lossy(bytes);
+        let rows = text.lines().count().saturating_sub(1);
+        let head: Vec<&str> = text.lines().take(4).collect();
+        Ok(Ok(format!(
+            "{file}: {rows} rows; header and first rows:\n{}",
+            head.join("\n")
+        )))
+    }
+
+    /// Runs `script` and grades its validation predictions.
+    pub fn execute(&self, task: &PythonTask, script: &str) -> Result<PyFeedback, PythonEnvError> {
         Ok(self.run(task, script)?.0)
     }
 
@@ -242,7 +416,7 @@ impl PythonEnv {
     /// replaced, e.g. the starter's).
     pub fn reward(
         task: &PythonTask,
-        feedback: &ExecutionFeedback,
+        feedback: &PyFeedback,
         previous: f64,
         cfg: &RewardConfig,
     ) -> Result<f64, PythonEnvError> {
@@ -261,7 +435,7 @@ impl PythonEnv {
         &self,
         task: &PythonTask,
         script: &str,
-    ) -> Result<(ExecutionFeedback, Option<f64>), PythonEnvError> {
+    ) -> Result<(PyFeedback, Option<f64>), PythonEnvError> {
         let (feedback, ws, answers) = self.run(task, script)?;
         let test = if feedback.kind == "success" {
             grade(task.spec.metric, &ws.path().join(SUBMISSION), &answers.test).ok()
@@ -270,6 +444,35 @@ impl PythonEnv {
         };
         Ok((feedback, test))
     }
+}
+
+/// Inspect Script Lines: `train.py` or `train.py A-B` (1-based, inclusive, at most 100 lines).
+fn inspect(script: &str, input: &str) -> Result<String, String> {
+    let mut parts = input.split_whitespace();
+    if parts.next() != Some(SCRIPT) {
+        return Err(format!(
+            "expected `{SCRIPT}` or `{SCRIPT} A-B`, got `{input}`"
+        ));
+    }
+    let lines: Vec<&str> = script.lines().collect();
+    let (a, b) = match parts.next() {
+        None => (1, lines.len().min(100)),
+        Some(range) => {
+            let (a, b) = range
+                .split_once('-')
+                .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)))
+                .filter(|&(a, b)| a >= 1 && a <= b)
+                .ok_or_else(|| format!("expected a line range `A-B`, got `{range}`"))?;
+            (a, b.min(a + 99).min(lines.len()))
+        }
+    };
+    if a > lines.len() {
+        return Err(format!("{SCRIPT} has {} lines", lines.len()));
+    }
+    Ok((a..=b)
+        .map(|i| format!("{i:>4} {}", lines[i - 1]))
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 /// Grades a predictions file (`id,prediction`, one row per id of `answers`, any order) with
