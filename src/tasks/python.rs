@@ -80,28 +80,13 @@ pub const SUBMISSION: &str = "submission.csv";
 
 /// Loads every `*.ron` of `root` (`tasks/python/`), sorted by id.
 pub fn load_all(root: &Path) -> Result<Vec<PythonTask>, TaskError> {
-    let entries = match std::fs::read_dir(root) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(TaskError::Io {
-                path: root.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
-        .collect();
-    paths.sort();
+    if !root.exists() {
+        return Ok(Vec::new());
+    }
     let mut tasks = Vec::new();
-    for path in paths {
+    for path in super::registry::task_files(root)? {
         let spec: PythonTaskSpec = crate::config_file::load_ron(&path)?;
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
+        let stem = super::registry::file_stem(&path);
         let field = |field: &str, message: String| TaskError::Spec {
             task: spec.id.clone(),
             field: field.into(),
