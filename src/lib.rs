@@ -21,6 +21,7 @@ pub mod provenance;
 pub mod report;
 pub mod results;
 pub mod reward;
+pub mod sandbox;
 pub mod seed;
 pub mod serve;
 pub mod stages;

@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use mlagent::env::python::{Interpreter, PythonEnv};
 use mlagent::env::{Script, StepResult, Workbench, evaluate};
+use mlagent::reward::RewardConfig;
+use mlagent::sandbox::Isolation;
 use mlagent::tasks::Registry;
+use mlagent::tasks::python;
 
 use super::Global;
 
@@ -32,6 +36,12 @@ enum Command {
         /// Keep run records in this folder too
         #[arg(long)]
         cache_dir: Option<PathBuf>,
+        /// Python tasks: the interpreter [default: $MLAGENT_PYTHON, else python3]
+        #[arg(long)]
+        python: Option<String>,
+        /// Python tasks: run with process limits only where the machine cannot isolate
+        #[arg(long)]
+        allow_unisolated: bool,
     },
     /// Train a script and print its validation and test metric (evaluation only)
     Evaluate {
@@ -44,6 +54,24 @@ enum Command {
         set: Option<String>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Run FILE as a Python task's training script in the sandbox and print the feedback as one
+    /// JSON object (kind, message, reward against the starter, metric, the execution's record)
+    Execute {
+        #[arg(long)]
+        task: String,
+        #[arg(long)]
+        script: PathBuf,
+        /// The interpreter (with numpy and scikit-learn) [default: $MLAGENT_PYTHON, else python3]
+        #[arg(long)]
+        python: Option<String>,
+        /// Where the machine cannot isolate (not root, no namespaces), run with process limits
+        /// only instead of refusing
+        #[arg(long)]
+        allow_unisolated: bool,
+        /// A shorter wall-clock limit than the task's, in seconds
+        #[arg(long)]
+        wall_seconds: Option<f64>,
     },
     /// Play the agent: read actions from stdin (blank line ends one) until Final Answer
     Play {
@@ -86,6 +114,27 @@ fn step_json(r: &StepResult) -> serde_json::Value {
     })
 }
 
+/// The Python environment with the interpreter a user named (or the default).
+fn python_env(
+    reg: &Registry,
+    python: Option<String>,
+    allow_unisolated: bool,
+) -> anyhow::Result<PythonEnv> {
+    let python = python
+        .or_else(|| std::env::var("MLAGENT_PYTHON").ok())
+        .unwrap_or_else(|| "python3".into());
+    let isolation = if allow_unisolated {
+        Isolation::AllowUnisolated
+    } else {
+        Isolation::Required
+    };
+    Ok(PythonEnv::new(
+        reg.data.clone(),
+        Interpreter::find(&python)?,
+        isolation,
+    ))
+}
+
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     global.cpu_only(
         "env",
@@ -93,13 +142,87 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     )?;
     let reg = Registry::load_default().context("loading tasks/")?;
     match args.command {
+        Command::Execute {
+            task,
+            script,
+            python,
+            allow_unisolated,
+            wall_seconds,
+        } => {
+            let tasks =
+                python::load_all(&python::default_root()).context("loading tasks/python/")?;
+            let Some(mut t) = tasks.into_iter().find(|t| t.spec.id == task) else {
+                let tasks = python::load_all(&python::default_root())?;
+                let ids: Vec<&str> = tasks.iter().map(|t| t.spec.id.as_str()).collect();
+                anyhow::bail!(
+                    "`{task}` is not a Python task (Python tasks: {}; workbench tasks take \
+                     `mlagent env step`)",
+                    ids.join(", ")
+                );
+            };
+            if let Some(w) = wall_seconds {
+                anyhow::ensure!(
+                    w.is_finite() && w > 0.0 && w <= t.spec.limits.wall_seconds,
+                    "--wall-seconds {w}: expected seconds in (0, {}] (the task's limit)",
+                    t.spec.limits.wall_seconds
+                );
+                t.spec.limits.wall_seconds = w;
+            }
+            let t = &t;
+            let text = std::fs::read_to_string(&script)
+                .with_context(|| format!("reading {}", script.display()))?;
+            let env = python_env(&reg, python, allow_unisolated)?;
+            let starter = env.execute(t, &t.starter)?;
+            let Some(previous) = starter.metric else {
+                anyhow::bail!(
+                    "task `{}`: the starter script did not produce a validation metric ({}: {})",
+                    t.spec.id,
+                    starter.kind,
+                    starter.message
+                );
+            };
+            let fb = env.execute(t, &text)?;
+            let reward = PythonEnv::reward(t, &fb, previous, &RewardConfig::v1())?;
+            let mut v = serde_json::to_value(&fb)?;
+            v["reward"] = reward.into();
+            v["previous_metric"] = previous.into();
+            println!("{}", serde_json::to_string(&v)?);
+        }
         Command::Step {
             task,
             script,
             action_file,
             seed,
             cache_dir,
+            python,
+            allow_unisolated,
         } => {
+            let tasks =
+                python::load_all(&python::default_root()).context("loading tasks/python/")?;
+            if let Some(t) = tasks.iter().find(|t| t.spec.id == task) {
+                let current = match &script {
+                    Some(p) => std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?,
+                    None => t.starter.clone(),
+                };
+                let action = std::fs::read_to_string(&action_file)
+                    .with_context(|| format!("reading {}", action_file.display()))?;
+                let env = python_env(&reg, python, allow_unisolated)?;
+                let start = std::time::Instant::now();
+                let state = env.start(t, &current)?;
+                let r = env.step(t, &state, &action, &RewardConfig::v1())?;
+                let v = serde_json::json!({
+                    "feedback": r.feedback,
+                    "reward": r.reward,
+                    "done": r.done,
+                    "previous_metric": r.previous_metric,
+                    "next_script": r.next.script,
+                    "cached": false,
+                    "wall_s": start.elapsed().as_secs_f64(),
+                });
+                println!("{}", serde_json::to_string(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             let mut bench = Workbench::new(reg);
             if let Some(d) = cache_dir {
                 bench = bench.with_cache_dir(d);

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use mlagent::tasks::python::PythonTask;
 use mlagent::tasks::{Registry, Task};
 
 use super::Global;
@@ -42,6 +43,25 @@ fn row(t: &Task) -> serde_json::Value {
         "max_work": s.budget.max_work,
         "max_steps": s.budget.max_steps,
         "digest": t.digest.to_string(),
+        "environment": "workbench",
+    })
+}
+
+fn python_row(t: &PythonTask) -> serde_json::Value {
+    let s = &t.spec;
+    serde_json::json!({
+        "id": s.id,
+        "split": s.split.name(),
+        "data_type": "tabular",
+        "metric": s.metric.name(),
+        "direction": match s.metric.direction() {
+            mlagent::metrics::Direction::HigherIsBetter => "higher",
+            mlagent::metrics::Direction::LowerIsBetter => "lower",
+        },
+        "reward_scale": s.reward_scale,
+        "wall_seconds": s.limits.wall_seconds,
+        "digest": t.digest.to_string(),
+        "environment": "python",
     })
 }
 
@@ -49,12 +69,15 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     global.cpu_only("tasks", "tasks are read and checked on the host")?;
     use std::io::Write;
     let reg = Registry::load_default().context("loading tasks/")?;
+    let python = mlagent::tasks::python::load_all(&mlagent::tasks::python::default_root())
+        .context("loading tasks/python/")?;
     // Write through a handle so a closed pipe (`| head`) is an error, not a panic.
     let mut out = std::io::stdout().lock();
     match args.command {
         Command::List { json } => {
             if json {
-                let rows: Vec<_> = reg.tasks.iter().map(row).collect();
+                let mut rows: Vec<_> = reg.tasks.iter().map(row).collect();
+                rows.extend(python.iter().map(python_row));
                 writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
             } else {
                 writeln!(
@@ -71,6 +94,19 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                         t.spec.paper_task,
                         t.spec.split.name(),
                         t.spec.data_type.name(),
+                        t.spec.metric.name(),
+                        r["direction"].as_str().unwrap_or_default()
+                    )?;
+                }
+                for t in &python {
+                    let r = python_row(t);
+                    writeln!(
+                        out,
+                        "{:<18} {:<46} {:<9} {:<10} {:<21} {}",
+                        t.spec.id,
+                        "(python environment)",
+                        t.spec.split.name(),
+                        "tabular",
                         t.spec.metric.name(),
                         r["direction"].as_str().unwrap_or_default()
                     )?;
@@ -92,6 +128,16 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         }
         Command::Verify => {
             let checked = reg.data.verify_all()?;
+            for t in &python {
+                let listed = reg.data.listed_checksum(&t.spec.data.file)?;
+                anyhow::ensure!(
+                    listed.as_deref() == Some(t.spec.data.sha256.as_str()),
+                    "python task `{}`: file `{}`: sha256 {} differs from CHECKSUMS.sha256 ({listed:?})",
+                    t.spec.id,
+                    t.spec.data.file,
+                    t.spec.data.sha256
+                );
+            }
             for t in &reg.tasks {
                 for f in &t.spec.files {
                     let listed = reg.data.listed_checksum(&f.path)?;
@@ -108,7 +154,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 out,
                 "ok: {} data files match CHECKSUMS.sha256; {} tasks list matching checksums",
                 checked.len(),
-                reg.tasks.len()
+                reg.tasks.len() + python.len()
             )?;
         }
     }

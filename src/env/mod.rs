@@ -7,6 +7,7 @@ pub mod bench;
 pub mod evaluation;
 pub mod features;
 pub mod model;
+pub mod python;
 pub mod score;
 pub mod script;
 pub(crate) mod step_class;

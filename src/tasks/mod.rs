@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod dataset;
+pub mod python;
 pub mod registry;
 mod sources;
 pub mod spec;

@@ -21,6 +21,27 @@ pub struct Registry {
     pub data: DataDir,
 }
 
+/// The `*.ron` files directly in `root`, sorted.
+pub(crate) fn task_files(root: &Path) -> Result<Vec<PathBuf>, TaskError> {
+    let entries = std::fs::read_dir(root).map_err(|source| TaskError::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// A task file's name without `.ron`, which must be its id.
+pub(crate) fn file_stem(path: &Path) -> &str {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+}
+
 /// The `tasks/` folder of this source tree (task files are part of the code, like configs).
 pub fn default_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tasks")
@@ -34,22 +55,10 @@ impl Registry {
 
     /// Loads every `*.ron` in `root`; data is read from `root/data`.
     pub fn load(root: &Path) -> Result<Self, TaskError> {
-        let entries = std::fs::read_dir(root).map_err(|source| TaskError::Io {
-            path: root.to_path_buf(),
-            source,
-        })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "ron"))
-            .collect();
-        paths.sort();
         let mut tasks = Vec::new();
-        for path in paths {
+        for path in task_files(root)? {
             let spec: TaskSpec = crate::config_file::load_ron(&path)?;
-            let stem = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default();
+            let stem = file_stem(&path);
             if stem != spec.id {
                 return Err(TaskError::Spec {
                     task: spec.id.clone(),

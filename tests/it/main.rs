@@ -4,6 +4,7 @@
 mod api_agent;
 mod cli_refusals;
 mod env_determinism;
+mod env_python;
 mod env_step;
 mod env_tasks;
 mod fuzz_configs;
@@ -24,6 +25,7 @@ mod report_golden;
 mod report_render;
 mod reproduce_pipeline;
 mod reward_properties;
+mod sandbox;
 mod serve_openai;
 mod sft_stage;
 mod stages_eval;

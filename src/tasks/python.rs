@@ -1,0 +1,306 @@
+//! Python tasks (docs/sandbox.md): a real Python training script works on CSV files, in the
+//! MLE-bench manner. A task is `tasks/python/<id>.ron` (this schema) and its starter script
+//! `tasks/python/<id>/train.py`; its table is a bundled file of `tasks/data/`, verified by
+//! sha256 and split by the same seeded rule as the workbench tasks.
+//!
+//! The workspace a script sees ([`PythonTask::workspace_files`]) holds the training rows with
+//! their target, and the validation and test rows without it. The answers stay in the harness
+//! ([`Answers`]): no label of either split is ever written where the script could read it.
+
+use std::path::{Path, PathBuf};
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::TaskError;
+use super::data::{Csv, DataDir};
+use super::spec::{SplitRule, TaskMetric, TaskSplit};
+use crate::provenance::{Digest, digest_of};
+use crate::sandbox::Limits;
+use crate::seed::SeedPath;
+
+/// The table a Python task learns from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonData {
+    /// A CSV file of `tasks/data/`.
+    pub file: String,
+    pub sha256: String,
+    /// The column to predict.
+    pub target: String,
+    /// The columns the script may use; rows with an `NA` or empty cell in any of these or the
+    /// target are dropped.
+    pub features: Vec<String>,
+}
+
+/// One `tasks/python/<id>.ron`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "PythonTask")]
+pub struct PythonTaskSpec {
+    pub id: String,
+    pub split: TaskSplit,
+    pub description: String,
+    pub data: PythonData,
+    pub split_rule: SplitRule,
+    /// `AccuracyPercent` (the target is a class label) or `Rmse` / `Mae` (a number).
+    pub metric: TaskMetric,
+    /// Reward scale α of σ(α·Δ).
+    pub reward_scale: f64,
+    /// What one execution of the script may use.
+    pub limits: Limits,
+}
+
+/// The labels of the validation and test rows, by row id; never written to a workspace.
+#[derive(Clone, Debug)]
+pub struct Answers {
+    pub valid: Vec<(String, String)>,
+    pub test: Vec<(String, String)>,
+}
+
+/// A workspace's files: (path relative to the workspace, bytes).
+pub type WorkspaceFiles = Vec<(&'static str, Vec<u8>)>;
+
+/// A loaded Python task.
+#[derive(Clone, Debug)]
+pub struct PythonTask {
+    pub spec: PythonTaskSpec,
+    pub digest: Digest,
+    pub path: PathBuf,
+    /// The starter script's text.
+    pub starter: String,
+}
+
+/// The file names a script reads and writes, relative to its workspace.
+pub const TRAIN_CSV: &str = "data/train.csv";
+pub const VALID_CSV: &str = "data/valid.csv";
+pub const TEST_CSV: &str = "data/test.csv";
+pub const SCRIPT: &str = "train.py";
+pub const VALID_PREDICTIONS: &str = "valid_predictions.csv";
+pub const SUBMISSION: &str = "submission.csv";
+
+/// Loads every `*.ron` of `root` (`tasks/python/`), sorted by id.
+pub fn load_all(root: &Path) -> Result<Vec<PythonTask>, TaskError> {
+    if !root.exists() {
+        return Ok(Vec::new());
+    }
+    let mut tasks = Vec::new();
+    for path in super::registry::task_files(root)? {
+        let spec: PythonTaskSpec = crate::config_file::load_ron(&path)?;
+        let stem = super::registry::file_stem(&path);
+        let field = |field: &str, message: String| TaskError::Spec {
+            task: spec.id.clone(),
+            field: field.into(),
+            message,
+        };
+        if stem != spec.id {
+            return Err(field("id", format!("must equal the file name `{stem}`")));
+        }
+        if !matches!(
+            spec.metric,
+            TaskMetric::AccuracyPercent | TaskMetric::Rmse | TaskMetric::Mae
+        ) {
+            return Err(field(
+                "metric",
+                "expected AccuracyPercent, Rmse or Mae (the graders Python tasks have)".into(),
+            ));
+        }
+        if !(spec.reward_scale.is_finite() && spec.reward_scale > 0.0) {
+            return Err(field("reward_scale", "expected a finite number > 0".into()));
+        }
+        if spec.data.features.is_empty() || spec.data.features.contains(&spec.data.target) {
+            return Err(field(
+                "data.features",
+                "expected at least one column, not the target".into(),
+            ));
+        }
+        super::data::check_relative(&spec.data.file).map_err(|m| field("data.file", m))?;
+        spec.limits
+            .validate()
+            .map_err(|e| field("limits", e.to_string()))?;
+        let starter_path = root.join(&spec.id).join(SCRIPT);
+        let starter = std::fs::read_to_string(&starter_path).map_err(|source| TaskError::Io {
+            path: starter_path.clone(),
+            source,
+        })?;
+        let digest =
+            digest_of(&(&spec, &starter)).map_err(|e| field("(whole file)", e.to_string()))?;
+        tasks.push(PythonTask {
+            spec,
+            digest,
+            path,
+            starter,
+        });
+    }
+    tasks.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
+    Ok(tasks)
+}
+
+/// The `tasks/python/` folder of this source tree.
+pub fn default_root() -> PathBuf {
+    super::registry::default_root().join("python")
+}
+
+fn missing(cell: &str) -> bool {
+    let c = cell.trim();
+    c.is_empty() || c == "NA"
+}
+
+impl PythonTask {
+    /// The workspace's data files (path relative to the workspace, bytes) and the answers.
+    /// Rows get an `id` (their row number in the source file) so predictions can be matched.
+    pub fn workspace_files(&self, data: &DataDir) -> Result<(WorkspaceFiles, Answers), TaskError> {
+        let d = &self.spec.data;
+        let bytes = data.read_verified(&d.file, &d.sha256)?;
+        let path = data.root().join(&d.file);
+        let csv = Csv::parse(&bytes, &path)?;
+        let target = csv.column(&d.target, &path)?;
+        let features = d
+            .features
+            .iter()
+            .map(|f| csv.column(f, &path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows: Vec<(usize, &Vec<String>)> = csv
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !missing(&r[target]) && features.iter().all(|&c| !missing(&r[c])))
+            .collect();
+        let n = rows.len();
+        let rule = &self.spec.split_rule;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(
+            &mut SeedPath::root(rule.seed)
+                .child("split")
+                .child(&self.spec.id)
+                .rng(),
+        );
+        let n_valid = (n as f64 * rule.valid_fraction).round() as usize;
+        let n_test = (n as f64 * rule.test_fraction).round() as usize;
+        if n_valid == 0 || n_test == 0 || n_valid + n_test >= n {
+            return Err(TaskError::Spec {
+                task: self.spec.id.clone(),
+                field: "split_rule".into(),
+                message: format!("fractions leave an empty split of {n} rows"),
+            });
+        }
+        let (valid, rest) = order.split_at(n_valid);
+        let (test, train) = rest.split_at(n_test);
+        let write = |idx: &[usize], with_target: bool| -> Result<Vec<u8>, TaskError> {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let mut header = vec!["id".to_string()];
+            header.extend(d.features.iter().cloned());
+            if with_target {
+                header.push(d.target.clone());
+            }
+            let fail = |e: csv::Error| TaskError::Format {
+                path: path.clone(),
+                message: format!("writing the workspace's CSV: {e}"),
+            };
+            w.write_record(&header).map_err(fail)?;
+            let mut sorted = idx.to_vec();
+            sorted.sort_unstable();
+            for &i in &sorted {
+                let (row_id, r) = rows[i];
+                let mut rec = vec![row_id.to_string()];
+                rec.extend(features.iter().map(|&c| r[c].clone()));
+                if with_target {
+                    rec.push(r[target].clone());
+                }
+                w.write_record(&rec).map_err(fail)?;
+            }
+            w.into_inner().map_err(|e| TaskError::Format {
+                path: path.clone(),
+                message: format!("writing the workspace's CSV: {e}"),
+            })
+        };
+        let answers = |idx: &[usize]| {
+            let mut v: Vec<(String, String)> = idx
+                .iter()
+                .map(|&i| (rows[i].0.to_string(), rows[i].1[target].trim().to_string()))
+                .collect();
+            v.sort_by_key(|(id, _)| id.parse::<usize>().unwrap_or(usize::MAX));
+            v
+        };
+        let files = vec![
+            (TRAIN_CSV, write(train, true)?),
+            (VALID_CSV, write(valid, false)?),
+            (TEST_CSV, write(test, false)?),
+        ];
+        Ok((
+            files,
+            Answers {
+                valid: answers(valid),
+                test: answers(test),
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn penguins() -> (PythonTask, DataDir) {
+        let tasks = load_all(&default_root()).expect("tasks/python/ loads");
+        let t = tasks
+            .into_iter()
+            .find(|t| t.spec.id == "penguins-species")
+            .expect("the penguins task exists");
+        (
+            t,
+            DataDir::new(super::super::registry::default_root().join("data")),
+        )
+    }
+
+    #[test]
+    fn the_workspace_holds_no_label_of_the_validation_or_test_rows() {
+        let (task, data) = penguins();
+        let (files, answers) = task.workspace_files(&data).expect("the workspace is built");
+        let text = |rel: &str| {
+            let (_, bytes) = files.iter().find(|(r, _)| *r == rel).expect("listed");
+            String::from_utf8(bytes.clone()).expect("UTF-8 CSV")
+        };
+        let train = text(TRAIN_CSV);
+        assert!(train.lines().next().unwrap().ends_with(",species"));
+        for rel in [VALID_CSV, TEST_CSV] {
+            let t = text(rel);
+            assert!(!t.lines().next().unwrap().contains("species"), "{rel}");
+            let ids: Vec<&str> = t
+                .lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap())
+                .collect();
+            let expected = if rel == VALID_CSV {
+                &answers.valid
+            } else {
+                &answers.test
+            };
+            assert_eq!(ids.len(), expected.len());
+            assert!(ids.iter().zip(expected).all(|(a, (b, _))| a == b), "{rel}");
+        }
+        // The same bytes every time: the split is seeded.
+        let (again, _) = task.workspace_files(&data).expect("the workspace is built");
+        assert_eq!(files, again);
+    }
+
+    #[test]
+    fn a_task_file_with_a_wrong_field_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let good = std::fs::read_to_string(default_root().join("penguins-species.ron"))
+            .expect("the penguins task file");
+        std::fs::write(
+            dir.path().join("penguins-species.ron"),
+            good.replace("metric: AccuracyPercent", "metric: Qwk"),
+        )
+        .unwrap();
+        let e = load_all(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("`metric`"), "{e}");
+        std::fs::write(
+            dir.path().join("penguins-species.ron"),
+            good.replace("wall_seconds: 60.0", "wall_secs: 60.0"),
+        )
+        .unwrap();
+        let e = load_all(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("wall_secs"), "{e}");
+    }
+}
