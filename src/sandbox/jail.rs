@@ -101,6 +101,16 @@ impl Jail {
             let p = p
                 .canonicalize()
                 .map_err(io(format!("read-only folder {}", p.display())))?;
+            if p.starts_with(WORKDIR) {
+                // The workspace is mounted over WORKDIR and would hide it.
+                return Err(SandboxError::Io {
+                    what: format!("read-only folder {}", p.display()),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("lies under {WORKDIR}, where the sandbox mounts the workspace"),
+                    ),
+                });
+            }
             if binds.iter().any(|(src, _, _)| p.starts_with(src)) {
                 continue;
             }

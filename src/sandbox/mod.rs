@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 /// Where the workspace appears inside the sandbox (also the working directory).
-pub const WORKDIR: &str = "/work";
+pub const WORKDIR: &str = "/mlagent-workspace";
 
 /// What one execution may use.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -120,7 +120,7 @@ fn a_plain_script_runs_and_writes_its_workspace() {
     );
     assert!(e.succeeded(), "{e:?}");
     assert!(e.isolated);
-    assert_eq!(e.stdout.trim(), "hello /work");
+    assert_eq!(e.stdout.trim(), "hello /mlagent-workspace");
     assert_eq!(
         std::fs::read_to_string(ws.path().join("out.txt")).unwrap(),
         "42"
@@ -208,7 +208,7 @@ fn writes_outside_the_workspace_fail_and_tmp_is_private() {
         return;
     };
     let host_tmp = std::env::temp_dir().join(format!("mlagent-escape-{}", std::process::id()));
-    let script = "import os\nfor p in ['/etc/escape', '/usr/escape', '/escape', '/work/../escape']:\n    \
+    let script = "import os\nfor p in ['/etc/escape', '/usr/escape', '/escape', '/mlagent-workspace/../escape']:\n    \
                   try:\n        open(p, 'w').write('x')\n        print('WROTE', p)\n    \
                   except OSError as e:\n        print('denied', p, e.errno)\n\
                   open('/tmp/mlagent-escape-probe', 'w').write('private')\nprint('tmp ok')\n";
