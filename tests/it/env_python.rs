@@ -40,11 +40,23 @@ fn execute(python: &str, task: &str, script: &str) -> Value {
 }
 
 fn execute_with(python: &str, task: &str, script: &str, extra: &[&str]) -> Value {
+    env_command(python, "execute", task, "--script", script, extra)
+}
+
+/// `mlagent env SUB --task TASK FLAG <file holding text> --python PYTHON EXTRA…` as one JSON object.
+fn env_command(
+    python: &str,
+    sub: &str,
+    task: &str,
+    flag: &str,
+    text: &str,
+    extra: &[&str],
+) -> Value {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let path = dir.path().join("script.py");
-    std::fs::write(&path, script).expect("write the script");
+    let path = dir.path().join("input.txt");
+    std::fs::write(&path, text).expect("write the input file");
     let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
-        .args(["env", "execute", "--task", task, "--script"])
+        .args(["env", sub, "--task", task, flag])
         .arg(&path)
         .args(["--python", python])
         .args(extra)
@@ -184,17 +196,7 @@ fn a_script_that_runs_too_long_is_a_corner_case_and_labels_stay_hidden() {
 }
 
 fn step(python: &str, task: &str, action: &str) -> Value {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let path = dir.path().join("action.txt");
-    std::fs::write(&path, action).expect("write the action");
-    let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
-        .args(["env", "step", "--task", task, "--action-file"])
-        .arg(&path)
-        .args(["--python", python])
-        .output()
-        .expect("run mlagent");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("one JSON object")
+    env_command(python, "step", task, "--action-file", action, &[])
 }
 
 #[test]
