@@ -151,8 +151,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         } => {
             let tasks =
                 python::load_all(&python::default_root()).context("loading tasks/python/")?;
-            let Some(mut t) = tasks.into_iter().find(|t| t.spec.id == task) else {
-                let tasks = python::load_all(&python::default_root())?;
+            let Some(i) = tasks.iter().position(|t| t.spec.id == task) else {
                 let ids: Vec<&str> = tasks.iter().map(|t| t.spec.id.as_str()).collect();
                 anyhow::bail!(
                     "`{task}` is not a Python task (Python tasks: {}; workbench tasks take \
@@ -160,6 +159,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     ids.join(", ")
                 );
             };
+            let mut t = tasks[i].clone();
             if let Some(w) = wall_seconds {
                 anyhow::ensure!(
                     w.is_finite() && w > 0.0 && w <= t.spec.limits.wall_seconds,
@@ -172,15 +172,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             let text = std::fs::read_to_string(&script)
                 .with_context(|| format!("reading {}", script.display()))?;
             let env = python_env(&reg, python, allow_unisolated)?;
-            let starter = env.execute(t, &t.starter)?;
-            let Some(previous) = starter.metric else {
-                anyhow::bail!(
-                    "task `{}`: the starter script did not produce a validation metric ({}: {})",
-                    t.spec.id,
-                    starter.kind,
-                    starter.message
-                );
-            };
+            let previous = env.start(t, &t.starter)?.metric;
             let fb = env.execute(t, &text)?;
             let reward = PythonEnv::reward(t, &fb, previous, &RewardConfig::v1())?;
             let mut v = serde_json::to_value(&fb)?;

@@ -27,6 +27,14 @@ enum Command {
     Verify,
 }
 
+/// `higher` or `lower`, as `tasks list` prints it.
+fn direction(d: mlagent::metrics::Direction) -> &'static str {
+    match d {
+        mlagent::metrics::Direction::HigherIsBetter => "higher",
+        mlagent::metrics::Direction::LowerIsBetter => "lower",
+    }
+}
+
 fn row(t: &Task) -> serde_json::Value {
     let s = &t.spec;
     serde_json::json!({
@@ -35,10 +43,7 @@ fn row(t: &Task) -> serde_json::Value {
         "split": s.split.name(),
         "data_type": s.data_type.name(),
         "metric": s.metric.name(),
-        "direction": match s.metric.direction() {
-            mlagent::metrics::Direction::HigherIsBetter => "higher",
-            mlagent::metrics::Direction::LowerIsBetter => "lower",
-        },
+        "direction": direction(s.metric.direction()),
         "reward_scale": s.reward_scale,
         "max_work": s.budget.max_work,
         "max_steps": s.budget.max_steps,
@@ -54,10 +59,7 @@ fn python_row(t: &PythonTask) -> serde_json::Value {
         "split": s.split.name(),
         "data_type": "tabular",
         "metric": s.metric.name(),
-        "direction": match s.metric.direction() {
-            mlagent::metrics::Direction::HigherIsBetter => "higher",
-            mlagent::metrics::Direction::LowerIsBetter => "lower",
-        },
+        "direction": direction(s.metric.direction()),
         "reward_scale": s.reward_scale,
         "wall_seconds": s.limits.wall_seconds,
         "digest": t.digest.to_string(),

@@ -395,8 +395,9 @@ impl Sandbox {
                 Some(libc::SIGKILL) if cpu_seconds >= self.limits.cpu_seconds as f64 => {
                     Some(LimitHit::CpuTime)
                 }
+                // A process that ignores SIGXFSZ (Python does) gets EFBIG instead and fails
+                // as its own error; its output is never read as a limit, which a script could fake.
                 Some(libc::SIGXFSZ) => Some(LimitHit::FileSize),
-                _ if stderr.contains("File too large") => Some(LimitHit::FileSize),
                 _ => None,
             };
         }
@@ -492,47 +493,6 @@ fn decode_status(status: i32) -> (Option<i32>, Option<i32>) {
 
 fn tv(t: libc::timeval) -> f64 {
     t.tv_sec as f64 + t.tv_usec as f64 * 1e-6
-}
-
-/// Copies `from` (files and folders; symlinks are refused) into a fresh folder under
-/// `parent` and returns it: every execution starts from its own copy of the workspace.
-pub fn fresh_copy(from: &Path, parent: &Path) -> Result<tempfile::TempDir, SandboxError> {
-    let dir = tempfile::Builder::new()
-        .prefix("mlagent-ws-")
-        .tempdir_in(parent)
-        .map_err(io(format!(
-            "creating a workspace under {}",
-            parent.display()
-        )))?;
-    copy_tree(from, dir.path())?;
-    Ok(dir)
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<(), SandboxError> {
-    let entries = std::fs::read_dir(from).map_err(io(format!("reading {}", from.display())))?;
-    for entry in entries {
-        let entry = entry.map_err(io(format!("reading {}", from.display())))?;
-        let kind = entry
-            .file_type()
-            .map_err(io(format!("reading {}", entry.path().display())))?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            std::fs::create_dir(&target).map_err(io(format!("creating {}", target.display())))?;
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)
-                .map_err(io(format!("copying {}", entry.path().display())))?;
-        } else {
-            return Err(SandboxError::Io {
-                what: format!("copying {}", entry.path().display()),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "only plain files and folders go into a workspace",
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

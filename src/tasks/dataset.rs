@@ -4,7 +4,7 @@
 use rand::seq::SliceRandom;
 
 use super::TaskError;
-use super::spec::TaskSpec;
+use super::spec::{SplitRule, TaskSpec};
 use crate::seed::SeedPath;
 
 /// A grayscale document image with its seeded stained copy.
@@ -147,26 +147,7 @@ impl Dataset {
                 test: TestIndices(test),
             });
         }
-        let rule = &spec.split_rule;
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(
-            &mut SeedPath::root(rule.seed)
-                .child("split")
-                .child(&spec.id)
-                .rng(),
-        );
-        let n_valid = (n as f64 * rule.valid_fraction).round() as usize;
-        let n_test = (n as f64 * rule.test_fraction).round() as usize;
-        if n_valid == 0 || n_test == 0 || n_valid + n_test >= n {
-            return Err(TaskError::Spec {
-                task: spec.id.clone(),
-                field: "split_rule".into(),
-                message: format!("fractions leave an empty split of {n} examples"),
-            });
-        }
-        let valid = order[..n_valid].to_vec();
-        let test = order[n_valid..n_valid + n_test].to_vec();
-        let train = order[n_valid + n_test..].to_vec();
+        let SplitIndices { valid, test, train } = split_indices(&spec.id, &spec.split_rule, n)?;
         Ok(Self {
             inputs,
             targets,
@@ -175,4 +156,38 @@ impl Dataset {
             test: TestIndices(test),
         })
     }
+}
+
+/// Example indices of each split, in permutation order.
+pub(crate) struct SplitIndices {
+    pub valid: Vec<usize>,
+    pub test: Vec<usize>,
+    pub train: Vec<usize>,
+}
+
+/// The seeded split of a task's `n` examples by its rule. The workbench's datasets and the
+/// Python tasks' CSVs split by this one rule.
+pub(crate) fn split_indices(
+    task: &str,
+    rule: &SplitRule,
+    n: usize,
+) -> Result<SplitIndices, TaskError> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut SeedPath::root(rule.seed).child("split").child(task).rng());
+    let n_valid = (n as f64 * rule.valid_fraction).round() as usize;
+    let n_test = (n as f64 * rule.test_fraction).round() as usize;
+    if n_valid == 0 || n_test == 0 || n_valid + n_test >= n {
+        return Err(TaskError::Spec {
+            task: task.to_string(),
+            field: "split_rule".into(),
+            message: format!("fractions leave an empty split of {n} examples"),
+        });
+    }
+    let train = order.split_off(n_valid + n_test);
+    let test = order.split_off(n_valid);
+    Ok(SplitIndices {
+        valid: order,
+        test,
+        train,
+    })
 }

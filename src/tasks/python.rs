@@ -9,7 +9,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::TaskError;
@@ -17,7 +16,6 @@ use super::data::{Csv, DataDir};
 use super::spec::{SplitRule, TaskMetric, TaskSplit};
 use crate::provenance::{Digest, digest_of};
 use crate::sandbox::Limits;
-use crate::seed::SeedPath;
 
 /// The table a Python task learns from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -165,26 +163,8 @@ impl PythonTask {
             .enumerate()
             .filter(|(_, r)| !missing(&r[target]) && features.iter().all(|&c| !missing(&r[c])))
             .collect();
-        let n = rows.len();
-        let rule = &self.spec.split_rule;
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(
-            &mut SeedPath::root(rule.seed)
-                .child("split")
-                .child(&self.spec.id)
-                .rng(),
-        );
-        let n_valid = (n as f64 * rule.valid_fraction).round() as usize;
-        let n_test = (n as f64 * rule.test_fraction).round() as usize;
-        if n_valid == 0 || n_test == 0 || n_valid + n_test >= n {
-            return Err(TaskError::Spec {
-                task: self.spec.id.clone(),
-                field: "split_rule".into(),
-                message: format!("fractions leave an empty split of {n} rows"),
-            });
-        }
-        let (valid, rest) = order.split_at(n_valid);
-        let (test, train) = rest.split_at(n_test);
+        let super::dataset::SplitIndices { valid, test, train } =
+            super::dataset::split_indices(&self.spec.id, &self.spec.split_rule, rows.len())?;
         let write = |idx: &[usize], with_target: bool| -> Result<Vec<u8>, TaskError> {
             let mut w = csv::Writer::from_writer(Vec::new());
             let mut header = vec!["id".to_string()];
@@ -222,15 +202,15 @@ impl PythonTask {
             v
         };
         let files = vec![
-            (TRAIN_CSV, write(train, true)?),
-            (VALID_CSV, write(valid, false)?),
-            (TEST_CSV, write(test, false)?),
+            (TRAIN_CSV, write(&train, true)?),
+            (VALID_CSV, write(&valid, false)?),
+            (TEST_CSV, write(&test, false)?),
         ];
         Ok((
             files,
             Answers {
-                valid: answers(valid),
-                test: answers(test),
+                valid: answers(&valid),
+                test: answers(&test),
             },
         ))
     }

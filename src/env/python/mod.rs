@@ -34,6 +34,14 @@ pub enum PythonEnvError {
     },
     #[error(transparent)]
     Reward(#[from] crate::reward::RewardError),
+    #[error(
+        "task `{task}`: the episode's first script gave no validation metric ({kind}: {message})"
+    )]
+    NoBaseline {
+        task: String,
+        kind: &'static str,
+        message: String,
+    },
 }
 
 /// An interpreter: its executable and the folders it reads (its prefix and base prefix), found
@@ -272,12 +280,10 @@ impl PythonEnv {
     /// The state at the start of an episode from `script`: it is run once for its metric.
     pub fn start(&self, task: &PythonTask, script: &str) -> Result<PyState, PythonEnvError> {
         let fb = self.execute(task, script)?;
-        let metric = fb.metric.ok_or_else(|| PythonEnvError::Interpreter {
-            python: self.interpreter.executable.display().to_string(),
-            message: format!(
-                "task `{}`: the episode's first script gave no validation metric ({}: {})",
-                task.spec.id, fb.kind, fb.message
-            ),
+        let metric = fb.metric.ok_or_else(|| PythonEnvError::NoBaseline {
+            task: task.spec.id.clone(),
+            kind: fb.kind,
+            message: fb.message.clone(),
         })?;
         Ok(PyState {
             script: script.to_string(),
