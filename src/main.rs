@@ -46,6 +46,8 @@ enum Command {
     Run(commands::run::Args),
     /// Serve a policy folder behind an OpenAI-compatible chat-completions API
     Serve(commands::serve::Args),
+    /// The sandbox agent code runs in: run a job folder (the Ray executor's entrypoint)
+    Sandbox(commands::sandbox::Args),
     /// Run the benchmarks (use `cargo xtask bench` for a release build)
     #[command(hide = true)]
     Bench(commands::bench::Args),
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Lm(a) => commands::lm::run(a, &cli.global),
         Command::Run(a) => commands::run::run(a, &cli.global),
         Command::Serve(a) => commands::serve::run(a, &cli.global),
+        Command::Sandbox(a) => commands::sandbox::run(a, &cli.global),
         Command::Bench(a) => commands::bench::run(a, &cli.global),
     };
     match result {

@@ -33,7 +33,8 @@ enum Command {
         action_file: PathBuf,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Keep run records in this folder too
+        /// Keep run records (workbench) or sealed execution records (Python tasks) in this
+        /// folder; a replay reads them instead of running again
         #[arg(long)]
         cache_dir: Option<PathBuf>,
         /// Python tasks: the interpreter [default: $MLAGENT_PYTHON, else python3]
@@ -72,6 +73,10 @@ enum Command {
         /// A shorter wall-clock limit than the task's, in seconds
         #[arg(long)]
         wall_seconds: Option<f64>,
+        /// Keep sealed execution records in this folder; a replay of the same workspace,
+        /// script, limits and interpreter reads them instead of running again
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
     },
     /// Play the agent: read actions from stdin (blank line ends one) until Final Answer
     Play {
@@ -119,6 +124,7 @@ fn python_env(
     reg: &Registry,
     python: Option<String>,
     allow_unisolated: bool,
+    cache_dir: Option<PathBuf>,
 ) -> anyhow::Result<PythonEnv> {
     let python = python
         .or_else(|| std::env::var("MLAGENT_PYTHON").ok())
@@ -128,11 +134,11 @@ fn python_env(
     } else {
         Isolation::Required
     };
-    Ok(PythonEnv::new(
-        reg.data.clone(),
-        Interpreter::find(&python)?,
-        isolation,
-    ))
+    let env = PythonEnv::new(reg.data.clone(), Interpreter::find(&python)?, isolation);
+    Ok(match cache_dir {
+        Some(d) => env.with_cache(d),
+        None => env,
+    })
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
@@ -148,6 +154,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             python,
             allow_unisolated,
             wall_seconds,
+            cache_dir,
         } => {
             let tasks =
                 python::load_all(&python::default_root()).context("loading tasks/python/")?;
@@ -171,13 +178,14 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             let t = &t;
             let text = std::fs::read_to_string(&script)
                 .with_context(|| format!("reading {}", script.display()))?;
-            let env = python_env(&reg, python, allow_unisolated)?;
+            let env = python_env(&reg, python, allow_unisolated, cache_dir)?;
             let previous = env.start(t, &t.starter)?.metric;
-            let fb = env.execute(t, &text)?;
+            let (fb, cached) = env.execute_cached(t, &text)?;
             let reward = PythonEnv::reward(t, &fb, previous, &RewardConfig::v1())?;
             let mut v = serde_json::to_value(&fb)?;
             v["reward"] = reward.into();
             v["previous_metric"] = previous.into();
+            v["cached"] = cached.into();
             println!("{}", serde_json::to_string(&v)?);
         }
         Command::Step {
@@ -199,7 +207,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 };
                 let action = std::fs::read_to_string(&action_file)
                     .with_context(|| format!("reading {}", action_file.display()))?;
-                let env = python_env(&reg, python, allow_unisolated)?;
+                let env = python_env(&reg, python, allow_unisolated, cache_dir)?;
                 let start = std::time::Instant::now();
                 let state = env.start(t, &current)?;
                 let r = env.step(t, &state, &action, &RewardConfig::v1())?;
@@ -209,7 +217,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     "done": r.done,
                     "previous_metric": r.previous_metric,
                     "next_script": r.next.script,
-                    "cached": false,
+                    "cached": r.cached,
                     "wall_s": start.elapsed().as_secs_f64(),
                 });
                 println!("{}", serde_json::to_string(&v)?);

@@ -7,6 +7,7 @@ pub mod lm;
 pub mod metric;
 pub mod reproduce;
 pub mod run;
+pub mod sandbox;
 pub mod serve;
 pub mod tasks;
 pub mod verify;

@@ -12,6 +12,7 @@
 
 mod cgroup;
 mod jail;
+pub mod job;
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;

@@ -245,3 +245,313 @@ fn env_step_takes_mlagentbench_actions_on_a_python_task() {
         "nothing to undo in one step: {r}"
     );
 }
+
+/// The local executor: 200 executions of a penguins script, 50 in flight at once, come back in
+/// job order with identical feedback, and leave no sandbox process, no workspace folder and no
+/// open file behind.
+#[test]
+fn two_hundred_executions_through_the_local_executor_leave_nothing_behind() {
+    use mlagent::env::python::executor::{Job, LocalExecutor};
+    use mlagent::env::python::{Interpreter, PythonEnv};
+    let Some(python) = python() else {
+        return;
+    };
+    let reg = mlagent::tasks::Registry::load_default().expect("tasks/ loads");
+    let tasks = mlagent::tasks::python::load_all(&mlagent::tasks::python::default_root())
+        .expect("tasks/python loads");
+    let task = tasks
+        .iter()
+        .find(|t| t.spec.id == "penguins-species")
+        .expect("the penguins task");
+    let scratch = tempfile::tempdir().expect("a scratch dir");
+    let env = PythonEnv::new(
+        reg.data.clone(),
+        Interpreter::find(&python).expect("the interpreter"),
+        mlagent::sandbox::Isolation::Required,
+    )
+    .with_scratch(scratch.path().to_path_buf());
+    // No numpy: a constant prediction, so 200 runs cost little more than their sandboxes.
+    let script = "import csv\n\
+        rows = list(csv.DictReader(open('data/valid.csv')))\n\
+        with open('valid_predictions.csv', 'w') as f:\n\
+        \x20   f.write('id,prediction\\n')\n\
+        \x20   f.writelines(f\"{r['id']},Adelie\\n\" for r in rows)\n";
+    let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let fds_before = fds();
+    let jobs = vec![Job { task, script }; 200];
+    let results = LocalExecutor::new(&env, 50).execute_all(&jobs);
+    assert_eq!(results.len(), 200);
+    let first = results[0].as_ref().expect("the first execution ran");
+    assert_eq!(first.kind, "success", "{}", first.message);
+    let metric = first.metric.expect("a validation metric");
+    assert!(
+        metric > 20.0 && metric < 80.0,
+        "Adelie's share (%): {metric}"
+    );
+    for (i, r) in results.iter().enumerate() {
+        let fb = r.as_ref().unwrap_or_else(|e| panic!("execution {i}: {e}"));
+        assert_eq!(
+            (fb.kind, fb.metric),
+            ("success", Some(metric)),
+            "execution {i}"
+        );
+    }
+    let ours = mlagent::sandbox::uids_of_this_process();
+    let scan = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+            .filter(|s| {
+                let field = |name: &str| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .and_then(|v| v.split_whitespace().next().map(str::to_string))
+                };
+                let zombie = field("State:").is_some_and(|st| st == "Z" || st == "X");
+                let uid = field("Uid:").and_then(|v| v.parse::<u32>().ok());
+                !zombie && uid.is_some_and(|u| ours.contains(&u))
+            })
+            .collect()
+    };
+    // SIGKILLed processes linger a moment until their new parent reaps them.
+    let mut live = scan();
+    for _ in 0..100 {
+        if live.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        live = scan();
+    }
+    assert!(live.is_empty(), "sandbox processes left: {live:?}");
+    let left: Vec<_> = std::fs::read_dir(scratch.path())
+        .expect("the scratch dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "workspaces left behind: {left:?}");
+    assert_eq!(fds(), fds_before, "file descriptors left open");
+}
+
+/// `env execute --cache-dir`: the second run of the same script is a replay with the same
+/// feedback; an edited record is refused, naming the file; another script runs anew.
+#[test]
+fn executions_are_cached_and_a_tampered_record_is_refused() {
+    let Some(python) = python() else {
+        return;
+    };
+    let cache = tempfile::tempdir().expect("a cache dir");
+    let dir = cache.path().to_str().expect("a UTF-8 path");
+    // Not the starter itself: the command runs the starter first for the reward's baseline, and
+    // that run would already be cached.
+    let script = format!("{}\n# a copy\n", starter("penguins-species"));
+    let first = execute_with(&python, "penguins-species", &script, &["--cache-dir", dir]);
+    assert_eq!(first["cached"], false, "{first}");
+    let again = execute_with(&python, "penguins-species", &script, &["--cache-dir", dir]);
+    assert_eq!(again["cached"], true, "{again}");
+    for field in ["kind", "metric", "reward", "message"] {
+        assert_eq!(first[field], again[field], "{field}");
+    }
+    let other = format!("{script}\n# changed\n");
+    let changed = execute_with(&python, "penguins-species", &other, &["--cache-dir", dir]);
+    assert_eq!(changed["cached"], false, "{changed}");
+
+    // Every record was written sealed; editing one's metric breaks its seal.
+    let records: Vec<_> = std::fs::read_dir(cache.path())
+        .expect("the cache dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(records.len() >= 2, "{records:?}");
+    for r in &records {
+        let mut v: Value =
+            serde_json::from_slice(&std::fs::read(r).expect("a record")).expect("a record is JSON");
+        let m = v["record"]["metric"]
+            .as_f64()
+            .expect("a successful run's metric");
+        v["record"]["metric"] = (m + 1.0).into();
+        std::fs::write(r, serde_json::to_vec(&v).expect("JSON")).expect("rewrite the record");
+    }
+    let path = tempfile::NamedTempFile::new().expect("a script file");
+    std::fs::write(path.path(), &script).expect("write the script");
+    let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .args(["env", "execute", "--task", "penguins-species", "--script"])
+        .arg(path.path())
+        .args(["--python", &python, "--cache-dir", dir])
+        .output()
+        .expect("run mlagent");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a tampered record was accepted");
+    assert!(
+        stderr.contains("was edited") && stderr.contains(dir),
+        "{stderr}"
+    );
+}
+
+/// A local Ray head (`ray start --head`) for the length of a test; stopped on drop.
+struct RayHead {
+    ray: std::path::PathBuf,
+    address: String,
+}
+
+impl Drop for RayHead {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.ray).args(["stop", "--force"]).output();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Starts a Ray head with the interpreter's `ray`, or `None` (after saying why) where Ray is
+/// not installed; `MLAGENT_REQUIRE_RAY` (CI) turns the skip into a failure.
+fn ray_head(python: &str) -> Option<RayHead> {
+    let required = std::env::var("MLAGENT_REQUIRE_RAY").is_ok();
+    let has = Command::new(python)
+        .args(["-c", "import ray.dashboard, ray.job_submission"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        assert!(
+            !required,
+            "MLAGENT_REQUIRE_RAY is set but `{python}` lacks ray[default] (python/requirements-test.txt)"
+        );
+        eprintln!("skipped: `{python}` lacks ray[default]");
+        return None;
+    }
+    let bin = Path::new(python)
+        .parent()
+        .expect("the interpreter's folder");
+    let ray = bin.join("ray");
+    let (port, dashboard) = (free_port(), free_port());
+    let out = Command::new(&ray)
+        .args([
+            "start",
+            "--head",
+            "--num-cpus",
+            "2",
+            "--disable-usage-stats",
+        ])
+        .args([
+            "--include-dashboard",
+            "true",
+            "--dashboard-host",
+            "127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--dashboard-port={dashboard}"))
+        .output()
+        .expect("run `ray start`");
+    assert!(
+        out.status.success(),
+        "ray start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let head = RayHead {
+        ray,
+        address: format!("http://127.0.0.1:{dashboard}"),
+    };
+    // The Jobs API answers once the dashboard is up.
+    let start = std::time::Instant::now();
+    loop {
+        let up = std::net::TcpStream::connect(("127.0.0.1", dashboard)).is_ok_and(|mut c| {
+            use std::io::{Read as _, Write as _};
+            let mut reply = String::new();
+            c.write_all(b"GET /api/version HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                .is_ok()
+                && c.read_to_string(&mut reply).is_ok()
+                && reply.starts_with("HTTP/1.")
+                && reply.get(..12).is_some_and(|h| h.ends_with(" 200"))
+                && reply.contains("ray_version")
+        });
+        if up {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "the Ray dashboard never answered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    Some(head)
+}
+
+/// The Ray executor gives the local executor's results on both Python tasks: their starters, a
+/// better script and a crashing one, through jobs on a local Ray head.
+#[test]
+fn the_ray_executor_gives_the_local_executors_results() {
+    use mlagent::env::python::executor::{Job, LocalExecutor};
+    use mlagent::env::python::ray::RayExecutor;
+    use mlagent::env::python::{Interpreter, PythonEnv};
+    let Some(python) = python() else {
+        return;
+    };
+    let Some(head) = ray_head(&python) else {
+        return;
+    };
+    let reg = mlagent::tasks::Registry::load_default().expect("tasks/ loads");
+    let tasks = mlagent::tasks::python::load_all(&mlagent::tasks::python::default_root())
+        .expect("tasks/python loads");
+    let env = PythonEnv::new(
+        reg.data.clone(),
+        Interpreter::find(&python).expect("the interpreter"),
+        mlagent::sandbox::Isolation::Required,
+    );
+    let better = starter("penguins-species").replace(
+        "FEATURES = [\"bill_length_mm\", \"flipper_length_mm\"]",
+        "FEATURES = [\"bill_length_mm\", \"bill_depth_mm\", \"flipper_length_mm\", \"body_mass_g\"]",
+    );
+    let crash = "raise SystemExit(3)\n".to_string();
+    let mut scripts: Vec<(usize, String)> = Vec::new();
+    for (i, t) in tasks.iter().enumerate() {
+        scripts.push((i, t.starter.clone()));
+        scripts.push((i, crash.clone()));
+    }
+    let penguins = tasks
+        .iter()
+        .position(|t| t.spec.id == "penguins-species")
+        .expect("the penguins task");
+    scripts.push((penguins, better));
+    let jobs: Vec<Job<'_>> = scripts
+        .iter()
+        .map(|(i, s)| Job {
+            task: &tasks[*i],
+            script: s,
+        })
+        .collect();
+    let local = LocalExecutor::new(&env, 2).execute_all(&jobs);
+    let shared = tempfile::tempdir().expect("a shared folder");
+    let ray = RayExecutor {
+        address: head.address.clone(),
+        shared_dir: shared.path().to_path_buf(),
+        mlagent: env!("CARGO_BIN_EXE_mlagent").into(),
+        width: 4,
+        schedule_seconds: 120.0,
+    };
+    let remote = ray.execute_all(&env, &jobs);
+    for (i, (l, r)) in local.iter().zip(&remote).enumerate() {
+        let l = l.as_ref().unwrap_or_else(|e| panic!("local {i}: {e}"));
+        let r = r.as_ref().unwrap_or_else(|e| panic!("ray {i}: {e}"));
+        assert_eq!((l.kind, l.metric), (r.kind, r.metric), "job {i}");
+        assert!(r.execution.as_ref().is_some_and(|e| e.isolated), "job {i}");
+    }
+    assert!(
+        local
+            .iter()
+            .any(|l| l.as_ref().is_ok_and(|f| f.kind == "success"))
+            && local
+                .iter()
+                .any(|l| l.as_ref().is_ok_and(|f| f.kind == "execution_error")),
+        "the jobs cover successes and errors"
+    );
+    let left: Vec<_> = std::fs::read_dir(shared.path())
+        .expect("the shared folder")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "job folders left behind: {left:?}");
+}

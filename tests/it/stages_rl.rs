@@ -457,3 +457,92 @@ fn sigint_during_rl_stops_at_the_next_iteration_and_resumes_exactly() {
         "a run resumed after Ctrl-C ends with the uninterrupted run's digest"
     );
 }
+
+/// `rl.kl_control`: every policy update's coefficient is the controller's step from the previous
+/// update's coefficient and KL; the critic warm-up leaves it alone; without the controller
+/// `metrics.jsonl` carries no coefficient.
+#[test]
+fn adaptive_kl_coefficient_follows_the_controller() {
+    use mlagent::train::rl::kl_control::KlControl;
+    let mut exp = smoke();
+    exp.rl.critic_warmup_iterations = 1;
+    // A target below any KL a moved policy shows: the coefficient rises after such updates (the
+    // first policy update measures KL 0, before its only step, and lowers it).
+    let control = KlControl {
+        target: 1e-9,
+        horizon: 8.0,
+    };
+    exp.rl.kl_control = Some(control.clone());
+    let root = tempfile::tempdir().unwrap();
+    let dir = pipeline(root.path(), &exp, Until::Rl).rl_dir.unwrap();
+    let metrics = rl::read_metrics(&dir.join(rl::METRICS_FILE)).unwrap();
+    assert_eq!(metrics.len(), exp.rl.iterations);
+    let mut coef = exp.rl.kl_coef;
+    for (i, m) in metrics.iter().enumerate() {
+        // Through JSON: equal up to the last digit serde_json may round.
+        let got = m
+            .kl_coef
+            .expect("the controller's coefficient is in every line");
+        assert!(
+            (got - coef).abs() <= 1e-12 * coef,
+            "iteration {}: {got} against {coef}",
+            m.iteration
+        );
+        if i >= exp.rl.critic_warmup_iterations {
+            coef = control.next(coef, m.kl, m.samples);
+        }
+    }
+    assert!(
+        metrics
+            .windows(2)
+            .any(|w| w[0].kl > control.target && w[1].kl_coef > w[0].kl_coef),
+        "the coefficient never rose after an update past the target: {metrics:?}"
+    );
+
+    let plain = tempfile::tempdir().unwrap();
+    let dir = pipeline(plain.path(), &smoke(), Until::Rl).rl_dir.unwrap();
+    let text = std::fs::read_to_string(dir.join(rl::METRICS_FILE)).unwrap();
+    assert!(!text.contains("kl_coef"), "{text}");
+}
+
+/// `rl.target_kl`: an update stops at the first minibatch whose policy has moved past 1.5 × the
+/// target since the iteration began, is charged only the passes it made, and a target no update
+/// reaches changes nothing.
+#[test]
+fn target_kl_stops_an_update_once_the_policy_has_moved() {
+    let mut base = smoke();
+    // Eight minibatches per update, so there is something to stop.
+    base.rl.minibatch_size = 1;
+    base.rl.epochs = 2;
+    let full = base.rl.epochs * base.rl.states_per_iteration * base.rl.samples_per_state;
+    let run = |target: Option<f64>| {
+        let mut exp = base.clone();
+        exp.rl.target_kl = target;
+        let root = tempfile::tempdir().unwrap();
+        let dir = pipeline(root.path(), &exp, Until::Rl).rl_dir.unwrap();
+        let metrics = rl::read_metrics(&dir.join(rl::METRICS_FILE)).unwrap();
+        let weights = std::fs::read(dir.join("policy/model.safetensors")).unwrap();
+        (metrics, weights, root)
+    };
+    let (plain, plain_weights, _a) = run(None);
+    let (loose, loose_weights, _b) = run(Some(1e9));
+    assert_eq!(
+        plain_weights, loose_weights,
+        "an unreached target changed the update"
+    );
+    assert!(plain.iter().all(|m| m.minibatches.is_none()));
+    assert!(
+        loose.iter().all(|m| m.minibatches == Some(full)),
+        "{loose:?}"
+    );
+    let (tight, tight_weights, _c) = run(Some(1e-12));
+    assert_ne!(plain_weights, tight_weights);
+    for m in &tight {
+        let stepped = m.minibatches.expect("recorded under a target");
+        assert!(stepped < full, "iteration {}: {stepped}", m.iteration);
+        assert!(m.approx_kl.is_some_and(|k| k.is_finite() && k >= 0.0));
+    }
+    // The first iteration acts with the SFT policy in both runs: the same samples, fewer
+    // training passes charged.
+    assert!(tight[0].policy_tokens < plain[0].policy_tokens);
+}

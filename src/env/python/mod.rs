@@ -4,6 +4,9 @@
 //! [`PythonEnv::evaluate`], never for feedback.
 
 pub mod action;
+pub mod cache;
+pub mod executor;
+pub mod ray;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +37,14 @@ pub enum PythonEnvError {
     },
     #[error(transparent)]
     Reward(#[from] crate::reward::RewardError),
+    #[error("Ray cluster {address}, job {job}: {message}")]
+    Ray {
+        address: String,
+        job: String,
+        message: String,
+    },
+    #[error("execution cache {path}: {message}")]
+    Cache { path: PathBuf, message: String },
     #[error(
         "task `{task}`: the episode's first script gave no validation metric ({kind}: {message})"
     )]
@@ -50,6 +61,9 @@ pub enum PythonEnvError {
 pub struct Interpreter {
     pub executable: PathBuf,
     pub prefixes: Vec<PathBuf>,
+    /// sha256 of the interpreter's version and its installed distributions (`name==version`,
+    /// sorted): part of every execution's cache key, so upgrading a package runs scripts anew.
+    pub fingerprint: String,
 }
 
 impl Interpreter {
@@ -62,7 +76,10 @@ impl Interpreter {
         let out = std::process::Command::new(python)
             .args([
                 "-c",
-                "import sys; print(sys.executable); print(sys.prefix); print(sys.base_prefix)",
+                "import sys, importlib.metadata as m; print(sys.executable); print(sys.prefix); \
+                 print(sys.base_prefix); print(sys.version.replace(chr(10), ' ')); \
+                 [print(n) for n in sorted({f\"{d.metadata['Name']}=={d.version}\" \
+                 for d in m.distributions()})]",
             ])
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .output()
@@ -76,7 +93,7 @@ impl Interpreter {
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = text.lines().collect();
-        let [exe, prefix, base] = lines[..] else {
+        let [exe, prefix, base, ..] = lines[..] else {
             return Err(fail(format!(
                 "unexpected answer to sys.executable: {text:?}"
             )));
@@ -94,9 +111,11 @@ impl Interpreter {
         {
             prefixes.push(dir.to_path_buf());
         }
+        let fingerprint = crate::provenance::Digest::of_bytes(lines[3..].join("\n").as_bytes());
         Ok(Self {
             executable,
             prefixes,
+            fingerprint: fingerprint.to_string(),
         })
     }
 }
@@ -155,6 +174,8 @@ pub struct PyStep {
     pub done: bool,
     pub previous_metric: f64,
     pub next: PyState,
+    /// The step's execution was a replay from the execution cache.
+    pub cached: bool,
 }
 
 /// Python tasks' executions on this machine.
@@ -163,6 +184,7 @@ pub struct PythonEnv {
     interpreter: Interpreter,
     isolation: Isolation,
     scratch: PathBuf,
+    cache: Option<cache::ExecutionCache>,
 }
 
 /// The last `n` lines of `text`, for error messages.
@@ -178,7 +200,21 @@ impl PythonEnv {
             interpreter,
             isolation,
             scratch: std::env::temp_dir(),
+            cache: None,
         }
+    }
+
+    /// Executions are cached in `dir` (`cache::ExecutionCache`): a replay of the same workspace,
+    /// script, command, limits and interpreter reads the record instead of running.
+    pub fn with_cache(mut self, dir: PathBuf) -> Self {
+        self.cache = Some(cache::ExecutionCache::new(dir));
+        self
+    }
+
+    /// Workspaces are created under `dir` instead of the system's temporary folder.
+    pub fn with_scratch(mut self, dir: PathBuf) -> Self {
+        self.scratch = dir;
+        self
     }
 
     /// Runs `script` as the task's `train.py` in a fresh workspace; returns the feedback and
@@ -186,8 +222,10 @@ impl PythonEnv {
     fn run(
         &self,
         task: &PythonTask,
+        files: &[(&'static str, Vec<u8>)],
+        answers: &Answers,
         script: &str,
-    ) -> Result<(PyFeedback, tempfile::TempDir, Answers), PythonEnvError> {
+    ) -> Result<(PyFeedback, tempfile::TempDir), PythonEnvError> {
         let ws = tempfile::Builder::new()
             .prefix("mlagent-ws-")
             .tempdir_in(&self.scratch)
@@ -195,86 +233,77 @@ impl PythonEnv {
                 what: "creating a workspace".into(),
                 source,
             })?;
-        let (files, answers) = task.workspace_files(&self.data)?;
-        let write = |rel: &str, bytes: &[u8]| {
-            let p = ws.path().join(rel);
-            if let Some(dir) = p.parent() {
-                std::fs::create_dir_all(dir).map_err(|source| PythonEnvError::Io {
-                    what: format!("creating {}", dir.display()),
-                    source,
-                })?;
-            }
-            std::fs::write(&p, bytes).map_err(|source| PythonEnvError::Io {
-                what: format!("writing {}", p.display()),
-                source,
-            })
-        };
-        for (rel, bytes) in &files {
-            write(rel, bytes)?;
-        }
-        write(SCRIPT, script.as_bytes())?;
+        write_workspace(ws.path(), files, script)?;
         let sandbox = Sandbox::new(
             task.spec.limits.clone(),
             self.interpreter.prefixes.clone(),
             self.isolation,
         )?;
-        let env = [
-            ("PYTHONHASHSEED".to_string(), "0".to_string()),
-            (
-                "MLAGENT_SEED".to_string(),
-                task.spec.split_rule.seed.to_string(),
-            ),
-        ];
         let execution = sandbox.run(
             ws.path(),
             &self.interpreter.executable,
             &[SCRIPT.to_string()],
-            &env,
+            &run_env(task),
         )?;
-        let feedback = if let Some(hit) = execution.limit {
-            PyFeedback {
-                kind: "budget_exceeded",
-                message: hit.describe(sandbox.limits()),
-                metric: None,
-                execution: Some(execution),
+        let feedback = feedback_of(task, execution, ws.path(), answers);
+        Ok((feedback, ws))
+    }
+
+    /// Runs `script` for `purpose`, or replays its cached record: the feedback, the test metric
+    /// (evaluation only) and whether it was a replay.
+    fn run_cached(
+        &self,
+        purpose: cache::Purpose,
+        task: &PythonTask,
+        script: &str,
+    ) -> Result<(PyFeedback, Option<f64>, bool), PythonEnvError> {
+        let (files, answers) = task.workspace_files(&self.data)?;
+        let key = match &self.cache {
+            Some(c) => {
+                let env = run_env(task);
+                let key = cache::KeyInputs {
+                    purpose,
+                    task: &task.spec.id,
+                    files: files
+                        .iter()
+                        .map(|(rel, bytes)| {
+                            (
+                                rel.to_string(),
+                                crate::provenance::Digest::of_bytes(bytes).to_string(),
+                            )
+                        })
+                        .collect(),
+                    script: crate::provenance::Digest::of_bytes(script.as_bytes()).to_string(),
+                    command: vec![
+                        self.interpreter.executable.display().to_string(),
+                        SCRIPT.to_string(),
+                    ],
+                    env: &env,
+                    limits: &task.spec.limits,
+                    interpreter: &self.interpreter.fingerprint,
+                }
+                .key()?;
+                if let Some(hit) = c.get(&key)? {
+                    let feedback = hit.feedback().map_err(|message| PythonEnvError::Cache {
+                        path: PathBuf::from(format!("{key}.json")),
+                        message,
+                    })?;
+                    return Ok((feedback, hit.test_metric, true));
+                }
+                Some((c, key))
             }
-        } else if !execution.succeeded() {
-            let how = match (execution.exit_code, execution.signal) {
-                (Some(c), _) => format!("exited with status {c}"),
-                (_, Some(s)) => format!("was killed by signal {s}"),
-                _ => "ended abnormally".into(),
-            };
-            PyFeedback {
-                kind: "execution_error",
-                message: format!("the script {how}:\n{}", tail(&execution.stderr, 20)),
-                metric: None,
-                execution: Some(execution),
-            }
-        } else {
-            match grade(
-                task.spec.metric,
-                &ws.path().join(VALID_PREDICTIONS),
-                &answers.valid,
-            ) {
-                Ok(metric) => PyFeedback {
-                    kind: "success",
-                    message: format!(
-                        "the script ran in {:.1} s; validation {} = {metric}",
-                        execution.wall_seconds,
-                        task.spec.metric.name()
-                    ),
-                    metric: Some(metric),
-                    execution: Some(execution),
-                },
-                Err(problem) => PyFeedback {
-                    kind: "execution_error",
-                    message: format!("the script ran but {VALID_PREDICTIONS} {problem}"),
-                    metric: None,
-                    execution: Some(execution),
-                },
-            }
+            None => None,
         };
-        Ok((feedback, ws, answers))
+        let (feedback, ws) = self.run(task, &files, &answers, script)?;
+        let test = if purpose == cache::Purpose::Evaluate && feedback.kind == "success" {
+            grade(task.spec.metric, &ws.path().join(SUBMISSION), &answers.test).ok()
+        } else {
+            None
+        };
+        if let Some((c, key)) = key {
+            c.put(&key, &cache::CachedRun::of(&feedback, test))?;
+        }
+        Ok((feedback, test, false))
     }
 
     /// The state at the start of an episode from `script`: it is run once for its metric.
@@ -303,6 +332,7 @@ impl PythonEnv {
     ) -> Result<PyStep, PythonEnvError> {
         let mut next = state.clone();
         let mut done = false;
+        let mut cached = false;
         let feedback = match PyAction::parse(action_text) {
             Err(e) => PyFeedback::said("invalid_action", e.to_string()),
             Ok(a) => match a.kind {
@@ -348,7 +378,8 @@ impl PythonEnv {
                 ),
                 PyActionKind::ExecuteScript => {
                     // Running the unchanged script changes nothing: a non-edit, with its output.
-                    let mut fb = self.execute(task, &state.script)?;
+                    let (mut fb, hit) = self.execute_cached(task, &state.script)?;
+                    cached = hit;
                     if fb.kind == "success" {
                         let out = fb
                             .execution
@@ -368,7 +399,8 @@ impl PythonEnv {
                     Err(m) => PyFeedback::said("invalid_action", m),
                     Ok(script) => {
                         next.history.push((state.script.clone(), state.metric));
-                        let fb = self.execute(task, &script)?;
+                        let (fb, hit) = self.execute_cached(task, &script)?;
+                        cached = hit;
                         next.script = script;
                         if let Some(m) = fb.metric {
                             next.metric = m;
@@ -385,6 +417,7 @@ impl PythonEnv {
             done,
             previous_metric: state.metric,
             next,
+            cached,
         })
     }
 
@@ -415,7 +448,17 @@ impl PythonEnv {
 
     /// Runs `script` and grades its validation predictions.
     pub fn execute(&self, task: &PythonTask, script: &str) -> Result<PyFeedback, PythonEnvError> {
-        Ok(self.run(task, script)?.0)
+        Ok(self.run_cached(cache::Purpose::Execute, task, script)?.0)
+    }
+
+    /// As [`Self::execute`], and whether the feedback is a cached replay.
+    pub fn execute_cached(
+        &self,
+        task: &PythonTask,
+        script: &str,
+    ) -> Result<(PyFeedback, bool), PythonEnvError> {
+        let (feedback, _, hit) = self.run_cached(cache::Purpose::Execute, task, script)?;
+        Ok((feedback, hit))
     }
 
     /// The reward of `feedback` against `previous` (the validation metric of the script it
@@ -442,14 +485,99 @@ impl PythonEnv {
         task: &PythonTask,
         script: &str,
     ) -> Result<(PyFeedback, Option<f64>), PythonEnvError> {
-        let (feedback, ws, answers) = self.run(task, script)?;
-        let test = if feedback.kind == "success" {
-            grade(task.spec.metric, &ws.path().join(SUBMISSION), &answers.test).ok()
-        } else {
-            None
-        };
+        let (feedback, test, _) = self.run_cached(cache::Purpose::Evaluate, task, script)?;
         Ok((feedback, test))
     }
+}
+
+/// Writes a workspace: the task's files and the script as `train.py`.
+pub(crate) fn write_workspace(
+    dir: &Path,
+    files: &[(&'static str, Vec<u8>)],
+    script: &str,
+) -> Result<(), PythonEnvError> {
+    let write = |rel: &str, bytes: &[u8]| {
+        let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| PythonEnvError::Io {
+                what: format!("creating {}", parent.display()),
+                source,
+            })?;
+        }
+        std::fs::write(&p, bytes).map_err(|source| PythonEnvError::Io {
+            what: format!("writing {}", p.display()),
+            source,
+        })
+    };
+    for (rel, bytes) in files {
+        write(rel, bytes)?;
+    }
+    write(SCRIPT, script.as_bytes())
+}
+
+/// The feedback of an execution of `task`'s script whose workspace is `ws`: a limit hit, an
+/// error with the end of stderr, or the validation predictions graded against `answers`. Every
+/// executor ends here, so a run gives the same feedback wherever it ran.
+pub(crate) fn feedback_of(
+    task: &PythonTask,
+    execution: Execution,
+    ws: &Path,
+    answers: &Answers,
+) -> PyFeedback {
+    if let Some(hit) = execution.limit {
+        PyFeedback {
+            kind: "budget_exceeded",
+            message: hit.describe(&task.spec.limits),
+            metric: None,
+            execution: Some(execution),
+        }
+    } else if !execution.succeeded() {
+        let how = match (execution.exit_code, execution.signal) {
+            (Some(c), _) => format!("exited with status {c}"),
+            (_, Some(s)) => format!("was killed by signal {s}"),
+            _ => "ended abnormally".into(),
+        };
+        PyFeedback {
+            kind: "execution_error",
+            message: format!("the script {how}:\n{}", tail(&execution.stderr, 20)),
+            metric: None,
+            execution: Some(execution),
+        }
+    } else {
+        match grade(
+            task.spec.metric,
+            &ws.join(VALID_PREDICTIONS),
+            &answers.valid,
+        ) {
+            Ok(metric) => PyFeedback {
+                kind: "success",
+                message: format!(
+                    "the script ran in {:.1} s; validation {} = {metric}",
+                    execution.wall_seconds,
+                    task.spec.metric.name()
+                ),
+                metric: Some(metric),
+                execution: Some(execution),
+            },
+            Err(problem) => PyFeedback {
+                kind: "execution_error",
+                message: format!("the script ran but {VALID_PREDICTIONS} {problem}"),
+                metric: None,
+                execution: Some(execution),
+            },
+        }
+    }
+}
+
+/// The environment of a task's execution: seeds pinned.
+fn run_env(task: &PythonTask) -> Vec<(String, String)> {
+    vec![
+        ("PYTHONHASHSEED".to_string(), "0".to_string()),
+        (
+            "MLAGENT_SEED".to_string(),
+            task.spec.split_rule.seed.to_string(),
+        ),
+    ]
 }
 
 /// Inspect Script Lines: `train.py` or `train.py A-B` (1-based, inclusive, at most 100 lines).

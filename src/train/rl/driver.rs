@@ -47,14 +47,15 @@ pub fn step_work(
 }
 
 /// Forward-equivalent policy tokens of an update on `samples`: every sample's prompt and
-/// action pass through two scoring forwards (old and reference log-probs) and, per epoch, a
-/// training pass whose backward costs about twice its forward (three forwards in all).
-pub fn update_tokens(samples: &[Sample], epochs: usize) -> f64 {
+/// action pass through two scoring forwards (old and reference log-probs), then the training
+/// passes the update made (`UpdateStats::trained_tokens`: three forwards per token of each
+/// stepped minibatch, a backward costing about twice its forward).
+pub fn update_tokens(samples: &[Sample], trained_tokens: f64) -> f64 {
     let tokens: usize = samples
         .iter()
         .map(|s| s.prompt.len() + s.action.len())
         .sum();
-    tokens as f64 * (2 + 3 * epochs) as f64
+    tokens as f64 * 2.0 + trained_tokens
 }
 
 fn point(rl_step: usize, progress: &Progress, wall: f64, task_gains: Vec<TaskGain>) -> CurvePoint {
@@ -65,6 +66,12 @@ fn point(rl_step: usize, progress: &Progress, wall: f64, task_gains: Vec<TaskGai
         wall_seconds: Some(wall),
         task_gains,
     }
+}
+
+/// The adaptive KL coefficient a run starts from: the configured one when `rl.kl_control` adapts
+/// it, `None` when it stays fixed.
+fn rl_kl_start(rl: &super::RlConfig) -> Option<f64> {
+    rl.kl_control.as_ref().map(|_| rl.kl_coef)
 }
 
 /// Evaluates the learner at a curve point (its RL step given): the curve's task gains and the
@@ -98,6 +105,7 @@ pub fn train(
                 metrics: Vec::new(),
                 iteration_seconds: Vec::new(),
                 probes: vec![probe],
+                kl_coef: rl_kl_start(&learner.rl),
             };
             p.points.push(point(0, &p, wall, gains));
             resume::save(resume_dir, learner, &p)?;
@@ -118,10 +126,19 @@ pub fn train(
         let mean_reward = c.samples.iter().map(|s| s.reward).sum::<f64>() / n;
         let collect_s = t0.elapsed().as_secs_f64();
         let critic_only = it <= rl.critic_warmup_iterations;
-        let stats = learner.update(&c.samples, &seed.child("update").child(it), critic_only)?;
+        let kl_coef = progress.kl_coef.unwrap_or(rl.kl_coef);
+        let stats = learner.update(
+            &c.samples,
+            &seed.child("update").child(it),
+            critic_only,
+            kl_coef,
+        )?;
+        if let (Some(control), false) = (&rl.kl_control, critic_only) {
+            progress.kl_coef = Some(control.next(kl_coef, stats.loss.kl, c.samples.len()));
+        }
         let update_s = t0.elapsed().as_secs_f64() - collect_s;
         progress.work_units += c.work_units;
-        let policy_tokens = c.generated_tokens + update_tokens(&c.samples, rl.epochs);
+        let policy_tokens = c.generated_tokens + update_tokens(&c.samples, stats.trained_tokens);
         progress.policy_tokens += policy_tokens;
         progress.metrics.push(IterationMetrics {
             iteration: it,
@@ -134,6 +151,9 @@ pub fn train(
             policy_loss: stats.loss.policy,
             value_loss: stats.loss.value,
             kl: stats.loss.kl,
+            kl_coef: rl.kl_control.as_ref().map(|_| kl_coef),
+            approx_kl: rl.target_kl.map(|_| stats.loss.approx_kl),
+            minibatches: rl.target_kl.map(|_| stats.minibatches),
             entropy: stats.loss.entropy,
             clip_fraction: stats.loss.clip_fraction,
             work_units: c.work_units,

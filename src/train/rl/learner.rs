@@ -49,7 +49,14 @@ pub struct Learner {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct UpdateStats {
     pub loss: LossStats,
+    /// Minibatches stepped.
     pub minibatches: usize,
+    /// Forward-equivalent tokens of the training passes: three per token of every stepped
+    /// minibatch (forward and backward), one per token of a minibatch that stopped the update
+    /// (`rl.target_kl`) after its forward.
+    pub trained_tokens: f64,
+    /// The update stopped early because the policy had moved more than `rl.target_kl` allows.
+    pub stopped_early: bool,
 }
 
 impl Learner {
@@ -134,11 +141,11 @@ impl Learner {
         ValueWeights::of(&self.ac.value).to_head(&self.infer_device)
     }
 
-    fn weights(&self) -> LossWeights {
+    fn weights(&self, kl_coef: f64) -> LossWeights {
         LossWeights {
             clip_epsilon: self.rl.clip_epsilon,
             value_coef: self.rl.value_coef,
-            kl_coef: self.rl.kl_coef,
+            kl_coef,
             entropy_coef: self.rl.entropy_coef,
         }
     }
@@ -178,13 +185,15 @@ impl Learner {
     }
 
     /// One PPO update on `samples`, with advantages from [`advantages`] (both methods, both
-    /// algorithms). Minibatch order comes from `seed.child("epoch").child(e)`. With
-    /// `critic_only` the loss is the value loss alone, so the policy's weights do not move.
+    /// algorithms) and the KL penalty weighted by `kl_coef` (the config's, or the adaptive
+    /// controller's current value). Minibatch order comes from `seed.child("epoch").child(e)`.
+    /// With `critic_only` the loss is the value loss alone, so the policy's weights do not move.
     pub fn update(
         &mut self,
         samples: &[Sample],
         seed: &SeedPath,
         critic_only: bool,
+        kl_coef: f64,
     ) -> Result<UpdateStats, RlError> {
         if samples.is_empty() {
             return Ok(UpdateStats::default());
@@ -216,12 +225,18 @@ impl Learner {
                 entropy_coef: 0.0,
             }
         } else {
-            self.weights()
+            self.weights(kl_coef)
         };
         let policy_weight = if critic_only { 0.0 } else { 1.0 };
         let mut stats = UpdateStats::default();
         let mut order: Vec<usize> = (0..samples.len()).collect();
-        for e in 0..self.rl.epochs {
+        let tokens = |chunk: &[usize]| -> f64 {
+            chunk
+                .iter()
+                .map(|&i| samples[i].prompt.len() + samples[i].action.len())
+                .sum::<usize>() as f64
+        };
+        'epochs: for e in 0..self.rl.epochs {
             order.shuffle(&mut seed.child("epoch").child(e).rng());
             for chunk in order.chunks(self.rl.minibatch_size) {
                 let refs: Vec<&Sample> = chunk.iter().map(|&i| &samples[i]).collect();
@@ -257,6 +272,16 @@ impl Learner {
                     &weights,
                     &self.train_device,
                 );
+                // Stable-Baselines3's `target_kl`: once the update has moved the policy past
+                // 1.5 × the target (measured before this minibatch's step), it stops.
+                if !critic_only
+                    && let Some(target) = self.rl.target_kl
+                    && s.approx_kl > 1.5 * target
+                {
+                    stats.trained_tokens += tokens(chunk);
+                    stats.stopped_early = true;
+                    break 'epochs;
+                }
                 let total: f32 = loss.clone().into_scalar();
                 if !total.is_finite() {
                     return Err(RlError::Input(format!(
@@ -271,7 +296,9 @@ impl Learner {
                 stats.loss.kl += s.kl;
                 stats.loss.entropy += s.entropy;
                 stats.loss.clip_fraction += s.clip_fraction;
+                stats.loss.approx_kl += s.approx_kl;
                 stats.minibatches += 1;
+                stats.trained_tokens += 3.0 * tokens(chunk);
             }
         }
         let n = stats.minibatches.max(1) as f64;
@@ -280,6 +307,7 @@ impl Learner {
         stats.loss.kl /= n;
         stats.loss.entropy /= n;
         stats.loss.clip_fraction /= n;
+        stats.loss.approx_kl /= n;
         Ok(stats)
     }
 }
@@ -343,14 +371,16 @@ mod tests {
         let mut l = learner();
         let before = l.ac.policy.to_tensors();
         let head_before = ValueWeights::of(&l.ac.value);
-        l.update(&samples(), &SeedPath::root(1), true).unwrap();
+        l.update(&samples(), &SeedPath::root(1), true, 0.05)
+            .unwrap();
         assert_eq!(
             l.ac.policy.to_tensors(),
             before,
             "the policy moved during warm-up"
         );
         assert_ne!(ValueWeights::of(&l.ac.value), head_before);
-        l.update(&samples(), &SeedPath::root(2), false).unwrap();
+        l.update(&samples(), &SeedPath::root(2), false, 0.05)
+            .unwrap();
         assert_ne!(l.ac.policy.to_tensors(), before);
     }
 }

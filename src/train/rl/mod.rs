@@ -7,6 +7,7 @@ pub mod actor;
 pub mod curve;
 pub mod driver;
 pub(crate) mod episodic;
+pub mod kl_control;
 pub mod learner;
 pub(crate) mod ppo;
 pub mod probe;
@@ -67,8 +68,18 @@ pub struct RlConfig {
     /// mostly its error.
     #[serde(default)]
     pub critic_warmup_iterations: usize,
-    /// Weight of the KL penalty to the frozen SFT policy (k3 estimator).
+    /// Weight of the KL penalty to the frozen SFT policy (k3 estimator); with `kl_control`, its
+    /// starting value.
     pub kl_coef: f64,
+    /// Adapt `kl_coef` after every update toward a target KL (`kl_control::KlControl`); `None`:
+    /// the coefficient stays fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kl_control: Option<kl_control::KlControl>,
+    /// Stop an update once the policy has moved more than 1.5 × this KL from the iteration's
+    /// start (Stable-Baselines3's `target_kl`; `ppo::LossStats::approx_kl`), a trust region
+    /// per update; `None`: every epoch's minibatches run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_kl: Option<f64>,
     /// Weight of the entropy bonus.
     pub entropy_coef: f64,
     /// PPO: standardise advantages over the iteration's samples.
@@ -151,6 +162,16 @@ impl RlConfig {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(f, "expected a finite number >= 0");
             }
+        }
+        if self.target_kl.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+            return bad("target_kl", "expected a finite number > 0, or None");
+        }
+        if let Some(Err(e)) = self
+            .kl_control
+            .as_ref()
+            .map(kl_control::KlControl::validate)
+        {
+            return Err(e);
         }
         if let Err((f, m)) = self.optim.validate() {
             return bad(&format!("optim.{f}"), &m);
@@ -244,6 +265,15 @@ pub struct IterationMetrics {
     pub policy_loss: f64,
     pub value_loss: f64,
     pub kl: f64,
+    /// The KL coefficient the update used, when `rl.kl_control` adapts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kl_coef: Option<f64>,
+    /// With `rl.target_kl`: the mean KL(π_old ‖ π_θ) over the stepped minibatches, and how many
+    /// were stepped before the update stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approx_kl: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minibatches: Option<usize>,
     pub entropy: f64,
     /// Share of action tokens whose ratio was clipped.
     pub clip_fraction: f64,

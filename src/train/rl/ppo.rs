@@ -35,6 +35,10 @@ pub struct LossStats {
     pub kl: f64,
     pub entropy: f64,
     pub clip_fraction: f64,
+    /// KL(π_old ‖ π_θ) on the minibatch before its step (the k3 estimate `(ρ − 1) − ln ρ` of
+    /// the ratio ρ over the sampled tokens, as Stable-Baselines3's `approx_kl`): how far this
+    /// update has moved the policy so far.
+    pub approx_kl: f64,
 }
 
 /// `a − b` where the weight is positive, 0 at padding (weight 0), so `exp` of it is finite.
@@ -143,12 +147,22 @@ pub(crate) fn ppo_loss(
         .filter(|(r, _)| (**r - 1.0).abs() > eps)
         .map(|(_, w)| w)
         .sum();
+    let approx_kl: f64 = ratio
+        .iter()
+        .zip(&w)
+        .filter(|(_, w)| **w > 0.0)
+        .map(|(&r, &w)| {
+            let r = f64::from(r);
+            f64::from(w) * ((r - 1.0) - r.ln())
+        })
+        .sum();
     let stats = LossStats {
         policy: policy.into_scalar::<f32>() as f64,
         value,
         kl: kl.into_scalar::<f32>() as f64,
         entropy: entropy.into_scalar::<f32>() as f64,
         clip_fraction: clipped as f64,
+        approx_kl,
     };
     (total, stats)
 }

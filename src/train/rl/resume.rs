@@ -38,6 +38,9 @@ pub struct Progress {
     pub iteration_seconds: Vec<f64>,
     /// The probe at every curve point so far, state by state.
     pub probes: Vec<super::probe::Measure>,
+    /// The KL coefficient for the next update when `rl.kl_control` adapts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kl_coef: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize)]
