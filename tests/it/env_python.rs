@@ -296,33 +296,7 @@ fn two_hundred_executions_through_the_local_executor_leave_nothing_behind() {
             "execution {i}"
         );
     }
-    let ours = mlagent::sandbox::uids_of_this_process();
-    let scan = || -> Vec<String> {
-        std::fs::read_dir("/proc")
-            .expect("/proc")
-            .flatten()
-            .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
-            .filter(|s| {
-                let field = |name: &str| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .and_then(|v| v.split_whitespace().next().map(str::to_string))
-                };
-                let zombie = field("State:").is_some_and(|st| st == "Z" || st == "X");
-                let uid = field("Uid:").and_then(|v| v.parse::<u32>().ok());
-                !zombie && uid.is_some_and(|u| ours.contains(&u))
-            })
-            .collect()
-    };
-    // SIGKILLed processes linger a moment until their new parent reaps them.
-    let mut live = scan();
-    for _ in 0..100 {
-        if live.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        live = scan();
-    }
+    let live = crate::support::sandbox_processes();
     assert!(live.is_empty(), "sandbox processes left: {live:?}");
     let left: Vec<_> = std::fs::read_dir(scratch.path())
         .expect("the scratch dir")

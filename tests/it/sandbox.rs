@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 use mlagent::sandbox::{Execution, Isolation, LimitHit, Limits, Sandbox};
 
+use crate::support::sandbox_processes;
+
 /// The real interpreter (not a shim) and its prefix, or `None` with the reason printed.
 fn python() -> Option<&'static (PathBuf, PathBuf)> {
     static PY: OnceLock<Option<(PathBuf, PathBuf)>> = OnceLock::new();
@@ -70,42 +72,6 @@ fn run(sb: &Sandbox, exe: &Path, script: &str) -> (Execution, tempfile::TempDir)
         .run(ws.path(), exe, &["main.py".into()], &[])
         .expect("the harness runs the script");
     (e, ws)
-}
-
-/// Live (not zombie) processes of this test process's sandbox uids, after giving the dying a
-/// moment to go (SIGKILLed processes linger until their new parent reaps them).
-fn sandbox_processes() -> Vec<(u32, u32)> {
-    let ours = mlagent::sandbox::uids_of_this_process();
-    let scan = || {
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
-                continue;
-            };
-            let field = |name: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .and_then(|v| v.split_whitespace().next().map(str::to_string))
-            };
-            let zombie = field("State:").is_some_and(|s| s == "Z" || s == "X");
-            let uid = field("Uid:").and_then(|v| v.parse::<u32>().ok());
-            if let Some(uid) = uid.filter(|u| ours.contains(u) && !zombie) {
-                found.push((pid, uid));
-            }
-        }
-        found
-    };
-    for _ in 0..100 {
-        if scan().is_empty() {
-            return Vec::new();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    scan()
 }
 
 #[test]
