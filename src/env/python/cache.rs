@@ -128,9 +128,10 @@ impl ExecutionCache {
         }
     }
 
-    /// The record for `key`, if one was written; an error when the file is not a record sealed
-    /// for that key.
-    pub fn get(&self, key: &Digest) -> Result<Option<CachedRun>, PythonEnvError> {
+    /// The feedback and test metric recorded for `key`, if a record was written; an error when
+    /// the file is not a record sealed for that key, or its feedback is not one an execution
+    /// gives.
+    pub fn get(&self, key: &Digest) -> Result<Option<(PyFeedback, Option<f64>)>, PythonEnvError> {
         use std::io::Read as _;
         let path = self.path(key);
         let file = match std::fs::File::open(&path) {
@@ -162,8 +163,8 @@ impl ExecutionCache {
                 sealed.digest
             )));
         }
-        sealed.record.feedback().map_err(fail)?;
-        Ok(Some(sealed.record))
+        let feedback = sealed.record.feedback().map_err(fail)?;
+        Ok(Some((feedback, sealed.record.test_metric)))
     }
 
     /// Writes the record for `key` atomically (a crash leaves the old file or none).
@@ -204,7 +205,11 @@ mod tests {
         let (a, b) = (Digest::of_bytes(b"a"), Digest::of_bytes(b"b"));
         assert_eq!(cache.get(&a).unwrap(), None);
         cache.put(&a, &record()).unwrap();
-        assert_eq!(cache.get(&a).unwrap(), Some(record()));
+        let want = record();
+        assert_eq!(
+            cache.get(&a).unwrap(),
+            Some((want.feedback().unwrap(), want.test_metric))
+        );
         // Copied under another key: refused, naming the file.
         std::fs::copy(cache.path(&a), cache.path(&b)).unwrap();
         let e = cache.get(&b).unwrap_err().to_string();

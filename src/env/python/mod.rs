@@ -283,12 +283,8 @@ impl PythonEnv {
                     interpreter: &self.interpreter.fingerprint,
                 }
                 .key()?;
-                if let Some(hit) = c.get(&key)? {
-                    let feedback = hit.feedback().map_err(|message| PythonEnvError::Cache {
-                        path: PathBuf::from(format!("{key}.json")),
-                        message,
-                    })?;
-                    return Ok((feedback, hit.test_metric, true));
+                if let Some((feedback, test)) = c.get(&key)? {
+                    return Ok((feedback, test, true));
                 }
                 Some((c, key))
             }
