@@ -9,3 +9,4 @@ pub mod knobs;
 pub mod lm_policy;
 pub mod policy;
 pub mod prompt;
+pub mod python_episode;

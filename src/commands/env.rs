@@ -78,6 +78,29 @@ enum Command {
         #[arg(long)]
         cache_dir: Option<PathBuf>,
     },
+    /// Python tasks: run episodes of a scripted agent (the expert, whose ideas become code edits,
+    /// or the random agent) in the sandbox; print one JSON line per episode and write the
+    /// episodes' ShareGPT conversations to OUT (JSON lines)
+    Rollout {
+        #[arg(long)]
+        task: String,
+        #[arg(long, value_enum)]
+        agent: mlagent::agent::python_episode::PyAgentKind,
+        #[arg(long, default_value_t = 1)]
+        episodes: usize,
+        #[arg(long, default_value_t = 8)]
+        max_steps: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long)]
+        python: Option<String>,
+        #[arg(long)]
+        allow_unisolated: bool,
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
     /// Play the agent: read actions from stdin (blank line ends one) until Final Answer
     Play {
         #[arg(long)]
@@ -187,6 +210,49 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             v["previous_metric"] = previous.into();
             v["cached"] = cached.into();
             println!("{}", serde_json::to_string(&v)?);
+        }
+        Command::Rollout {
+            task,
+            agent,
+            episodes,
+            max_steps,
+            seed,
+            out,
+            python,
+            allow_unisolated,
+            cache_dir,
+        } => {
+            anyhow::ensure!(
+                episodes >= 1 && max_steps >= 1,
+                "--episodes and --max-steps: expected at least 1"
+            );
+            let tasks =
+                python::load_all(&python::default_root()).context("loading tasks/python/")?;
+            let t = tasks
+                .iter()
+                .find(|t| t.spec.id == task)
+                .with_context(|| format!("`{task}` is not a Python task"))?;
+            let env = python_env(&reg, python, allow_unisolated, cache_dir)?;
+            let root = mlagent::seed::SeedPath::root(seed)
+                .child("rollout")
+                .child(task.as_str());
+            let mut lines = Vec::new();
+            for e in 0..episodes {
+                let ep = mlagent::agent::python_episode::run(
+                    &env,
+                    t,
+                    agent,
+                    max_steps,
+                    &root.child(e),
+                    &RewardConfig::v1(),
+                )?;
+                println!("{}", serde_json::to_string(&ep)?);
+                lines.push(serde_json::to_string(&ep.conversation)?);
+            }
+            let mut text = lines.join("\n");
+            text.push('\n');
+            mlagent::provenance::atomic::write(&out, text.as_bytes())
+                .with_context(|| format!("writing {}", out.display()))?;
         }
         Command::Step {
             task,

@@ -46,6 +46,25 @@ pub struct PythonTaskSpec {
     pub reward_scale: f64,
     /// What one execution of the script may use.
     pub limits: Limits,
+    /// Edits of the starter the scripted expert tries (and the random agent draws from).
+    #[serde(default)]
+    pub ideas: Vec<PyIdea>,
+}
+
+/// One idea for a Python task's script: an Edit Script's search/replace blocks and the thought
+/// that goes with them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PyIdea {
+    pub thought: String,
+    pub blocks: Vec<PyIdeaBlock>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PyIdeaBlock {
+    pub search: String,
+    pub replace: String,
 }
 
 /// The labels of the validation and test rows, by row id; never written to a workspace.
@@ -120,6 +139,29 @@ pub fn load_all(root: &Path) -> Result<Vec<PythonTask>, TaskError> {
             path: starter_path.clone(),
             source,
         })?;
+        for (i, idea) in spec.ideas.iter().enumerate() {
+            if idea.blocks.is_empty() {
+                return Err(field(
+                    &format!("ideas[{i}].blocks"),
+                    "expected a block".into(),
+                ));
+            }
+            for (j, b) in idea.blocks.iter().enumerate() {
+                let n = if b.search.is_empty() {
+                    0
+                } else {
+                    starter.matches(b.search.as_str()).count()
+                };
+                if n != 1 {
+                    return Err(field(
+                        &format!("ideas[{i}].blocks[{j}].search"),
+                        format!(
+                            "expected text that occurs exactly once in the starter {SCRIPT}, found it {n} times"
+                        ),
+                    ));
+                }
+            }
+        }
         let digest =
             digest_of(&(&spec, &starter)).map_err(|e| field("(whole file)", e.to_string()))?;
         tasks.push(PythonTask {

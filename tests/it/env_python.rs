@@ -529,3 +529,79 @@ fn the_ray_executor_gives_the_local_executors_results() {
         .collect();
     assert!(left.is_empty(), "job folders left behind: {left:?}");
 }
+
+/// `mlagent env rollout … --out FILE` as (episode summaries, the conversations file's path).
+fn rollout(python: &str, dir: &Path, agent: &str, seed: &str) -> (Vec<Value>, std::path::PathBuf) {
+    let out = dir.join(format!("{agent}-{seed}.jsonl"));
+    let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .args([
+            "env",
+            "rollout",
+            "--task",
+            "penguins-species",
+            "--agent",
+            agent,
+        ])
+        .args([
+            "--episodes",
+            "2",
+            "--max-steps",
+            "6",
+            "--seed",
+            seed,
+            "--python",
+            python,
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run mlagent");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let eps = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON episode a line"))
+        .collect();
+    (eps, out)
+}
+
+/// The scripted agents act in the Python environment: the expert's ideas become code edits that
+/// raise the validation metric (a regression is undone), the random agent's choices follow its
+/// seed, and both episodes come out as ShareGPT conversations of the training format.
+#[test]
+fn scripted_agents_run_episodes_on_a_python_task() {
+    let Some(python) = python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (expert, file) = rollout(&python, dir.path(), "expert", "7");
+    assert_eq!(expert.len(), 2);
+    for ep in &expert {
+        let start = ep["starter_metric"].as_f64().expect("a starter metric");
+        let best = ep["best_metric"].as_f64().expect("a best metric");
+        assert!(best > start + 5.0, "the expert's edits did not help: {ep}");
+        let actions: Vec<&str> = ep["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .map(|s| s["action"].as_str().expect("action text"))
+            .collect();
+        assert!(
+            actions.iter().any(|a| a.contains("Action: Edit Script")),
+            "{ep}"
+        );
+    }
+    let convs = mlagent::agent::conversation::read_jsonl(&file).expect("ShareGPT lines");
+    assert_eq!(convs.len(), 2);
+    assert!(convs[0].conversations[0].value.contains("train.py"));
+
+    let actions = |eps: &[Value]| -> Vec<String> {
+        eps.iter()
+            .flat_map(|e| e["steps"].as_array().expect("steps").clone())
+            .map(|s| s["action"].as_str().expect("action").to_string())
+            .collect()
+    };
+    let (a, file_a) = rollout(&python, dir.path(), "random", "3");
+    let (b, _) = rollout(&python, dir.path(), "random", "3");
+    assert_eq!(actions(&a), actions(&b), "the same seed, the same choices");
+    mlagent::agent::conversation::read_jsonl(&file_a).expect("ShareGPT lines");
+}
