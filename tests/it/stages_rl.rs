@@ -546,3 +546,35 @@ fn target_kl_stops_an_update_once_the_policy_has_moved() {
     // training passes charged.
     assert!(tight[0].policy_tokens < plain[0].policy_tokens);
 }
+
+/// `rl.rollout_temperature` changes only RL's own rollouts: set to the policy's temperature it
+/// trains the same weights as leaving it unset; set higher it trains other weights, while the
+/// probe's first point (the SFT start, measured at the policy's temperature) stays the same.
+#[test]
+fn rollout_temperature_changes_the_rollouts_not_the_probe() {
+    let base = smoke();
+    let run = |t: Option<f64>| {
+        let mut exp = base.clone();
+        exp.rl.rollout_temperature = t;
+        let root = tempfile::tempdir().unwrap();
+        let dir = pipeline(root.path(), &exp, Until::Rl).rl_dir.unwrap();
+        let weights = std::fs::read(dir.join("policy/model.safetensors")).unwrap();
+        let probe: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(rl::PROBE_FILE)).unwrap()).unwrap();
+        (weights, probe["points"][0].clone(), root)
+    };
+    let (plain, plain_start, _a) = run(None);
+    let same = base.policy.sampling().temperature;
+    let (equal, _, _b) = run(Some(same));
+    assert_eq!(
+        plain, equal,
+        "the policy's own temperature changed the update"
+    );
+    let (hot, hot_start, _c) = run(Some(same * 4.0));
+    assert_ne!(plain, hot, "a hotter rollout trained the same weights");
+    assert_eq!(
+        plain_start, hot_start,
+        "the probe acted at the rollout temperature"
+    );
+    assert!(plain_start.is_object(), "{plain_start}");
+}

@@ -74,7 +74,7 @@ pub fn collect(
         })
         .collect();
     let mut policy = Recording {
-        policy: learner.acting_policy("rl-episode")?,
+        policy: learner.rollout_policy("rl-episode")?,
         taken: BTreeMap::new(),
     };
     let episodes = run_episodes(wb, &jobs, &mut policy)?;

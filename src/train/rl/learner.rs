@@ -124,14 +124,36 @@ impl Learner {
     }
 
     /// The current policy as an agent: the one acting path (fit the state, generate, strip,
-    /// decode) that RL's rollouts, its curve and probe, and the evaluation stage all use, with
-    /// the sampling and context RL trains under.
+    /// decode) that RL's rollouts (`rollout_policy`), its curve and probe, and the evaluation
+    /// stage all use, with the policy's sampling and context.
     pub fn acting_policy(&self, name: &str) -> Result<LmPolicy, RlError> {
         Ok(LmPolicy::new(
             name,
             self.snapshot()?,
             self.tok.clone(),
             self.sampling.clone(),
+            self.context_tokens,
+            self.infer_device.clone(),
+        ))
+    }
+
+    /// The temperature RL's rollouts sample at and every update scores at: `rl.rollout_temperature`,
+    /// else the policy's.
+    pub(crate) fn rollout_temperature(&self) -> f64 {
+        self.rl
+            .rollout_temperature
+            .unwrap_or(self.sampling.temperature)
+    }
+
+    /// The current policy as RL's rollouts act: `acting_policy` at the rollout temperature.
+    pub fn rollout_policy(&self, name: &str) -> Result<LmPolicy, RlError> {
+        let mut sampling = self.sampling.clone();
+        sampling.temperature = self.rollout_temperature();
+        Ok(LmPolicy::new(
+            name,
+            self.snapshot()?,
+            self.tok.clone(),
+            sampling,
             self.context_tokens,
             self.infer_device.clone(),
         ))
@@ -165,7 +187,7 @@ impl Learner {
                 model,
                 value,
                 &refs,
-                self.sampling.temperature,
+                self.rollout_temperature(),
                 &self.infer_device,
             )?;
             let a = s.action_len;
@@ -244,7 +266,7 @@ impl Learner {
                     &self.ac.policy,
                     Some(&self.ac.value),
                     &refs,
-                    self.sampling.temperature,
+                    self.rollout_temperature(),
                     &self.train_device,
                     !critic_only,
                 )?;

@@ -80,6 +80,12 @@ pub struct RlConfig {
     /// per update; `None`: every epoch's minibatches run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_kl: Option<f64>,
+    /// The temperature RL's own rollouts sample and score at; `None`: the policy's (the
+    /// evaluation's), so RL trains exactly the policy that is evaluated. Above it, the samples of
+    /// one state differ more (at 0.2 they are mostly one action), so comparisons within a state
+    /// carry signal; the curve and probe still act at the policy's temperature (docs/rl.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_temperature: Option<f64>,
     /// Weight of the entropy bonus.
     pub entropy_coef: f64,
     /// PPO: standardise advantages over the iteration's samples.
@@ -129,6 +135,12 @@ impl RlConfig {
                 "samples_per_state",
                 "expected at least 1 (at least 2 with GRPO: a group needs a spread)",
             );
+        }
+        if self
+            .rollout_temperature
+            .is_some_and(|t| !(t.is_finite() && t > 0.0))
+        {
+            return bad("rollout_temperature", "expected a finite temperature > 0");
         }
         if self.critic_warmup_iterations > 0 && self.algorithm != Algorithm::Ppo {
             return bad(
@@ -322,6 +334,9 @@ mod tests {
         let mut c = smoke_rl();
         c.max_work_units = Some(-1.0);
         assert_eq!(c.validate().unwrap_err().0, "rl.max_work_units");
+        let mut c = smoke_rl();
+        c.rollout_temperature = Some(0.0);
+        assert_eq!(c.validate().unwrap_err().0, "rl.rollout_temperature");
         assert!(smoke_rl().validate().is_ok());
     }
 }

@@ -64,7 +64,7 @@ pub fn collect(
         .iter()
         .map(|(k, j, ..)| seed.child("actions").child(iteration).child(*k).child(*j))
         .collect();
-    let mut policy = learner.acting_policy("rl")?;
+    let mut policy = learner.rollout_policy("rl")?;
     let outs = policy
         .act_batch(&inputs, &seeds)
         .map_err(crate::agent::episode::EpisodeError::from)?;
