@@ -151,7 +151,11 @@ pub fn run(
         };
         let before = state.metric;
         let step = env.step(task, &state, &action, cfg)?;
+        // Undo only an edit that was applied (it pushed the history): after an invalid edit, an
+        // Undo would take back the last edit that was kept.
+        let applied = step.next.history.len() > state.history.len();
         if is_edit
+            && applied
             && step
                 .feedback
                 .metric

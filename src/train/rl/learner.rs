@@ -127,14 +127,7 @@ impl Learner {
     /// decode) that RL's rollouts (`rollout_policy`), its curve and probe, and the evaluation
     /// stage all use, with the policy's sampling and context.
     pub fn acting_policy(&self, name: &str) -> Result<LmPolicy, RlError> {
-        Ok(LmPolicy::new(
-            name,
-            self.snapshot()?,
-            self.tok.clone(),
-            self.sampling.clone(),
-            self.context_tokens,
-            self.infer_device.clone(),
-        ))
+        self.policy_at(name, self.sampling.temperature)
     }
 
     /// The temperature RL's rollouts sample at and every update scores at: `rl.rollout_temperature`,
@@ -147,8 +140,12 @@ impl Learner {
 
     /// The current policy as RL's rollouts act: `acting_policy` at the rollout temperature.
     pub fn rollout_policy(&self, name: &str) -> Result<LmPolicy, RlError> {
+        self.policy_at(name, self.rollout_temperature())
+    }
+
+    fn policy_at(&self, name: &str, temperature: f64) -> Result<LmPolicy, RlError> {
         let mut sampling = self.sampling.clone();
-        sampling.temperature = self.rollout_temperature();
+        sampling.temperature = temperature;
         Ok(LmPolicy::new(
             name,
             self.snapshot()?,
