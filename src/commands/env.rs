@@ -20,6 +20,13 @@ pub struct Args {
     command: Command,
 }
 
+/// The two environments a task can belong to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Environment {
+    Workbench,
+    Python,
+}
+
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Apply one action to a script and print the step as one JSON object
@@ -43,6 +50,10 @@ enum Command {
         /// Python tasks: run with process limits only where the machine cannot isolate
         #[arg(long)]
         allow_unisolated: bool,
+        /// Which environment's task ID names, where it names both a workbench stand-in and a
+        /// prepared Python task (`mlagent tasks prepare`)
+        #[arg(long)]
+        environment: Option<Environment>,
     },
     /// Train a script and print its validation and test metric (evaluation only)
     Evaluate {
@@ -180,7 +191,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             cache_dir,
         } => {
             let tasks =
-                python::load_all(&python::default_root()).context("loading tasks/python/")?;
+                global.python_tasks()?;
             let Some(i) = tasks.iter().position(|t| t.spec.id == task) else {
                 let ids: Vec<&str> = tasks.iter().map(|t| t.spec.id.as_str()).collect();
                 anyhow::bail!(
@@ -227,7 +238,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 "--episodes and --max-steps: expected at least 1"
             );
             let tasks =
-                python::load_all(&python::default_root()).context("loading tasks/python/")?;
+                global.python_tasks()?;
             let t = tasks
                 .iter()
                 .find(|t| t.spec.id == task)
@@ -262,10 +273,24 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             cache_dir,
             python,
             allow_unisolated,
+            environment,
         } => {
-            let tasks =
-                python::load_all(&python::default_root()).context("loading tasks/python/")?;
-            if let Some(t) = tasks.iter().find(|t| t.spec.id == task) {
+            let tasks = global.python_tasks()?;
+            let py = tasks.iter().find(|t| t.spec.id == task);
+            let on_bench = reg.get(&task).is_ok();
+            let py = match (environment, py) {
+                (None, Some(t)) if on_bench => anyhow::bail!(
+                    "`{task}` names both a workbench stand-in (tasks/{task}.ron) and a Python task \
+                     ({}): pass --environment workbench or --environment python",
+                    t.path.display()
+                ),
+                (Some(Environment::Python), None) => {
+                    anyhow::bail!("`{task}` is not a Python task")
+                }
+                (Some(Environment::Workbench), _) => None,
+                (_, py) => py,
+            };
+            if let Some(t) = py {
                 let current = match &script {
                     Some(p) => std::fs::read_to_string(p)
                         .with_context(|| format!("reading {}", p.display()))?,

@@ -22,6 +22,10 @@ pub struct Global {
     /// Artifact store folder [default: target/mlagent/store of this workspace]
     #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
+    /// Folder of prepared upstream tasks (`mlagent tasks prepare` writes, the Python
+    /// environment reads) [default: target/mlagent/prepared of this workspace]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub prepared: Option<PathBuf>,
     /// Compute backend: flex (CPU, default), or wgpu / cuda when compiled in. `run` and
     /// `reproduce` run on the experiment's `backend` and refuse another; commands that only
     /// compute on the CPU refuse any but flex
@@ -30,6 +34,24 @@ pub struct Global {
 }
 
 impl Global {
+    /// The folder of prepared upstream tasks.
+    pub fn prepared_root(&self) -> PathBuf {
+        self.prepared
+            .clone()
+            .unwrap_or_else(mlagent::tasks::python::default_prepared_root)
+    }
+
+    /// The Python tasks: `tasks/python/` and the prepared ones.
+    pub fn python_tasks(&self) -> anyhow::Result<Vec<mlagent::tasks::python::PythonTask>> {
+        let prepared = self.prepared_root();
+        mlagent::tasks::python::load_with_prepared(&prepared).map_err(|e| {
+            anyhow::anyhow!(
+                "loading the Python tasks (tasks/python/ and {}): {e}",
+                prepared.display()
+            )
+        })
+    }
+
     /// The backend asked for, flex when none was.
     pub fn backend(&self) -> BackendKind {
         self.backend.unwrap_or_default()

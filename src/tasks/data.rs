@@ -15,6 +15,7 @@ use super::TaskError;
 #[derive(Clone, Debug)]
 pub struct DataDir {
     root: PathBuf,
+    max_bytes: u64,
 }
 
 /// The largest data file read (the bundled files are at most a few MB); a larger file is an
@@ -35,7 +36,19 @@ pub(crate) fn check_relative(rel: &str) -> Result<(), String> {
 
 impl DataDir {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            max_bytes: MAX_DATA_FILE_BYTES,
+        }
+    }
+
+    /// A data folder whose files may be up to `max_bytes` (a prepared upstream task's tables
+    /// are larger than the bundled files).
+    pub fn with_max_bytes(root: impl Into<PathBuf>, max_bytes: u64) -> Self {
+        Self {
+            root: root.into(),
+            max_bytes,
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -71,10 +84,11 @@ impl DataDir {
                 meta.file_type()
             )));
         }
-        if meta.len() > MAX_DATA_FILE_BYTES {
+        if meta.len() > self.max_bytes {
             return Err(format(format!(
-                "is {} bytes, more than the {MAX_DATA_FILE_BYTES} a data file may have",
-                meta.len()
+                "is {} bytes, more than the {} a data file may have",
+                meta.len(),
+                self.max_bytes
             )));
         }
         Ok(real)
@@ -86,16 +100,17 @@ impl DataDir {
         let real = self.resolve(rel)?;
         let mut bytes = Vec::new();
         std::fs::File::open(&real)
-            .and_then(|f| f.take(MAX_DATA_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .and_then(|f| f.take(self.max_bytes + 1).read_to_end(&mut bytes))
             .map_err(|source| TaskError::Io {
                 path: path.clone(),
                 source,
             })?;
-        if bytes.len() as u64 > MAX_DATA_FILE_BYTES {
+        if bytes.len() as u64 > self.max_bytes {
             return Err(TaskError::Format {
                 path,
                 message: format!(
-                    "grew past the {MAX_DATA_FILE_BYTES} bytes a data file may have while read"
+                    "grew past the {} bytes a data file may have while read",
+                    self.max_bytes
                 ),
             });
         }

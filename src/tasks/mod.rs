@@ -3,10 +3,12 @@
 
 pub mod data;
 pub mod dataset;
+pub mod prepare;
 pub mod python;
 pub mod registry;
 mod sources;
 pub mod spec;
+pub mod upstream;
 
 use std::path::PathBuf;
 
@@ -27,6 +29,15 @@ pub enum TaskError {
         "{path}: checksum mismatch: expected sha256 {expected}, found {actual} (file tampered or replaced)"
     )]
     Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "{path}: md5 {actual} differs from the upstream checksum {expected}: the file is not \
+         the one upstream's preparation writes (another version, or changed)"
+    )]
+    UpstreamChecksum {
         path: PathBuf,
         expected: String,
         actual: String,

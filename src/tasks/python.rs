@@ -1,7 +1,9 @@
 //! Python tasks (docs/sandbox.md): a real Python training script works on CSV files, in the
-//! MLE-bench manner. A task is `tasks/python/<id>.ron` (this schema) and its starter script
-//! `tasks/python/<id>/train.py`; its table is a bundled file of `tasks/data/`, verified by
-//! sha256 and split by the same seeded rule as the workbench tasks.
+//! MLE-bench manner. A task is `<root>/<id>.ron` (this schema) and its starter script
+//! `<root>/<id>/train.py`. Its rows are either a bundled table of `tasks/data/` (the tasks of
+//! `tasks/python/`), verified by sha256 and split by the same seeded rule as the workbench tasks,
+//! or the splits `mlagent tasks prepare` wrote from a user's upstream copy into `<root>/<id>/`
+//! (`super::prepare`), verified by the sha256 the task file lists.
 //!
 //! The workspace a script sees ([`PythonTask::workspace_files`]) holds the training rows with
 //! their target, and the validation and test rows without it. The answers stay in the harness
@@ -14,24 +16,54 @@ use serde::{Deserialize, Serialize};
 use super::TaskError;
 use super::data::{Csv, DataDir};
 use super::spec::{SplitRule, TaskMetric, TaskSplit};
+use super::upstream::CheckedFile;
 use crate::provenance::{Digest, digest_of};
 use crate::sandbox::Limits;
 
-/// The table a Python task learns from.
+/// Where a Python task's rows come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PythonData {
-    /// A CSV file of `tasks/data/`.
-    pub file: String,
-    pub sha256: String,
-    /// The column to predict.
-    pub target: String,
-    /// The columns the script may use; rows with an `NA` or empty cell in any of these or the
-    /// target are dropped.
-    pub features: Vec<String>,
+pub enum PythonData {
+    /// A bundled table of `tasks/data/`, split by the task's `split_rule`.
+    Table {
+        /// A CSV file of `tasks/data/`.
+        file: String,
+        sha256: String,
+        /// The column to predict.
+        target: String,
+        /// The columns the script may use; rows with an `NA` or empty cell in any of these or
+        /// the target are dropped.
+        features: Vec<String>,
+    },
+    /// The splits `mlagent tasks prepare` wrote into the folder `<id>/` beside the task file;
+    /// the task's `split_rule` records how validation was carved (its `test_fraction` is 0: the
+    /// test rows are upstream's).
+    Prepared {
+        /// The column to predict (the last of `train`).
+        target: String,
+        /// The workspace's files (`data/train.csv`, `data/valid.csv`, `data/test.csv`).
+        train: PreparedFile,
+        valid: PreparedFile,
+        test: PreparedFile,
+        /// `id,answer` files, never in a workspace.
+        valid_answers: PreparedFile,
+        test_answers: PreparedFile,
+        /// The upstream files they were made from, as found.
+        upstream: Vec<CheckedFile>,
+    },
 }
 
-/// One `tasks/python/<id>.ron`.
+/// A file of a prepared task's folder and its sha256.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreparedFile {
+    pub file: String,
+    pub sha256: String,
+}
+
+/// The largest file of a prepared task read into a workspace.
+pub const MAX_PREPARED_FILE_BYTES: u64 = 4 << 30;
+
+/// One `<root>/<id>.ron`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "PythonTask")]
 pub struct PythonTaskSpec {
@@ -40,7 +72,7 @@ pub struct PythonTaskSpec {
     pub description: String,
     pub data: PythonData,
     pub split_rule: SplitRule,
-    /// `AccuracyPercent` (the target is a class label) or `Rmse` / `Mae` (a number).
+    /// One of [`GRADED_METRICS`].
     pub metric: TaskMetric,
     /// Reward scale α of σ(α·Δ).
     pub reward_scale: f64,
@@ -95,7 +127,18 @@ pub const SCRIPT: &str = "train.py";
 pub const VALID_PREDICTIONS: &str = "valid_predictions.csv";
 pub const SUBMISSION: &str = "submission.csv";
 
-/// Loads every `*.ron` of `root` (`tasks/python/`), sorted by id.
+/// The metrics a Python task's predictions (`id,prediction`) are graded with
+/// (`crate::env::python::grade`).
+pub const GRADED_METRICS: [TaskMetric; 6] = [
+    TaskMetric::AccuracyPercent,
+    TaskMetric::Rmse,
+    TaskMetric::Mae,
+    TaskMetric::RocAuc,
+    TaskMetric::Qwk,
+    TaskMetric::Pearson,
+];
+
+/// Loads every `*.ron` of `root` (`tasks/python/`, or a folder of prepared tasks), sorted by id.
 pub fn load_all(root: &Path) -> Result<Vec<PythonTask>, TaskError> {
     if !root.exists() {
         return Ok(Vec::new());
@@ -112,25 +155,61 @@ pub fn load_all(root: &Path) -> Result<Vec<PythonTask>, TaskError> {
         if stem != spec.id {
             return Err(field("id", format!("must equal the file name `{stem}`")));
         }
-        if !matches!(
-            spec.metric,
-            TaskMetric::AccuracyPercent | TaskMetric::Rmse | TaskMetric::Mae
-        ) {
+        if !GRADED_METRICS.contains(&spec.metric) {
             return Err(field(
                 "metric",
-                "expected AccuracyPercent, Rmse or Mae (the graders Python tasks have)".into(),
+                format!(
+                    "expected one of {} (the graders Python tasks have)",
+                    GRADED_METRICS.map(|m| m.name()).join(", ")
+                ),
             ));
         }
         if !(spec.reward_scale.is_finite() && spec.reward_scale > 0.0) {
             return Err(field("reward_scale", "expected a finite number > 0".into()));
         }
-        if spec.data.features.is_empty() || spec.data.features.contains(&spec.data.target) {
-            return Err(field(
-                "data.features",
-                "expected at least one column, not the target".into(),
-            ));
+        match &spec.data {
+            PythonData::Table {
+                file,
+                target,
+                features,
+                ..
+            } => {
+                if features.is_empty() || features.contains(target) {
+                    return Err(field(
+                        "data.features",
+                        "expected at least one column, not the target".into(),
+                    ));
+                }
+                super::data::check_relative(file).map_err(|m| field("data.file", m))?;
+            }
+            PythonData::Prepared {
+                train,
+                valid,
+                test,
+                valid_answers,
+                test_answers,
+                ..
+            } => {
+                for (name, f, expected) in [
+                    ("train", train, Some(TRAIN_CSV)),
+                    ("valid", valid, Some(VALID_CSV)),
+                    ("test", test, Some(TEST_CSV)),
+                    ("valid_answers", valid_answers, None),
+                    ("test_answers", test_answers, None),
+                ] {
+                    super::data::check_relative(&f.file)
+                        .map_err(|m| field(&format!("data.{name}.file"), m))?;
+                    if let Some(e) = expected
+                        && f.file != e
+                    {
+                        return Err(field(
+                            &format!("data.{name}.file"),
+                            format!("expected `{e}` (the name the script reads)"),
+                        ));
+                    }
+                }
+            }
         }
-        super::data::check_relative(&spec.data.file).map_err(|m| field("data.file", m))?;
         spec.limits
             .validate()
             .map_err(|e| field("limits", e.to_string()))?;
@@ -180,6 +259,34 @@ pub fn default_root() -> PathBuf {
     super::registry::default_root().join("python")
 }
 
+/// The default folder of prepared tasks (`mlagent tasks prepare`): `target/mlagent/prepared` of
+/// this workspace, outside the source tree since the data is the user's.
+pub fn default_prepared_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mlagent/prepared")
+}
+
+/// The bundled Python tasks and those prepared into `prepared` (which need not exist), sorted by
+/// id; an id in both is an error naming both files.
+pub fn load_with_prepared(prepared: &Path) -> Result<Vec<PythonTask>, TaskError> {
+    let mut tasks = load_all(&default_root())?;
+    for t in load_all(prepared)? {
+        if let Some(other) = tasks.iter().find(|o| o.spec.id == t.spec.id) {
+            return Err(TaskError::Spec {
+                task: t.spec.id.clone(),
+                field: "id".into(),
+                message: format!(
+                    "{} and {} both define it; expected one",
+                    other.path.display(),
+                    t.path.display()
+                ),
+            });
+        }
+        tasks.push(t);
+    }
+    tasks.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
+    Ok(tasks)
+}
+
 fn missing(cell: &str) -> bool {
     let c = cell.trim();
     c.is_empty() || c == "NA"
@@ -189,13 +296,29 @@ impl PythonTask {
     /// The workspace's data files (path relative to the workspace, bytes) and the answers.
     /// Rows get an `id` (their row number in the source file) so predictions can be matched.
     pub fn workspace_files(&self, data: &DataDir) -> Result<(WorkspaceFiles, Answers), TaskError> {
-        let d = &self.spec.data;
-        let bytes = data.read_verified(&d.file, &d.sha256)?;
-        let path = data.root().join(&d.file);
+        let (file, sha256, target_name, feature_names) = match &self.spec.data {
+            PythonData::Table {
+                file,
+                sha256,
+                target,
+                features,
+            } => (file, sha256, target, features),
+            PythonData::Prepared {
+                train,
+                valid,
+                test,
+                valid_answers,
+                test_answers,
+                ..
+            } => {
+                return self.prepared_files([train, valid, test, valid_answers, test_answers]);
+            }
+        };
+        let bytes = data.read_verified(file, sha256)?;
+        let path = data.root().join(file);
         let csv = Csv::parse(&bytes, &path)?;
-        let target = csv.column(&d.target, &path)?;
-        let features = d
-            .features
+        let target = csv.column(target_name, &path)?;
+        let features = feature_names
             .iter()
             .map(|f| csv.column(f, &path))
             .collect::<Result<Vec<_>, _>>()?;
@@ -210,9 +333,9 @@ impl PythonTask {
         let write = |idx: &[usize], with_target: bool| -> Result<Vec<u8>, TaskError> {
             let mut w = csv::Writer::from_writer(Vec::new());
             let mut header = vec!["id".to_string()];
-            header.extend(d.features.iter().cloned());
+            header.extend(feature_names.iter().cloned());
             if with_target {
-                header.push(d.target.clone());
+                header.push(target_name.clone());
             }
             let fail = |e: csv::Error| TaskError::Format {
                 path: path.clone(),
@@ -253,6 +376,55 @@ impl PythonTask {
             Answers {
                 valid: answers(&valid),
                 test: answers(&test),
+            },
+        ))
+    }
+
+    /// The folder of a prepared task's files: `<id>/` beside its task file.
+    pub fn folder(&self) -> PathBuf {
+        self.path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&self.spec.id)
+    }
+
+    /// A prepared task's workspace files and answers, each verified by its sha256.
+    fn prepared_files(
+        &self,
+        [train, valid, test, valid_answers, test_answers]: [&PreparedFile; 5],
+    ) -> Result<(WorkspaceFiles, Answers), TaskError> {
+        let dir = DataDir::with_max_bytes(self.folder(), MAX_PREPARED_FILE_BYTES);
+        let read = |f: &PreparedFile| dir.read_verified(&f.file, &f.sha256);
+        let answers = |f: &PreparedFile| -> Result<Vec<(String, String)>, TaskError> {
+            let path = dir.root().join(&f.file);
+            let csv = Csv::parse(&read(f)?, &path)?;
+            if csv.header != ["id", "answer"] {
+                return Err(TaskError::Format {
+                    path,
+                    message: format!(
+                        "expected the header `id,answer`, found `{}`",
+                        csv.header.join(",")
+                    ),
+                });
+            }
+            Ok(csv
+                .rows
+                .into_iter()
+                .map(|mut r| {
+                    let answer = r.pop().unwrap_or_default();
+                    (r.pop().unwrap_or_default(), answer)
+                })
+                .collect())
+        };
+        Ok((
+            vec![
+                (TRAIN_CSV, read(train)?),
+                (VALID_CSV, read(valid)?),
+                (TEST_CSV, read(test)?),
+            ],
+            Answers {
+                valid: answers(valid_answers)?,
+                test: answers(test_answers)?,
             },
         ))
     }

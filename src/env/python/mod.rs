@@ -680,7 +680,11 @@ pub fn grade(
     };
     let value = match metric {
         TaskMetric::AccuracyPercent => crate::metrics::accuracy(&truth, &pred).map(|a| 100.0 * a),
-        TaskMetric::Rmse | TaskMetric::Mae => {
+        TaskMetric::Rmse
+        | TaskMetric::Mae
+        | TaskMetric::RocAuc
+        | TaskMetric::Qwk
+        | TaskMetric::Pearson => {
             let t = truth
                 .iter()
                 .map(|s| number(s))
@@ -689,10 +693,12 @@ pub fn grade(
                 .iter()
                 .map(|s| number(s))
                 .collect::<Result<Vec<_>, _>>()?;
-            if metric == TaskMetric::Rmse {
-                crate::metrics::rmse(&t, &p)
-            } else {
-                crate::metrics::mae(&t, &p)
+            match metric {
+                TaskMetric::Rmse => crate::metrics::rmse(&t, &p),
+                TaskMetric::Mae => crate::metrics::mae(&t, &p),
+                TaskMetric::RocAuc => crate::metrics::roc_auc(&t, &p),
+                TaskMetric::Qwk => crate::metrics::qwk(&t, &p),
+                _ => crate::metrics::pearson(&t, &p),
             }
         }
         other => return Err(format!("cannot be graded with {}", other.name())),
