@@ -10,7 +10,6 @@ use mlagent::env::{Script, StepResult, Workbench, evaluate};
 use mlagent::reward::RewardConfig;
 use mlagent::sandbox::Isolation;
 use mlagent::tasks::Registry;
-use mlagent::tasks::python;
 
 use super::Global;
 
@@ -190,8 +189,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             wall_seconds,
             cache_dir,
         } => {
-            let tasks =
-                global.python_tasks()?;
+            let tasks = global.python_tasks()?;
             let Some(i) = tasks.iter().position(|t| t.spec.id == task) else {
                 let ids: Vec<&str> = tasks.iter().map(|t| t.spec.id.as_str()).collect();
                 anyhow::bail!(
@@ -237,8 +235,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 episodes >= 1 && max_steps >= 1,
                 "--episodes and --max-steps: expected at least 1"
             );
-            let tasks =
-                global.python_tasks()?;
+            let tasks = global.python_tasks()?;
             let t = tasks
                 .iter()
                 .find(|t| t.spec.id == task)

@@ -219,13 +219,17 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             )?;
         }
         Command::Upstream { json } => {
-            let entries = upstream::load_all(&upstream::default_root())
-                .context("loading tasks/upstream/")?;
+            let entries =
+                upstream::load_all(&upstream::default_root()).context("loading tasks/upstream/")?;
             let rows: Vec<_> = entries.iter().map(upstream_row).collect();
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
             } else {
-                writeln!(out, "{:<18} {:<13} {:<46} prepare", "id", "benchmark", "upstream")?;
+                writeln!(
+                    out,
+                    "{:<18} {:<13} {:<46} prepare",
+                    "id", "benchmark", "upstream"
+                )?;
                 for (e, r) in entries.iter().zip(&rows) {
                     let prepare = match &e.recipe {
                         Recipe::Table(_) => "yes".to_string(),
@@ -242,8 +246,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Prepare { from, task, seed } => {
-            let entries = upstream::load_all(&upstream::default_root())
-                .context("loading tasks/upstream/")?;
+            let entries =
+                upstream::load_all(&upstream::default_root()).context("loading tasks/upstream/")?;
             let entry = entries.iter().find(|e| e.id == task).with_context(|| {
                 format!(
                     "`{task}` is not in the upstream registry (tasks/upstream/; `mlagent tasks \

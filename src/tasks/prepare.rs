@@ -95,10 +95,7 @@ impl Table {
             .position(|h| h == name)
             .ok_or_else(|| TaskError::Format {
                 path: self.path.clone(),
-                message: format!(
-                    "no column `{name}` (columns: {})",
-                    self.header.join(", ")
-                ),
+                message: format!("no column `{name}` (columns: {})", self.header.join(", ")),
             })
     }
 }
@@ -181,13 +178,14 @@ pub fn prepare(
         limits: default_limits(),
         ideas: Vec::new(),
     };
-    let text = ron::ser::to_string_pretty(&spec, ron::ser::PrettyConfig::default()).map_err(
-        |e| TaskError::Spec {
-            task: upstream.id.clone(),
-            field: "(whole file)".into(),
-            message: e.to_string(),
-        },
-    )?;
+    let text =
+        ron::ser::to_string_pretty(&spec, ron::ser::PrettyConfig::default()).map_err(|e| {
+            TaskError::Spec {
+                task: upstream.id.clone(),
+                field: "(whole file)".into(),
+                message: e.to_string(),
+            }
+        })?;
     let task_file = out.join(format!("{}.ron", upstream.id));
     let header = format!(
         "// Written by `mlagent tasks prepare --task {} --seed {seed}` from {}.\n",
@@ -266,7 +264,11 @@ fn carve(
     seed: u64,
 ) -> Result<Split, TaskError> {
     let target = train.column(&r.target)?;
-    let train_id = r.id_column.as_deref().map(|c| train.column(c)).transpose()?;
+    let train_id = r
+        .id_column
+        .as_deref()
+        .map(|c| train.column(c))
+        .transpose()?;
     // The feature columns: every training column but the id and the target, which the test
     // features must all have.
     let features: Vec<&String> = train
@@ -299,7 +301,9 @@ fn carve(
     let ids = |t: &Table, col: Option<usize>, offset: usize| -> Result<Vec<String>, TaskError> {
         let ids: Vec<String> = match col {
             Some(c) => t.rows.iter().map(|row| row[c].trim().to_string()).collect(),
-            None => (0..t.rows.len()).map(|i| (offset + i).to_string()).collect(),
+            None => (0..t.rows.len())
+                .map(|i| (offset + i).to_string())
+                .collect(),
         };
         let mut seen = HashSet::new();
         for (i, id) in ids.iter().enumerate() {
@@ -434,7 +438,9 @@ fn carve(
         valid: csv_bytes(
             &train.path,
             &header,
-            valid.iter().map(|&i| row(train, &train_cols, i, &train_ids[i])),
+            valid
+                .iter()
+                .map(|&i| row(train, &train_cols, i, &train_ids[i])),
         )?,
         test: csv_bytes(
             &test.path,
@@ -444,9 +450,12 @@ fn carve(
         valid_answers: csv_bytes(
             &train.path,
             &answer_header,
-            valid
-                .iter()
-                .map(|&i| vec![train_ids[i].clone(), train.rows[i][target].trim().to_string()]),
+            valid.iter().map(|&i| {
+                vec![
+                    train_ids[i].clone(),
+                    train.rows[i][target].trim().to_string(),
+                ]
+            }),
         )?,
         test_answers: csv_bytes(
             &answers.path,

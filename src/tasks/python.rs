@@ -484,7 +484,7 @@ mod tests {
             .expect("the penguins task file");
         std::fs::write(
             dir.path().join("penguins-species.ron"),
-            good.replace("metric: AccuracyPercent", "metric: Qwk"),
+            good.replace("metric: AccuracyPercent", "metric: MapAt5"),
         )
         .unwrap();
         let e = load_all(dir.path()).unwrap_err().to_string();

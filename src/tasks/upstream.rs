@@ -132,7 +132,9 @@ pub fn default_root() -> PathBuf {
 }
 
 fn is_md5_hex(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Loads and checks every `*.ron` of `root`, sorted by id.
@@ -338,6 +340,9 @@ mod tests {
         assert!(e.contains("public/train.csv") && e.contains("900150983cd24fb0d6963f7d28e17f72"));
         std::fs::remove_file(dir.path().join("public/train.csv")).expect("removed");
         let e = task.check_copy(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("missing") && e.contains("mlebench prepare -c c"), "{e}");
+        assert!(
+            e.contains("missing") && e.contains("mlebench prepare -c c"),
+            "{e}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The interpreter to use, or `None` (after saying why) where these tests cannot run.
-fn python() -> Option<String> {
+pub(crate) fn python() -> Option<String> {
     let required = std::env::var("MLAGENT_REQUIRE_SANDBOX").is_ok();
     if let Err(why) = mlagent::sandbox::Sandbox::isolation_available() {
         assert!(!required, "MLAGENT_REQUIRE_SANDBOX is set but: {why}");

@@ -32,5 +32,6 @@ mod stages_eval;
 mod stages_expert;
 mod stages_rl;
 mod support;
+mod tasks_prepare;
 mod tasks_registry;
 mod tidy;
