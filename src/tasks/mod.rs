@@ -1,5 +1,7 @@
 //! The 19 stand-in tasks (docs/tasks.md): one RON file per task in `tasks/`, bundled data in
-//! `tasks/data/` verified by sha256 on every read, and the seeded train / validation / test split.
+//! `tasks/data/` verified by sha256 on every read, and the seeded train / validation / test split;
+//! the Python tasks (`python`), and the upstream registry of the paper's own tasks (`upstream`)
+//! with `prepare`, which makes a Python task of a user's upstream copy.
 
 pub mod data;
 pub mod dataset;

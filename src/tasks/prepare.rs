@@ -179,18 +179,17 @@ pub fn prepare(
         ideas: Vec::new(),
     };
     let text =
-        ron::ser::to_string_pretty(&spec, ron::ser::PrettyConfig::default()).map_err(|e| {
-            TaskError::Spec {
+        ron::ser::to_string_pretty(&spec, ron::ser::PrettyConfig::default().struct_names(true))
+            .map_err(|e| TaskError::Spec {
                 task: upstream.id.clone(),
                 field: "(whole file)".into(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
     let task_file = out.join(format!("{}.ron", upstream.id));
     let header = format!(
-        "// Written by `mlagent tasks prepare --task {} --seed {seed}` from {}.\n",
-        upstream.id,
-        upstream.origin()
+        "// Written by `mlagent tasks prepare --task {} --seed {seed}` from a copy of the \
+         upstream task; `upstream` lists the sha256 of each of its files.\n",
+        upstream.id
     );
     write(&task_file, format!("{header}{text}\n").as_bytes())?;
     Ok(Prepared {
@@ -212,7 +211,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), TaskError> {
 
 fn description(upstream: &UpstreamTask, r: &TableRecipe) -> String {
     format!(
-        "The paper's task `{}`, prepared from the user's upstream copy. data/train.csv has the \
+        "The task `{}`, prepared from a copy of its upstream data. data/train.csv has the \
          target column `{}`; data/valid.csv and data/test.csv have the other columns without \
          it, and every file has an `id` column. Write valid_predictions.csv and submission.csv \
          with the header `id,prediction`, one row per id. Metric: {}.",
@@ -469,4 +468,84 @@ fn carve(
         valid_rows: valid.len(),
         test_rows: test.rows.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::upstream::Prediction;
+    use super::*;
+
+    fn table(dir: &Path, name: &str, text: &str) -> Table {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("written");
+        Table::read(&p).expect("a table")
+    }
+
+    fn recipe(id_column: Option<&str>) -> TableRecipe {
+        TableRecipe {
+            train: "train.csv".into(),
+            test_features: "test.csv".into(),
+            test_answers: "answers.csv".into(),
+            id_column: id_column.map(str::to_string),
+            target: "y".into(),
+            prediction: Prediction::Probability,
+            valid_fraction: 0.25,
+            reward_scale: 1.0,
+        }
+    }
+
+    fn text(bytes: &[u8]) -> &str {
+        std::str::from_utf8(bytes).expect("UTF-8")
+    }
+
+    #[test]
+    fn without_an_id_column_rows_are_numbered_and_answers_follow_the_test_rows_order() {
+        let d = tempfile::tempdir().expect("a temp dir");
+        let train = table(d.path(), "train.csv", "y,text\n1,a\n0,b\n1,c\n0,d\n");
+        let test = table(d.path(), "test.csv", "text\ne\nf\n");
+        let answers = table(d.path(), "answers.csv", "y,text\n1,e\n0,f\n");
+        let s = carve("t", &recipe(None), &train, &test, &answers, 3).expect("carved");
+        assert_eq!((s.train_rows, s.valid_rows, s.test_rows), (3, 1, 2));
+        assert_eq!(text(&s.test), "id,text\n4,e\n5,f\n");
+        assert_eq!(text(&s.test_answers), "id,answer\n4,1\n5,0\n");
+        assert!(text(&s.train).starts_with("id,text,y\n"));
+        assert!(!text(&s.valid).contains(",y") && text(&s.valid).starts_with("id,text\n"));
+
+        // Answers in another order than the test features are refused, naming the column.
+        let swapped = table(d.path(), "answers.csv", "y,text\n0,f\n1,e\n");
+        let e = carve("t", &recipe(None), &train, &test, &swapped, 3)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.contains("`text` differs") && e.contains("answers.csv"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ids_must_be_unique_targets_present_and_every_test_row_answered() {
+        let d = tempfile::tempdir().expect("a temp dir");
+        let test = table(d.path(), "test.csv", "k,x\n9,1\n");
+        let answers = table(d.path(), "answers.csv", "k,y\n9,1\n");
+        let r = recipe(Some("k"));
+        let err = |train: &Table, answers: &Table| {
+            carve("t", &r, train, &test, answers, 0)
+                .err()
+                .expect("refused")
+                .to_string()
+        };
+        let repeated = table(d.path(), "train.csv", "k,x,y\n1,1,1\n1,2,0\n2,3,1\n3,4,0\n");
+        assert!(err(&repeated, &answers).contains("repeated"));
+        let empty = table(d.path(), "train.csv", "k,x,y\n1,1,1\n2,2,\n3,3,1\n4,4,0\n");
+        assert!(err(&empty, &answers).contains("the target `y` is empty"));
+        let good = table(d.path(), "train.csv", "k,x,y\n1,1,1\n2,2,0\n3,3,1\n4,4,0\n");
+        let other = table(d.path(), "answers.csv", "k,y\n8,1\n");
+        assert!(err(&good, &other).contains("no answer for the test row `9`"));
+        let s = carve("t", &r, &good, &test, &answers, 0).expect("carved");
+        assert_eq!(text(&s.test_answers), "id,answer\n9,1\n");
+        // The split follows the seed.
+        let again = carve("t", &r, &good, &test, &answers, 0).expect("carved");
+        assert_eq!(s.valid, again.valid);
+    }
 }
