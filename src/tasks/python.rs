@@ -316,7 +316,11 @@ impl PythonTask {
                 features,
             } => (file, sha256, target, features),
             PythonData::Prepared { .. } => {
-                let files = self.spec.data.prepared_files().expect("the data is Prepared");
+                let files = self
+                    .spec
+                    .data
+                    .prepared_files()
+                    .expect("the data is Prepared");
                 return self.prepared_workspace(files.map(|(_, f)| f));
             }
         };
