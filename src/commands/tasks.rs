@@ -261,7 +261,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 &stand_in.spec,
                 &from,
                 &out_root,
-                &upstream::default_root().join("starters"),
+                &upstream::default_root().join("starter.py"),
                 seed,
             )?;
             writeln!(

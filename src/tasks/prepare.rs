@@ -102,13 +102,13 @@ impl Table {
 
 /// Prepares `upstream` from the copy at `from` into `out`, carving validation with `seed`.
 /// `stand_in` is the paper task's stand-in (`tasks/<id>.ron`), whose held-in / held-out split
-/// the prepared task keeps. `starters` is `tasks/upstream/starters/`.
+/// the prepared task keeps. `starter` is the starter template, `tasks/upstream/starter.py`.
 pub fn prepare(
     upstream: &UpstreamTask,
     stand_in: &TaskSpec,
     from: &Path,
     out: &Path,
-    starters: &Path,
+    starter: &Path,
     seed: u64,
 ) -> Result<Prepared, TaskError> {
     let recipe = match &upstream.recipe {
@@ -142,12 +142,11 @@ pub fn prepare(
             sha256: Digest::of_bytes(bytes).to_string(),
         });
     }
-    let starter_path = starters.join(recipe.prediction.starter_file());
-    let starter = std::fs::read_to_string(&starter_path).map_err(|source| TaskError::Io {
-        path: starter_path.clone(),
+    let template = std::fs::read_to_string(starter).map_err(|source| TaskError::Io {
+        path: starter.to_path_buf(),
         source,
     })?;
-    let starter = starter.replace("__TARGET__", &recipe.target);
+    let starter = recipe.prediction.starter(&template, &recipe.target);
     write(&folder.join(SCRIPT), starter.as_bytes())?;
 
     let [train_f, valid_f, test_f, valid_a, test_a]: [PreparedFile; 5] = files

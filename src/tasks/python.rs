@@ -52,6 +52,29 @@ pub enum PythonData {
     },
 }
 
+impl PythonData {
+    /// A prepared task's files by field name: train, valid, test, valid_answers, test_answers.
+    pub fn prepared_files(&self) -> Option<[(&'static str, &PreparedFile); 5]> {
+        match self {
+            PythonData::Table { .. } => None,
+            PythonData::Prepared {
+                train,
+                valid,
+                test,
+                valid_answers,
+                test_answers,
+                ..
+            } => Some([
+                ("train", train),
+                ("valid", valid),
+                ("test", test),
+                ("valid_answers", valid_answers),
+                ("test_answers", test_answers),
+            ]),
+        }
+    }
+}
+
 /// A file of a prepared task's folder and its sha256.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -182,21 +205,10 @@ pub fn load_all(root: &Path) -> Result<Vec<PythonTask>, TaskError> {
                 }
                 super::data::check_relative(file).map_err(|m| field("data.file", m))?;
             }
-            PythonData::Prepared {
-                train,
-                valid,
-                test,
-                valid_answers,
-                test_answers,
-                ..
-            } => {
-                for (name, f, expected) in [
-                    ("train", train, Some(TRAIN_CSV)),
-                    ("valid", valid, Some(VALID_CSV)),
-                    ("test", test, Some(TEST_CSV)),
-                    ("valid_answers", valid_answers, None),
-                    ("test_answers", test_answers, None),
-                ] {
+            PythonData::Prepared { .. } => {
+                let files = spec.data.prepared_files().expect("the data is Prepared");
+                let expected = [Some(TRAIN_CSV), Some(VALID_CSV), Some(TEST_CSV), None, None];
+                for ((name, f), expected) in files.into_iter().zip(expected) {
                     super::data::check_relative(&f.file)
                         .map_err(|m| field(&format!("data.{name}.file"), m))?;
                     if let Some(e) = expected
@@ -303,15 +315,13 @@ impl PythonTask {
                 target,
                 features,
             } => (file, sha256, target, features),
-            PythonData::Prepared {
-                train,
-                valid,
-                test,
-                valid_answers,
-                test_answers,
-                ..
-            } => {
-                return self.prepared_files([train, valid, test, valid_answers, test_answers]);
+            PythonData::Prepared { .. } => {
+                let files = self
+                    .spec
+                    .data
+                    .prepared_files()
+                    .expect("the data is Prepared");
+                return self.prepared_workspace(files.map(|(_, f)| f));
             }
         };
         let bytes = data.read_verified(file, sha256)?;
@@ -389,7 +399,7 @@ impl PythonTask {
     }
 
     /// A prepared task's workspace files and answers, each verified by its sha256.
-    fn prepared_files(
+    fn prepared_workspace(
         &self,
         [train, valid, test, valid_answers, test_answers]: [&PreparedFile; 5],
     ) -> Result<(WorkspaceFiles, Answers), TaskError> {

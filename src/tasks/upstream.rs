@@ -77,8 +77,7 @@ pub struct TableRecipe {
     pub reward_scale: f64,
 }
 
-/// What a prepared task's predictions are, which picks the starter script
-/// (`tasks/upstream/starters/`).
+/// What a prepared task's predictions are, which picks the starter's model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Prediction {
     /// A class label (accuracy).
@@ -92,13 +91,47 @@ pub enum Prediction {
 }
 
 impl Prediction {
-    pub fn starter_file(self) -> &'static str {
-        match self {
-            Prediction::Label => "label.py",
-            Prediction::Probability => "probability.py",
-            Prediction::Number => "number.py",
-            Prediction::Rating => "rating.py",
-        }
+    /// The starter script: the template (`tasks/upstream/starter.py`, which loads the tables
+    /// and writes the predictions) with this kind's model and the task's target filled in.
+    pub fn starter(self, template: &str, target: &str) -> String {
+        let (doc, import, model) = match self {
+            Prediction::Label => (
+                "predicts a class label with a depth-2 decision tree",
+                "from sklearn.tree import DecisionTreeClassifier",
+                "model = DecisionTreeClassifier(max_depth=2, random_state=0)\n\
+                 model.fit(X, y)\n\n\n\
+                 def predict(M):\n    return model.predict(M)\n",
+            ),
+            Prediction::Probability => (
+                "predicts the positive class's probability with a logistic regression",
+                "from sklearn.linear_model import LogisticRegression",
+                "model = LogisticRegression(max_iter=200)\n\
+                 model.fit(X, y)\n\
+                 # The positive class: \"1\" or \"True\" when present, else the last in sorted order.\n\
+                 classes = list(model.classes_)\n\
+                 positive = next((c for c in (\"1\", \"True\", \"true\") if c in classes), classes[-1])\n\n\n\
+                 def predict(M):\n    return model.predict_proba(M)[:, classes.index(positive)]\n",
+            ),
+            Prediction::Number => (
+                "predicts a number with a ridge regression",
+                "from sklearn.linear_model import Ridge",
+                "model = Ridge(alpha=1.0)\n\
+                 model.fit(X, y.astype(float))\n\n\n\
+                 def predict(M):\n    return model.predict(M)\n",
+            ),
+            Prediction::Rating => (
+                "predicts an integer rating with a ridge regression, rounded",
+                "from sklearn.linear_model import Ridge",
+                "model = Ridge(alpha=1.0)\n\
+                 model.fit(X, y.astype(float))\n\n\n\
+                 def predict(M):\n    return np.rint(model.predict(M)).astype(int)\n",
+            ),
+        };
+        template
+            .replace("__MODEL_DOC__", doc)
+            .replace("__MODEL_IMPORT__", import)
+            .replace("__MODEL__", model)
+            .replace("__TARGET__", target)
     }
 
     /// The metrics a prediction of this kind can be graded with.

@@ -240,13 +240,16 @@ fn a_prepared_copy_is_seeded_keeps_its_answers_apart_and_its_starter_runs() {
     // The starter runs in the sandbox and is graded on the validation answers.
     if let Some(python) = super::env_python::python() {
         let script = a.path().join("house-price/train.py");
-        let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
-            .args(["env", "execute", "--task", "house-price", "--script"])
-            .arg(&script)
-            .args(["--python", &python, "--prepared"])
-            .arg(a.path())
-            .output()
-            .expect("run mlagent");
+        let execute = || {
+            Command::new(env!("CARGO_BIN_EXE_mlagent"))
+                .args(["env", "execute", "--task", "house-price", "--script"])
+                .arg(&script)
+                .args(["--python", &python, "--prepared"])
+                .arg(a.path())
+                .output()
+                .expect("run mlagent")
+        };
+        let o = execute();
         assert!(o.status.success(), "{}", stderr(&o));
         let v: Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
         assert_eq!(v["kind"], "success", "{v}");
@@ -260,14 +263,61 @@ fn a_prepared_copy_is_seeded_keeps_its_answers_apart_and_its_starter_runs() {
 
         // A changed answer file is refused, naming it, before anything runs.
         std::fs::write(a.path().join("house-price/answers/test.csv"), "id,answer\n").expect("w");
-        let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
-            .args(["env", "execute", "--task", "house-price", "--script"])
-            .arg(&script)
-            .args(["--python", &python, "--prepared"])
-            .arg(a.path())
-            .output()
-            .expect("run mlagent");
+        let o = execute();
         let e = stderr(&o);
         assert!(!o.status.success() && e.contains("answers/test.csv"), "{e}");
+    }
+}
+
+/// Each kind of starter runs on a table of its kind and writes one prediction per row, of the
+/// form its metric grades.
+#[test]
+fn every_kind_of_starter_runs_and_predicts_each_row() {
+    use mlagent::tasks::upstream::Prediction;
+    let Some(python) = super::env_python::python() else {
+        return;
+    };
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tasks/upstream/starter.py"),
+    )
+    .expect("the starter template");
+    for (kind, labels) in [
+        (Prediction::Label, ["True", "False"]),
+        (Prediction::Probability, ["1", "0"]),
+        (Prediction::Number, ["3.5", "-1.25"]),
+        (Prediction::Rating, ["4", "2"]),
+    ] {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::create_dir_all(dir.path().join("data")).expect("folder");
+        let mut train = String::from("id,size,word,y\n");
+        for i in 0..40 {
+            train += &format!("{i},{},{},{}\n", i % 9, "ab".repeat(i % 4), labels[i % 2]);
+        }
+        let features = "id,size,word\n100,3,ab\n101,NA,\n102,7,abab\n";
+        std::fs::write(dir.path().join("data/train.csv"), train).expect("written");
+        std::fs::write(dir.path().join("data/valid.csv"), features).expect("written");
+        std::fs::write(dir.path().join("data/test.csv"), features).expect("written");
+        std::fs::write(dir.path().join("train.py"), kind.starter(&template, "y")).expect("w");
+        let o = Command::new(&python)
+            .arg("train.py")
+            .current_dir(dir.path())
+            .output()
+            .expect("run python");
+        assert!(o.status.success(), "{kind:?}: {}", stderr(&o));
+        let out = std::fs::read_to_string(dir.path().join("valid_predictions.csv"))
+            .expect("predictions written");
+        let rows: Vec<&str> = out.lines().collect();
+        assert_eq!(rows[0], "id,prediction", "{kind:?}");
+        assert_eq!(rows.len(), 4, "{kind:?}: {out}");
+        for r in &rows[1..] {
+            let p = r.split(',').nth(1).expect("two fields");
+            let ok = match kind {
+                Prediction::Label => labels.contains(&p),
+                Prediction::Probability => p.parse::<f64>().is_ok_and(|v| (0.0..=1.0).contains(&v)),
+                Prediction::Number => p.parse::<f64>().is_ok_and(f64::is_finite),
+                Prediction::Rating => p.parse::<i64>().is_ok(),
+            };
+            assert!(ok, "{kind:?}: `{p}` in {out}");
+        }
     }
 }

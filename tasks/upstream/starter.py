@@ -1,10 +1,10 @@
-"""Starter for a task prepared by `mlagent tasks prepare`: predicts a class label with a depth-2 decision tree on every
+"""Starter for a task prepared by `mlagent tasks prepare`: __MODEL_DOC__ on every
 column, numbers as they are and any other column by its length. Reads data/*.csv, writes
 valid_predictions.csv and submission.csv (id,prediction)."""
 import csv
 
 import numpy as np
-from sklearn.tree import DecisionTreeClassifier
+__MODEL_IMPORT__
 
 TARGET = "__TARGET__"
 
@@ -45,13 +45,7 @@ def fill(m):
 
 X = fill(X)
 y = np.array([r[TARGET] for r in train])
-model = DecisionTreeClassifier(max_depth=2, random_state=0)
-model.fit(X, y)
-
-
-def predict(M):
-    return model.predict(M)
-
+__MODEL__
 
 for rows, out in [(valid, "valid_predictions.csv"), (test, "submission.csv")]:
     with open(out, "w", newline="") as f:
