@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use rand::seq::SliceRandom as _;
 
 use super::TaskError;
+use super::data::Csv;
 use super::python::{
     PreparedFile, PythonData, PythonTaskSpec, SCRIPT, TEST_CSV, TRAIN_CSV, VALID_CSV,
 };
@@ -52,35 +53,25 @@ pub struct Prepared {
     pub unverified: usize,
 }
 
-/// A CSV file read whole, with its path for errors.
+/// A CSV file read whole (parsed by [`Csv`]), with its path for errors.
 struct Table {
     path: PathBuf,
     header: Vec<String>,
-    rows: Vec<csv::StringRecord>,
+    rows: Vec<Vec<String>>,
 }
 
 impl Table {
     fn read(path: &Path) -> Result<Self, TaskError> {
-        let fmt = |message: String| TaskError::Format {
+        let bytes = std::fs::read(path).map_err(|source| TaskError::Io {
             path: path.to_path_buf(),
-            message,
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .from_path(path)
-            .map_err(|e| fmt(e.to_string()))?;
-        let header = reader
-            .headers()
-            .map_err(|e| fmt(e.to_string()))?
-            .iter()
-            .map(str::to_string)
-            .collect();
-        let rows = reader
-            .records()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| fmt(e.to_string()))?;
+            source,
+        })?;
+        let Csv { header, rows } = Csv::parse(&bytes, path)?;
         if rows.is_empty() {
-            return Err(fmt("has no rows".into()));
+            return Err(TaskError::Format {
+                path: path.to_path_buf(),
+                message: "has no rows".into(),
+            });
         }
         Ok(Self {
             path: path.to_path_buf(),
