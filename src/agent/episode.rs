@@ -1,4 +1,5 @@
-//! Running episodes: a policy acts on a task in the workbench, step by step, until it gives a
+//! Running episodes: a policy acts on a task in an environment (`agent::environment`: the
+//! workbench or the Python environment), step by step, until it gives a
 //! Final Answer or reaches its step limit. Several episodes run in lock step, so a language
 //! model answers a batch of states at once; their workbench executions run in parallel and are
 //! collected in episode order, so thread count never changes a result.
@@ -11,18 +12,18 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::conversation::{Conversation, Turn};
+use super::environment::{Environment, Transition};
 use super::knobs::knobs_of;
 use super::policy::{Policy, PolicyError, PolicyInput};
 use super::prompt;
-use crate::env::evaluation::RunOutcome;
-use crate::env::{Feedback, Script, StepResult, Workbench, WorkbenchError};
+use crate::env::{Feedback, WorkbenchError};
 use crate::seed::SeedPath;
 use crate::tasks::Task;
 
-/// One episode to run.
+/// One episode to run (`T`: the environment's task type).
 #[derive(Clone, Debug)]
-pub(crate) struct EpisodeJob<'a> {
-    pub task: &'a Task,
+pub(crate) struct EpisodeJob<'a, T = Task> {
+    pub task: &'a T,
     /// Names the stream of the policy's decisions; step `i` uses `seed.child(i)`.
     pub seed: SeedPath,
     /// The workbench seed of every training run in the episode.
@@ -65,10 +66,12 @@ pub struct Episode {
 impl Episode {
     /// The ShareGPT conversation: task turn, then (action, feedback)* without the last
     /// feedback, so it ends with a gpt turn as LLaMA-Factory requires.
-    pub fn conversation(&self, task: &Task) -> Result<Conversation, WorkbenchError> {
-        let starter = Script::parse(task.spec.data_type, &task.spec.starter)
-            .map_err(|e| WorkbenchError::Starter(task.spec.id.clone(), e.to_string()))?;
-        let mut turns = vec![Turn::human(prompt::task_turn(task, &starter))];
+    pub fn conversation<E: Environment>(
+        &self,
+        env: &E,
+        task: &E::Task,
+    ) -> Result<Conversation, E::Error> {
+        let mut turns = vec![Turn::human(env.task_turn(task)?)];
         for (i, s) in self.steps.iter().enumerate() {
             turns.push(Turn::gpt(s.action.clone()));
             if i + 1 < self.steps.len() {
@@ -91,6 +94,8 @@ pub enum EpisodeError {
     #[error(transparent)]
     Workbench(#[from] WorkbenchError),
     #[error(transparent)]
+    Python(#[from] crate::env::python::PythonEnvError),
+    #[error(transparent)]
     Policy(#[from] PolicyError),
     #[error("policy {policy} returned {got} actions for {want} states")]
     BatchSize {
@@ -100,64 +105,61 @@ pub enum EpisodeError {
     },
 }
 
-struct Live<'a> {
-    job: &'a EpisodeJob<'a>,
-    script: Script,
+struct Live<'a, E: Environment> {
+    job: &'a EpisodeJob<'a, E::Task>,
+    state: E::State,
     history: Vec<Turn>,
     episode: Episode,
     finished: bool,
 }
 
-/// The validation metric of a script, if it runs.
-fn valid_metric(
-    wb: &Workbench,
-    task: &Task,
-    script: &Script,
-    seed: u64,
-) -> Result<Option<f64>, WorkbenchError> {
-    Ok(match wb.run(task, script, seed)?.outcome {
-        RunOutcome::Success { valid_metric } => Some(valid_metric),
-        _ => None,
-    })
-}
-
-/// Runs `jobs` with `policy` in lock step; returns the episodes in job order.
-pub(crate) fn run_episodes(
-    wb: &Workbench,
-    jobs: &[EpisodeJob<'_>],
+/// Runs `jobs` with `policy` in lock step in `env`; returns the episodes in job order.
+pub(crate) fn run_episodes<E: Environment>(
+    env: &E,
+    jobs: &[EpisodeJob<'_, E::Task>],
     policy: &mut dyn Policy,
-) -> Result<Vec<Episode>, EpisodeError> {
-    let mut live: Vec<Live<'_>> = jobs
+) -> Result<Vec<Episode>, EpisodeError>
+where
+    EpisodeError: From<E::Error>,
+{
+    let mut live: Vec<Live<'_, E>> = jobs
         .iter()
         .map(|job| {
-            let script = wb.starter(job.task)?;
-            let starter_metric = valid_metric(wb, job.task, &script, job.run_seed)?;
+            let start = env.start(job.task, job.run_seed)?;
+            let script = env.script(&start.state);
             Ok(Live {
-                history: vec![Turn::human(prompt::task_turn(job.task, &script))],
+                history: vec![Turn::human(env.task_turn(job.task)?)],
                 episode: Episode {
-                    task_id: job.task.spec.id.clone(),
+                    task_id: env.task_id(job.task).to_string(),
                     steps: Vec::new(),
-                    starter_metric,
-                    best_script: script.to_string(),
-                    best_metric: starter_metric,
+                    starter_metric: start.metric,
+                    best_script: script,
+                    best_metric: start.metric,
                 },
-                script,
+                state: start.state,
                 job,
                 finished: job.max_steps == 0,
             })
         })
-        .collect::<Result<_, WorkbenchError>>()?;
+        .collect::<Result<_, E::Error>>()?;
     loop {
         let active: Vec<usize> = (0..live.len()).filter(|&i| !live[i].finished).collect();
         if active.is_empty() {
             break;
         }
-        let knobs: Vec<_> = active.iter().map(|&i| knobs_of(&live[i].script)).collect();
+        let knobs: Vec<_> = active
+            .iter()
+            .map(|&i| {
+                env.typed_script(&live[i].state)
+                    .map(knobs_of)
+                    .unwrap_or_default()
+            })
+            .collect();
         let inputs: Vec<PolicyInput<'_>> = active
             .iter()
             .zip(&knobs)
             .map(|(&i, k)| PolicyInput {
-                task_id: &live[i].job.task.spec.id,
+                task_id: env.task_id(live[i].job.task),
                 episode: i,
                 history: &live[i].history,
                 knobs: k,
@@ -175,12 +177,12 @@ pub(crate) fn run_episodes(
                 want: active.len(),
             });
         }
-        let results: Vec<Result<StepResult, WorkbenchError>> = active
+        let results: Vec<Result<Transition<E::State>, E::Error>> = active
             .par_iter()
             .zip(outputs.par_iter())
             .map(|(&i, out)| {
                 let l = &live[i];
-                wb.step(l.job.task, &l.script, &out.text, l.job.run_seed)
+                env.step(l.job.task, &l.state, &out.text, l.job.run_seed)
             })
             .collect();
         for ((&i, out), r) in active.iter().zip(outputs).zip(results) {
@@ -188,14 +190,15 @@ pub(crate) fn run_episodes(
             policy.observe(i, &r.feedback);
             let l = &mut live[i];
             let task = l.job.task;
+            let script_after = env.script(&r.next);
             if let Feedback::Success { metric, .. } = &r.feedback {
                 let better = match l.episode.best_metric {
                     None => true,
-                    Some(b) => task.spec.metric.direction().is_better(*metric, b),
+                    Some(b) => env.direction(task).is_better(*metric, b),
                 };
                 if better {
                     l.episode.best_metric = Some(*metric);
-                    l.episode.best_script = r.next_script.to_string();
+                    l.episode.best_script = script_after.clone();
                 }
             }
             l.history.push(Turn::gpt(out.text.clone()));
@@ -203,15 +206,15 @@ pub(crate) fn run_episodes(
                 .push(Turn::human(prompt::feedback_turn(&r.feedback)));
             l.episode.steps.push(StepRecord {
                 step: l.episode.steps.len(),
-                script_before: l.script.to_string(),
+                script_before: env.script(&l.state),
                 action: out.text,
                 feedback: r.feedback,
                 reward: r.reward,
                 previous_metric: r.previous_metric,
-                script_after: r.next_script.to_string(),
+                script_after,
                 done: r.done,
             });
-            l.script = r.next_script;
+            l.state = r.next;
             l.finished = r.done || l.episode.steps.len() >= l.job.max_steps;
         }
     }

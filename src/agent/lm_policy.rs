@@ -25,6 +25,7 @@ pub(crate) const TOKENIZER_FILE: &str = "tokenizer.json";
 /// feedback) pairs. The history must end with a human turn (the state to act on).
 pub(crate) fn fit_state(
     tok: &ChatTokenizer,
+    system: &str,
     history: &[Turn],
     context_tokens: usize,
 ) -> Result<FittedPrompt, LmError> {
@@ -48,7 +49,7 @@ pub(crate) fn fit_state(
             feedback: pair[1].value.clone(),
         });
     }
-    fit_prompt(tok, prompt::SYSTEM, &task.value, &steps, context_tokens)
+    fit_prompt(tok, system, &task.value, &steps, context_tokens)
 }
 
 /// The tokens a state's prompt may take when acting: the context less the room kept for the
@@ -70,6 +71,9 @@ pub struct LmPolicy {
     pub context_tokens: usize,
     /// States generated together (see `act_batch`).
     pub batch_size: usize,
+    /// The environment's system prompt (`agent::environment::Environment::system_prompt`);
+    /// the workbench's unless set with [`LmPolicy::with_system`].
+    system: &'static str,
     device: Device,
 }
 
@@ -91,8 +95,15 @@ impl LmPolicy {
             sampling,
             context_tokens,
             batch_size: DEFAULT_BATCH,
+            system: prompt::SYSTEM,
             device,
         }
+    }
+
+    /// Acts with `system` as the system prompt (the one its environment states).
+    pub fn with_system(mut self, system: &'static str) -> Self {
+        self.system = system;
+        self
     }
 
     /// Loads a policy directory (tokenizer + HF model) onto `device`.
@@ -161,9 +172,14 @@ impl Policy for LmPolicy {
         let prompts: Vec<Vec<u32>> = inputs
             .iter()
             .map(|input| {
-                fit_state(&self.tokenizer, input.history, self.prompt_tokens())
-                    .map(|f| f.rendered.ids)
-                    .map_err(|e| self.fail(e))
+                fit_state(
+                    &self.tokenizer,
+                    self.system,
+                    input.history,
+                    self.prompt_tokens(),
+                )
+                .map(|f| f.rendered.ids)
+                .map_err(|e| self.fail(e))
             })
             .collect::<Result<_, _>>()?;
         // Rows of similar length share a batch (less padding); the order is a function of the

@@ -1,7 +1,8 @@
-//! Agents that act in the workbench: the policy interface and the teachers.
+//! Agents that act in the workbench or the Python environment (`environment`): the policy interface and the teachers.
 
 pub mod api;
 pub mod conversation;
+pub mod environment;
 pub mod episode;
 pub mod expert;
 pub mod ideas;

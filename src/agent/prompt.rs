@@ -4,6 +4,7 @@
 
 use crate::env::{Feedback, Script};
 use crate::tasks::Task;
+use crate::tasks::python::{PythonTask, SCRIPT, TEST_CSV, TRAIN_CSV, VALID_CSV};
 
 /// The system prompt (assumed: the paper's prompts are not public; this is MLAgentBench's
 /// action format in a few lines).
@@ -22,6 +23,24 @@ pub(crate) fn task_turn(task: &Task, script: &Script) -> String {
         metric = s.metric.name(),
         dir = s.metric.direction().as_str(),
         steps = s.budget.max_steps,
+    )
+}
+
+/// The system prompt of the Python environment (assumed, as [`SYSTEM`]); the task turn states
+/// the action format in full.
+pub const PYTHON_SYSTEM: &str = "You are an ML engineer. Improve the validation metric of \
+train.py. Each answer is one action: `Thought: ...`, `Action: ...` and `Action Input: ...`; an Edit \
+Script gives search/replace blocks after its input line.";
+
+/// The first human turn of a Python task: the task, the files, the script, the action format.
+pub fn python_task_turn(task: &PythonTask, script: &str) -> String {
+    format!(
+        "{}\n\nFiles: {SCRIPT}, {TRAIN_CSV}, {VALID_CSV}, {TEST_CSV}.\n\n{SCRIPT}:\n```python\n{}\n```\n\n\
+         Answer with `Thought: ...`, `Action: ...` (List Files, Inspect Script Lines, Understand \
+         File, Edit Script, Undo Edit Script, Execute Script, Final Answer) and `Action Input: \
+         ...`; Edit Script takes search/replace blocks after its input line.",
+        task.spec.description,
+        script.trim_end()
     )
 }
 

@@ -1,20 +1,23 @@
-//! Episodes in the Python environment: an agent takes MLAgentBench actions on a task's
-//! `train.py` until it gives a Final Answer or reaches its step limit, and the episode becomes a
-//! ShareGPT conversation in the format the workbench's trajectories use
-//! (`agent::conversation`). Two scripted agents act here: the expert, whose ideas (the task's
-//! `ideas`) become real code edits kept when the validation metric improves and undone when it
-//! does not, and the random agent, which draws actions and edits uniformly.
+//! The scripted agents of the Python environment, as [`Policy`]s that act through the one
+//! episode runner (`agent::episode`): the expert, whose ideas (the task's `ideas`) become real
+//! code edits kept when the validation metric improves and undone when it does not, and the
+//! random agent, which draws actions and edits uniformly. [`rollout`] plays episodes of any
+//! policy (these, or the language-model policy) on a Python task and returns them with their
+//! ShareGPT conversations (`mlagent env rollout`).
 
 use rand::Rng as _;
 use rand::seq::SliceRandom as _;
 use serde::Serialize;
 
-use super::conversation::{Conversation, Role, Turn};
+use super::conversation::Conversation;
+use super::episode::{Episode, EpisodeError, EpisodeJob, run_episodes};
+use super::policy::{Policy, PolicyError, PolicyInput, PolicyOutput};
+use crate::env::Feedback;
+use crate::env::python::PythonEnv;
 use crate::env::python::action::{PyAction, PyActionKind, Replace};
-use crate::env::python::{PyState, PythonEnv, PythonEnvError};
-use crate::reward::RewardConfig;
+use crate::metrics::Direction;
 use crate::seed::SeedPath;
-use crate::tasks::python::{PyIdea, PythonTask, SCRIPT, TEST_CSV, TRAIN_CSV, VALID_CSV};
+use crate::tasks::python::{PyIdea, PythonTask, SCRIPT, TRAIN_CSV};
 
 /// Which scripted agent acts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -24,28 +27,13 @@ pub enum PyAgentKind {
     Random,
 }
 
-/// One step as recorded.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PyStepRecord {
-    pub action: String,
-    pub kind: &'static str,
-    pub message: String,
-    pub metric: Option<f64>,
-    pub reward: f64,
-}
-
-/// A finished episode.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PyEpisode {
-    pub task_id: String,
-    pub agent: PyAgentKind,
-    pub steps: Vec<PyStepRecord>,
-    pub starter_metric: f64,
-    /// The best validation metric any script of the episode reached (the starter's when none
-    /// beat it).
-    pub best_metric: f64,
-    #[serde(skip)]
-    pub conversation: Conversation,
+impl PyAgentKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PyAgentKind::Expert => "expert",
+            PyAgentKind::Random => "random",
+        }
+    }
 }
 
 fn edit(idea: &PyIdea) -> String {
@@ -75,62 +63,48 @@ fn plain(thought: &str, kind: PyActionKind, input: &str) -> String {
     .render()
 }
 
-/// The first human turn: the task, the files, the script, the action format.
-pub fn task_turn(task: &PythonTask, script: &str) -> String {
-    format!(
-        "{}\n\nFiles: {SCRIPT}, {TRAIN_CSV}, {VALID_CSV}, {TEST_CSV}.\n\n{SCRIPT}:\n```python\n{}\n```\n\n\
-         Answer with `Thought: ...`, `Action: ...` (List Files, Inspect Script Lines, Understand \
-         File, Edit Script, Undo Edit Script, Execute Script, Final Answer) and `Action Input: \
-         ...`; Edit Script takes search/replace blocks after its input line.",
-        task.spec.description,
-        script.trim_end()
-    )
+/// One episode's scripted agent.
+struct Scripted {
+    kind: PyAgentKind,
+    /// The expert's plan: the task's ideas in a seeded order (the random agent draws from it).
+    plan: Vec<PyIdea>,
+    next_idea: usize,
+    direction: Direction,
+    /// The validation metric of the script kept so far (the starter's at first).
+    kept: f64,
+    /// The last action was an edit: its feedback decides keep or undo.
+    edited: bool,
+    undo_next: bool,
+    taken: usize,
+    max_steps: usize,
 }
 
-/// Runs one episode of `agent` on `task` from its starter, at most `max_steps` steps; all
-/// choices come from `seed`.
-pub fn run(
-    env: &PythonEnv,
-    task: &PythonTask,
-    agent: PyAgentKind,
-    max_steps: usize,
-    seed: &SeedPath,
-    cfg: &RewardConfig,
-) -> Result<PyEpisode, PythonEnvError> {
-    let direction = task.spec.metric.direction();
-    let mut state: PyState = env.start(task, &task.starter)?;
-    let starter_metric = state.metric;
-    let mut best = starter_metric;
-    let mut turns = vec![Turn::human(task_turn(task, &task.starter))];
-    let mut steps: Vec<PyStepRecord> = Vec::new();
-    let mut rng = seed.child("choices").rng();
-    // The expert's plan: its ideas in a seeded order, then Final Answer.
-    let mut ideas: Vec<&PyIdea> = task.spec.ideas.iter().collect();
-    ideas.shuffle(&mut rng);
-    let mut plan = ideas.into_iter();
-    let mut undo_next = false;
-    for i in 0..max_steps.max(1) {
-        let last = i + 1 == max_steps.max(1);
-        let mut is_edit = false;
-        let action = match agent {
+impl Scripted {
+    fn act(&mut self, seed: &SeedPath) -> String {
+        let i = self.taken;
+        self.taken += 1;
+        self.edited = false;
+        match self.kind {
             PyAgentKind::Expert => {
-                if undo_next {
-                    undo_next = false;
+                let last = i + 1 >= self.max_steps;
+                if self.undo_next {
+                    self.undo_next = false;
                     plain(
                         "that did not help; back to the previous script",
                         PyActionKind::UndoEditScript,
                         "",
                     )
-                } else if i == 0 {
+                } else if i == 0 && !last {
                     plain(
                         "read the script first",
                         PyActionKind::InspectScriptLines,
                         SCRIPT,
                     )
                 } else {
-                    match plan.next().filter(|_| !last) {
+                    match self.plan.get(self.next_idea).filter(|_| !last) {
                         Some(idea) => {
-                            is_edit = true;
+                            self.next_idea += 1;
+                            self.edited = true;
                             edit(idea)
                         }
                         None => plain("no idea left to try", PyActionKind::FinalAnswer, ""),
@@ -138,66 +112,135 @@ pub fn run(
                 }
             }
             PyAgentKind::Random => {
+                let mut rng = seed.rng();
                 let kind = PyActionKind::ALL[rng.random_range(0..PyActionKind::ALL.len())];
                 match kind {
-                    PyActionKind::EditScript if !task.spec.ideas.is_empty() => {
-                        edit(&task.spec.ideas[rng.random_range(0..task.spec.ideas.len())])
+                    PyActionKind::EditScript if !self.plan.is_empty() => {
+                        edit(&self.plan[rng.random_range(0..self.plan.len())])
                     }
                     PyActionKind::UnderstandFile => plain("look at the data", kind, TRAIN_CSV),
                     PyActionKind::ListFiles | PyActionKind::FinalAnswer => plain("-", kind, ""),
                     _ => plain("-", kind, SCRIPT),
                 }
             }
-        };
-        let before = state.metric;
-        let step = env.step(task, &state, &action, cfg)?;
-        // Undo only an edit that was applied (it pushed the history): after an invalid edit, an
-        // Undo would take back the last edit that was kept.
-        let applied = step.next.history.len() > state.history.len();
-        if is_edit
-            && applied
-            && step
-                .feedback
-                .metric
-                .is_none_or(|m| !direction.is_better(m, before))
-        {
-            undo_next = true;
         }
-        if let Some(m) = step.feedback.metric
-            && step.feedback.kind == "success"
-            && direction.is_better(m, best)
-        {
-            best = m;
-        }
-        turns.push(Turn::gpt(action.clone()));
-        steps.push(PyStepRecord {
-            action,
-            kind: step.feedback.kind,
-            message: step.feedback.message.clone(),
-            metric: step.feedback.metric,
-            reward: step.reward,
-        });
-        state = step.next;
-        if step.done {
-            break;
-        }
-        turns.push(Turn::human(format!(
-            "{}: {}",
-            step.feedback.kind, step.feedback.message
-        )));
     }
-    // A conversation ends with the agent's turn: drop the feedback of a step limit.
-    if turns.last().is_some_and(|t| t.from == Role::Human) {
-        turns.pop();
+
+    /// Keeps an edit that improved the metric; undoes one that ran and did not (an invalid
+    /// edit changed nothing, so there is nothing to undo).
+    fn observe(&mut self, feedback: &Feedback) {
+        if !std::mem::take(&mut self.edited) {
+            return;
+        }
+        match feedback {
+            Feedback::InvalidAction { .. } => {}
+            Feedback::Success { metric, .. } if self.direction.is_better(*metric, self.kept) => {
+                self.kept = *metric;
+            }
+            _ => self.undo_next = true,
+        }
     }
-    Ok(PyEpisode {
-        task_id: task.spec.id.clone(),
-        agent,
-        steps,
-        starter_metric,
-        best_metric: best,
-        conversation: Conversation {
-            conversations: turns,
-        },
-    })
+}
+
+/// One scripted agent per episode of a batch: episode `i` is played by `agents[i]`.
+pub struct ScriptedTeam {
+    kind: PyAgentKind,
+    agents: Vec<Scripted>,
+}
+
+impl ScriptedTeam {
+    /// Agents for episodes on `task` from a starter whose validation metric is `starter_metric`,
+    /// episode `i`'s plan shuffled by `seeds[i]`.
+    pub fn new(
+        kind: PyAgentKind,
+        task: &PythonTask,
+        starter_metric: f64,
+        seeds: &[SeedPath],
+        max_steps: usize,
+    ) -> Self {
+        let agents = seeds
+            .iter()
+            .map(|seed| {
+                let mut plan = task.spec.ideas.clone();
+                if kind == PyAgentKind::Expert {
+                    plan.shuffle(&mut seed.child("plan").rng());
+                }
+                Scripted {
+                    kind,
+                    plan,
+                    next_idea: 0,
+                    direction: task.spec.metric.direction(),
+                    kept: starter_metric,
+                    edited: false,
+                    undo_next: false,
+                    taken: 0,
+                    max_steps,
+                }
+            })
+            .collect();
+        Self { kind, agents }
+    }
+}
+
+impl Policy for ScriptedTeam {
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn act(
+        &mut self,
+        input: &PolicyInput<'_>,
+        seed: &SeedPath,
+    ) -> Result<PolicyOutput, PolicyError> {
+        let agent = self
+            .agents
+            .get_mut(input.episode)
+            .ok_or_else(|| PolicyError::Failed {
+                policy: self.kind.name().to_string(),
+                message: format!("no agent for episode {}", input.episode),
+            })?;
+        Ok(PolicyOutput {
+            text: agent.act(seed),
+            tokens: None,
+        })
+    }
+
+    fn observe(&mut self, episode: usize, feedback: &Feedback) {
+        if let Some(a) = self.agents.get_mut(episode) {
+            a.observe(feedback);
+        }
+    }
+}
+
+/// The seed of episode `e` of a rollout from `seed`.
+pub fn episode_seed(seed: &SeedPath, e: usize) -> SeedPath {
+    seed.child(e)
+}
+
+/// Plays `episodes` episodes of `policy` on `task` from its starter, at most `max_steps` steps
+/// each, episode `e`'s decisions named by [`episode_seed`]; returns each episode with its
+/// ShareGPT conversation.
+pub fn rollout(
+    env: &PythonEnv,
+    task: &PythonTask,
+    policy: &mut dyn Policy,
+    episodes: usize,
+    max_steps: usize,
+    seed: &SeedPath,
+) -> Result<Vec<(Episode, Conversation)>, EpisodeError> {
+    let jobs: Vec<EpisodeJob<'_, PythonTask>> = (0..episodes)
+        .map(|e| EpisodeJob {
+            task,
+            seed: episode_seed(seed, e),
+            run_seed: 0,
+            max_steps,
+        })
+        .collect();
+    let eps = run_episodes(env, &jobs, policy)?;
+    eps.into_iter()
+        .map(|ep| {
+            let c = ep.conversation(env, task)?;
+            Ok((ep, c))
+        })
+        .collect()
 }

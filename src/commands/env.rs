@@ -26,6 +26,14 @@ enum Environment {
     Python,
 }
 
+/// Who acts in `env rollout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum RolloutAgent {
+    Expert,
+    Random,
+    Policy,
+}
+
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Apply one action to a script and print the step as one JSON object
@@ -88,14 +96,23 @@ enum Command {
         #[arg(long)]
         cache_dir: Option<PathBuf>,
     },
-    /// Python tasks: run episodes of a scripted agent (the expert, whose ideas become code edits,
-    /// or the random agent) in the sandbox; print one JSON line per episode and write the
-    /// episodes' ShareGPT conversations to OUT (JSON lines)
+    /// Python tasks: run episodes of an agent (the scripted expert, whose ideas become code
+    /// edits, the random agent, or a language-model policy folder) in the sandbox; print one
+    /// JSON line per episode and write the episodes' ShareGPT conversations to OUT (JSON lines)
     Rollout {
         #[arg(long)]
         task: String,
         #[arg(long, value_enum)]
-        agent: mlagent::agent::python_episode::PyAgentKind,
+        agent: RolloutAgent,
+        /// `--agent policy`: the policy folder (`<store>/runs/{sft,rl}/<key>/policy`)
+        #[arg(long, value_name = "DIR")]
+        policy: Option<PathBuf>,
+        /// `--agent policy`: sampling temperature (0: greedy)
+        #[arg(long, default_value_t = 0.2)]
+        temperature: f64,
+        /// `--agent policy`: the longest action in tokens
+        #[arg(long, default_value_t = 256)]
+        max_new_tokens: usize,
         #[arg(long, default_value_t = 1)]
         episodes: usize,
         #[arg(long, default_value_t = 8)]
@@ -223,6 +240,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Rollout {
             task,
             agent,
+            policy,
+            temperature,
+            max_new_tokens,
             episodes,
             max_steps,
             seed,
@@ -231,9 +251,14 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             allow_unisolated,
             cache_dir,
         } => {
+            use mlagent::agent::python_episode::{self as py, PyAgentKind, ScriptedTeam};
             anyhow::ensure!(
                 episodes >= 1 && max_steps >= 1,
                 "--episodes and --max-steps: expected at least 1"
+            );
+            anyhow::ensure!(
+                policy.is_some() == (agent == RolloutAgent::Policy),
+                "--policy DIR goes with --agent policy, and only with it"
             );
             let tasks = global.python_tasks()?;
             let t = tasks
@@ -244,18 +269,68 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             let root = mlagent::seed::SeedPath::root(seed)
                 .child("rollout")
                 .child(task.as_str());
+            let seeds: Vec<_> = (0..episodes).map(|e| py::episode_seed(&root, e)).collect();
+            let mut acting: Box<dyn mlagent::agent::policy::Policy> = match (agent, &policy) {
+                (RolloutAgent::Policy, Some(dir)) => {
+                    anyhow::ensure!(
+                        temperature.is_finite() && temperature >= 0.0 && max_new_tokens >= 1,
+                        "--temperature: expected a finite number >= 0; --max-new-tokens: at least 1"
+                    );
+                    let device = global.backend().device()?;
+                    let sampling = mlagent::lm::generate::SamplingConfig {
+                        temperature,
+                        top_p: 1.0,
+                        max_new_tokens,
+                        stop_tokens: Vec::new(),
+                    };
+                    let mut lm = mlagent::agent::lm_policy::LmPolicy::load(
+                        "policy", dir, sampling, 0, device,
+                    )
+                    .with_context(|| format!("loading the policy folder {}", dir.display()))?
+                    .with_system(mlagent::agent::prompt::PYTHON_SYSTEM);
+                    // The model's whole context: the prompt is fitted to it less the answer.
+                    lm.context_tokens = lm.model.max_positions;
+                    Box::new(lm)
+                }
+                (kind, _) => {
+                    let kind = if kind == RolloutAgent::Expert {
+                        PyAgentKind::Expert
+                    } else {
+                        PyAgentKind::Random
+                    };
+                    let starter = env.start(t, &t.starter)?.metric;
+                    Box::new(ScriptedTeam::new(kind, t, starter, &seeds, max_steps))
+                }
+            };
+            let agent_name = acting.name().to_string();
+            let played = py::rollout(&env, t, acting.as_mut(), episodes, max_steps, &root)?;
             let mut lines = Vec::new();
-            for e in 0..episodes {
-                let ep = mlagent::agent::python_episode::run(
-                    &env,
-                    t,
-                    agent,
-                    max_steps,
-                    &root.child(e),
-                    &RewardConfig::v1(),
-                )?;
-                println!("{}", serde_json::to_string(&ep)?);
-                lines.push(serde_json::to_string(&ep.conversation)?);
+            for (ep, conversation) in played {
+                let steps: Vec<serde_json::Value> = ep
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "action": s.action,
+                            "kind": s.feedback.kind(),
+                            "message": s.feedback.message(),
+                            "metric": match &s.feedback {
+                                mlagent::env::Feedback::Success { metric, .. } => Some(*metric),
+                                _ => None,
+                            },
+                            "reward": s.reward,
+                        })
+                    })
+                    .collect();
+                let v = serde_json::json!({
+                    "task_id": ep.task_id,
+                    "agent": agent_name,
+                    "steps": steps,
+                    "starter_metric": ep.starter_metric,
+                    "best_metric": ep.best_metric,
+                });
+                println!("{}", serde_json::to_string(&v)?);
+                lines.push(serde_json::to_string(&conversation)?);
             }
             let mut text = lines.join("\n");
             text.push('\n');

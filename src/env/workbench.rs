@@ -29,10 +29,14 @@ pub enum Feedback {
     ExecutionError {
         message: String,
     },
+    /// A limit hit: the workbench's work budget (with the planned work and the budget), or a
+    /// sandbox limit of a Python task (the message names which).
     BudgetExceeded {
         message: String,
-        planned_work: f64,
-        budget: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        planned_work: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget: Option<f64>,
     },
     NonEdit {
         message: String,
@@ -64,7 +68,7 @@ impl Feedback {
         }
     }
 
-    fn outcome(&self) -> StepOutcome {
+    pub(crate) fn outcome(&self) -> StepOutcome {
         match self {
             Feedback::InvalidAction { .. } => StepOutcome::InvalidAction,
             Feedback::ExecutionError { .. } => StepOutcome::ExecutionError,
@@ -406,8 +410,8 @@ impl Workbench {
                                 message: format!(
                                     "{changed}\nthe run would cost {planned_work:.3e} multiply-adds; the task's budget is {budget:.3e}"
                                 ),
-                                planned_work,
-                                budget,
+                                planned_work: Some(planned_work),
+                                budget: Some(budget),
                             },
                         }
                     }

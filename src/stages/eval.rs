@@ -305,7 +305,7 @@ fn play(
         .flat_map(|task| {
             let seed = &seed;
             (0..cfg.trajectories).map(move |i| EpisodeJob {
-                task,
+                task: *task,
                 seed: seed.child(&task.spec.id).child(i).child("decisions"),
                 run_seed: ctx.run_seed(),
                 max_steps: cfg.steps_on(task),

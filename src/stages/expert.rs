@@ -153,7 +153,7 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
         };
         let mut convs = Vec::with_capacity(episodes.len());
         for (ep, job) in episodes.iter().zip(&jobs) {
-            let c = ep.conversation(job.task)?;
+            let c = ep.conversation(ctx.workbench, job.task)?;
             c.check_shape().map_err(|message| StageBodyError::File {
                 path: TRAJECTORIES_FILE.into(),
                 message,

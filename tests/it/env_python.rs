@@ -605,3 +605,96 @@ fn scripted_agents_run_episodes_on_a_python_task() {
     assert_eq!(actions(&a), actions(&b), "the same seed, the same choices");
     mlagent::agent::conversation::read_jsonl(&file_a).expect("ShareGPT lines");
 }
+
+/// A language-model policy acts in the Python environment through the same episode runner as
+/// the scripted agents: it reads the Python system prompt and task turn, its text is parsed as
+/// an MLAgentBench action (an untrained model's text is an invalid action, scored, never an
+/// error), and the rollout is a function of the seed.
+#[test]
+fn a_language_model_policy_acts_in_the_python_environment() {
+    let Some(python) = python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let policy = dir.path().join("policy");
+    {
+        use mlagent::lm::tokenizer::ChatTokenizer;
+        use mlagent::lm::{Qwen2, Qwen2Config, hf};
+        let corpus: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    "Thought: a deeper tree\nAction: Edit Script\nAction Input: train.py\n\
+                     <<<<<<< SEARCH\nmax_depth=1\n=======\nmax_depth={i}\n>>>>>>> REPLACE"
+                )
+            })
+            .collect();
+        let tok = ChatTokenizer::train_bpe(&corpus, 320).expect("a tokenizer");
+        let mut cfg = Qwen2Config::tiny(tok.vocab_size());
+        cfg.max_position_embeddings = 2048;
+        let device = burn::tensor::Device::flex();
+        let model = Qwen2::init(&cfg, &mlagent::seed::SeedPath::root(3), &device).expect("init");
+        hf::save(&policy, &cfg, &model).expect("save the model");
+        tok.save(&policy.join("tokenizer.json"))
+            .expect("save the tokenizer");
+    }
+    let run = |seed: &str| {
+        let out = dir.path().join(format!("policy-{seed}.jsonl"));
+        let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+            .args(["env", "rollout", "--task", "penguins-species"])
+            .args(["--agent", "policy", "--policy"])
+            .arg(&policy)
+            .args([
+                "--episodes",
+                "2",
+                "--max-steps",
+                "2",
+                "--max-new-tokens",
+                "24",
+            ])
+            .args(["--temperature", "1.0", "--seed", seed, "--python", &python])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("run mlagent");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (String::from_utf8_lossy(&o.stdout).into_owned(), out)
+    };
+    let (a, file) = run("5");
+    let (b, _) = run("5");
+    assert_eq!(a, b, "the same seed, the same rollout");
+    let eps: Vec<Value> = a
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON episode a line"))
+        .collect();
+    assert_eq!(eps.len(), 2);
+    for ep in &eps {
+        assert_eq!(ep["agent"], "policy");
+        assert!(ep["starter_metric"].as_f64().is_some(), "{ep}");
+        let steps = ep["steps"].as_array().expect("steps");
+        assert!(!steps.is_empty() && steps.len() <= 2, "{ep}");
+        for s in steps {
+            let r = s["reward"].as_f64().expect("a reward");
+            assert!(r.is_finite(), "{s}");
+        }
+    }
+    let convs = mlagent::agent::conversation::read_jsonl(&file).expect("ShareGPT lines");
+    assert_eq!(convs.len(), 2);
+    assert!(convs[0].conversations[0].value.contains("```python"));
+
+    // `--agent policy` needs its folder, and a folder needs `--agent policy`.
+    let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .args([
+            "env",
+            "rollout",
+            "--task",
+            "penguins-species",
+            "--agent",
+            "policy",
+        ])
+        .args(["--python", &python, "--out"])
+        .arg(dir.path().join("x.jsonl"))
+        .output()
+        .expect("run mlagent");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--policy DIR"));
+}

@@ -143,6 +143,24 @@ impl PyFeedback {
         }
     }
 
+    /// The feedback in the workbench's terms, which every agent reads (`agent::environment`):
+    /// a sandbox limit hit is a `BudgetExceeded` without work figures.
+    pub fn to_feedback(&self) -> crate::env::Feedback {
+        use crate::env::Feedback;
+        let message = self.message.clone();
+        match (self.kind, self.metric) {
+            ("success", Some(metric)) => Feedback::Success { metric, message },
+            ("budget_exceeded", _) => Feedback::BudgetExceeded {
+                message,
+                planned_work: None,
+                budget: None,
+            },
+            ("non_edit", _) => Feedback::NonEdit { message },
+            ("invalid_action", _) => Feedback::InvalidAction { message },
+            _ => Feedback::ExecutionError { message },
+        }
+    }
+
     pub fn outcome(&self) -> StepOutcome {
         match (self.kind, self.metric) {
             ("success", Some(metric)) => StepOutcome::Success { metric },
@@ -185,6 +203,8 @@ pub struct PythonEnv {
     isolation: Isolation,
     scratch: PathBuf,
     cache: Option<cache::ExecutionCache>,
+    /// The reward of agents' steps (`agent::environment`); reward v1 unless set.
+    pub reward_config: RewardConfig,
 }
 
 /// The last `n` lines of `text`, for error messages.
@@ -201,6 +221,7 @@ impl PythonEnv {
             isolation,
             scratch: std::env::temp_dir(),
             cache: None,
+            reward_config: RewardConfig::v1(),
         }
     }
 
@@ -395,9 +416,21 @@ impl PythonEnv {
                     Err(m) => PyFeedback::said("invalid_action", m),
                     Ok(script) => {
                         next.history.push((state.script.clone(), state.metric));
-                        let (fb, hit) = self.execute_cached(task, &script)?;
+                        let (mut fb, hit) = self.execute_cached(task, &script)?;
                         cached = hit;
                         next.script = script;
+                        // As the workbench says it: the new metric against the script before.
+                        if let (Some(m), "success") = (fb.metric, fb.kind) {
+                            fb.message = format!(
+                                "validation {} = {}",
+                                task.spec.metric.name(),
+                                crate::env::workbench::compare_metric(
+                                    m,
+                                    state.metric,
+                                    task.spec.metric.direction()
+                                )
+                            );
+                        }
                         if let Some(m) = fb.metric {
                             next.metric = m;
                         }
@@ -547,11 +580,9 @@ pub(crate) fn feedback_of(
         ) {
             Ok(metric) => PyFeedback {
                 kind: "success",
-                message: format!(
-                    "the script ran in {:.1} s; validation {} = {metric}",
-                    execution.wall_seconds,
-                    task.spec.metric.name()
-                ),
+                // No wall time here: what the agent reads must not depend on the machine's
+                // speed (the execution record keeps it).
+                message: format!("validation {} = {metric}", task.spec.metric.name()),
                 metric: Some(metric),
                 execution: Some(execution),
             },

@@ -116,7 +116,7 @@ pub(super) fn measure(
     let episodes = run_episodes(ctx.workbench, &jobs, &mut team)?;
     let mut states = Vec::new();
     for (ep, job) in episodes.iter().zip(&jobs) {
-        let turns = ep.conversation(job.task)?.conversations;
+        let turns = ep.conversation(ctx.workbench, job.task)?.conversations;
         for (i, step) in ep.steps.iter().enumerate() {
             let script = Script::parse(job.task.spec.data_type, &step.script_before)
                 .map_err(|e| file_err(std::path::Path::new("(probe state script)"), e))?;

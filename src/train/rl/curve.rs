@@ -47,7 +47,7 @@ pub fn task_gains(
     for (task, _, _) in &set.tasks {
         for e in 0..cfg.episodes_per_task {
             jobs.push(EpisodeJob {
-                task,
+                task: *task,
                 seed: seed.child(&task.spec.id).child(e),
                 run_seed,
                 max_steps: cfg.max_steps.min(task.spec.budget.max_steps as usize),

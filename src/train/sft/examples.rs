@@ -92,7 +92,7 @@ pub fn render_windows(
         while j < actions {
             // The state before action j, as the policy gets it when acting.
             let history = &c.conversations[..1 + 2 * j];
-            let mut msgs = fit_state(tok, history, prompt_budget)?.messages;
+            let mut msgs = fit_state(tok, prompt::SYSTEM, history, prompt_budget)?.messages;
             let prompt_len = render(tok, &msgs, false)?.ids.len();
             msgs.extend_from_slice(&all[2 + 2 * j..]);
             let mut r = render(tok, &msgs, false)?;
