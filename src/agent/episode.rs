@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::conversation::{Conversation, Turn};
-use super::environment::{Environment, Transition};
+use super::environment::{EnvError, Environment, Recorded, Transition};
 use super::knobs::knobs_of;
 use super::policy::{Policy, PolicyError, PolicyInput};
 use super::prompt;
@@ -49,6 +49,17 @@ pub struct StepRecord {
     pub done: bool,
 }
 
+impl StepRecord {
+    /// The step as `Environment::states_of` replays it.
+    pub fn recorded(&self) -> Recorded<'_> {
+        Recorded {
+            script_before: &self.script_before,
+            action: &self.action,
+            script_after: &self.script_after,
+        }
+    }
+}
+
 /// A finished episode.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +81,7 @@ impl Episode {
         &self,
         env: &E,
         task: &E::Task,
-    ) -> Result<Conversation, E::Error> {
+    ) -> Result<Conversation, EnvError> {
         let mut turns = vec![Turn::human(env.task_turn(task)?)];
         for (i, s) in self.steps.iter().enumerate() {
             turns.push(Turn::gpt(s.action.clone()));
@@ -94,7 +105,7 @@ pub enum EpisodeError {
     #[error(transparent)]
     Workbench(#[from] WorkbenchError),
     #[error(transparent)]
-    Python(#[from] crate::env::python::PythonEnvError),
+    Env(#[from] EnvError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
     #[error("policy {policy} returned {got} actions for {want} states")]
@@ -118,10 +129,7 @@ pub(crate) fn run_episodes<E: Environment>(
     env: &E,
     jobs: &[EpisodeJob<'_, E::Task>],
     policy: &mut dyn Policy,
-) -> Result<Vec<Episode>, EpisodeError>
-where
-    EpisodeError: From<E::Error>,
-{
+) -> Result<Vec<Episode>, EpisodeError> {
     let mut live: Vec<Live<'_, E>> = jobs
         .iter()
         .map(|job| {
@@ -141,7 +149,7 @@ where
                 finished: job.max_steps == 0,
             })
         })
-        .collect::<Result<_, E::Error>>()?;
+        .collect::<Result<_, EnvError>>()?;
     loop {
         let active: Vec<usize> = (0..live.len()).filter(|&i| !live[i].finished).collect();
         if active.is_empty() {
@@ -177,7 +185,7 @@ where
                 want: active.len(),
             });
         }
-        let results: Vec<Result<Transition<E::State>, E::Error>> = active
+        let results: Vec<Result<Transition<E::State>, EnvError>> = active
             .par_iter()
             .zip(outputs.par_iter())
             .map(|(&i, out)| {

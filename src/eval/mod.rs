@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::environment::{EnvError, Environment};
 use crate::agent::episode::Episode;
-use crate::env::{Script, Workbench, WorkbenchError, evaluate};
 use crate::tasks::Task;
 
 /// `eval` section of an experiment.
@@ -33,25 +33,32 @@ impl EvalConfig {
     }
 }
 
-/// The test metric of the episode's best-validation script.
-pub fn episode_test_metric(
-    wb: &Workbench,
-    task: &Task,
+/// The test metric of the episode's best-validation script; the starter's (`starter_test`)
+/// when that script wrote no gradable submission, so an agent that breaks the submission gains
+/// nothing (paper/PROVENANCE.md).
+pub fn episode_test_metric<E: Environment>(
+    env: &E,
+    task: &E::Task,
     episode: &Episode,
+    starter_test: f64,
     run_seed: u64,
-) -> Result<f64, WorkbenchError> {
-    let script = Script::parse(task.spec.data_type, &episode.best_script).map_err(|e| {
-        WorkbenchError::NotEvaluable(task.spec.id.clone(), format!("best script: {e}"))
-    })?;
-    Ok(evaluate(wb, task, &script, run_seed)?.test_metric)
+) -> Result<f64, EnvError> {
+    Ok(env
+        .test_metric(task, &episode.best_script, run_seed)?
+        .unwrap_or(starter_test))
 }
 
 /// The test metric of the task's starter script.
-pub(crate) fn starter_test_metric(
-    wb: &Workbench,
-    task: &Task,
+pub(crate) fn starter_test_metric<E: Environment>(
+    env: &E,
+    task: &E::Task,
     run_seed: u64,
-) -> Result<f64, WorkbenchError> {
-    let starter = wb.starter(task)?;
-    Ok(evaluate(wb, task, &starter, run_seed)?.test_metric)
+) -> Result<f64, EnvError> {
+    let start = env.start(task, run_seed)?;
+    let script = env.script(&start.state);
+    env.test_metric(task, &script, run_seed)?
+        .ok_or_else(|| EnvError::Evaluation {
+            task: env.task_id(task).to_string(),
+            message: "the starter script wrote no gradable submission".into(),
+        })
 }

@@ -131,7 +131,7 @@ pub fn run(
         for (et, task) in &evals {
             table.tasks.push(TaskResults {
                 task: *et,
-                starter: starter_test_metric(ctx.workbench, task, ctx.run_seed())?,
+                starter: starter_test_metric(ctx.workbench, *task, ctx.run_seed())?,
                 improvement_range: Some(100.0 / task.spec.reward_scale),
                 agents: Vec::new(),
                 api: Vec::new(),
@@ -274,9 +274,11 @@ fn score_episodes<A: Clone>(
     let mut out = Vec::with_capacity(evals.len());
     for (ti, (et, task)) in evals.iter().enumerate() {
         let mut scores = Vec::with_capacity(n);
+        let starter = starter_test_metric(ctx.workbench, *task, ctx.run_seed())?;
         for i in 0..n {
             let episode = &episodes[ti * n + i];
-            let score = episode_test_metric(ctx.workbench, task, episode, ctx.run_seed())?;
+            let score =
+                episode_test_metric(ctx.workbench, *task, episode, starter, ctx.run_seed())?;
             scores.push(score);
             audit.push(Trajectory {
                 agent: agent.clone(),

@@ -29,6 +29,8 @@ pub enum StageBodyError {
     #[error(transparent)]
     Episode(#[from] crate::agent::episode::EpisodeError),
     #[error(transparent)]
+    Env(#[from] crate::agent::environment::EnvError),
+    #[error(transparent)]
     Lm(#[from] crate::lm::LmError),
     #[error(transparent)]
     Write(#[from] crate::provenance::atomic::WriteError),

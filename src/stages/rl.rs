@@ -285,8 +285,11 @@ fn probe_states<'a>(
     let cfg = &ctx.experiment.rl.probe;
     let seed = ctx.seed().child("rl-probe");
     let (pooled, held) = split_episodes(episodes, cfg.held_in_episodes_per_task);
-    let pool = StatePool::from_episodes(&pooled, train)?;
-    let held_in = unseen_states(StatePool::from_episodes(&held, train)?, &pool);
+    let pool = StatePool::from_episodes(ctx.workbench, &pooled, train, ctx.run_seed())?;
+    let held_in = unseen_states(
+        StatePool::from_episodes(ctx.workbench, &held, train, ctx.run_seed())?,
+        &pool,
+    );
 
     let held_out_ids = super::sft::held_out_tasks(ctx);
     let workbench: &'a crate::env::Workbench = ctx.workbench;
@@ -322,7 +325,9 @@ fn probe_states<'a>(
             seats.into_iter().map(|s| s.expert).collect(),
         );
         let rollouts = crate::agent::episode::run_episodes(ctx.workbench, &jobs, &mut team)?;
-        held_out = StatePool::from_episodes(&rollouts, &held_out_tasks)?.states;
+        held_out =
+            StatePool::from_episodes(ctx.workbench, &rollouts, &held_out_tasks, ctx.run_seed())?
+                .states;
     }
     let mut tasks: Vec<&'a crate::tasks::Task> = train.to_vec();
     tasks.extend(held_out_tasks.iter().copied());

@@ -167,6 +167,7 @@ pub fn prepare(
         reward_scale: recipe.reward_scale,
         limits: default_limits(),
         ideas: Vec::new(),
+        max_steps: super::python::default_max_steps(),
     };
     let text =
         ron::ser::to_string_pretty(&spec, ron::ser::PrettyConfig::default().struct_names(true))

@@ -104,6 +104,13 @@ pub struct PythonTaskSpec {
     /// Edits of the starter the scripted expert tries (and the random agent draws from).
     #[serde(default)]
     pub ideas: Vec<PyIdea>,
+    /// An episode's step limit (the paper's expert trajectories take up to 15 steps).
+    #[serde(default = "default_max_steps")]
+    pub max_steps: usize,
+}
+
+pub(crate) fn default_max_steps() -> usize {
+    15
 }
 
 /// One idea for a Python task's script: an Edit Script's search/replace blocks and the thought

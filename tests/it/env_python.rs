@@ -698,3 +698,74 @@ fn a_language_model_policy_acts_in_the_python_environment() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--policy DIR"));
 }
+
+/// RL acts on states of recorded expert episodes. A Python state also holds what Undo returns
+/// to, which the record does not keep, so the state pool replays each episode: every replayed
+/// script is the recorded one, the state after an undone edit is the script before it, and a
+/// record that does not replay is refused naming the task.
+#[test]
+fn recorded_python_episodes_replay_into_rl_states() {
+    use mlagent::agent::environment::Environment as _;
+    use mlagent::agent::python_episode::{PyAgentKind, ScriptedTeam, episode_seed, rollout};
+    use mlagent::env::python::{Interpreter, PythonEnv};
+    use mlagent::train::rl::state_pool::StatePool;
+    let Some(python) = python() else {
+        return;
+    };
+    let reg = mlagent::tasks::Registry::load_default().expect("tasks/ loads");
+    let tasks = mlagent::tasks::python::load_all(&mlagent::tasks::python::default_root())
+        .expect("tasks/python loads");
+    let task = tasks
+        .iter()
+        .find(|t| t.spec.id == "penguins-species")
+        .expect("the penguins task");
+    let cache = tempfile::tempdir().expect("a cache dir");
+    let env = PythonEnv::new(
+        reg.data.clone(),
+        Interpreter::find(&python).expect("the interpreter"),
+        mlagent::sandbox::Isolation::Required,
+    )
+    .with_cache(cache.path().to_path_buf());
+    let seed = mlagent::seed::SeedPath::root(11);
+    let starter = env
+        .start(task, &task.starter)
+        .expect("the starter runs")
+        .metric;
+    let seeds: Vec<_> = (0..2).map(|e| episode_seed(&seed, e)).collect();
+    let mut team = ScriptedTeam::new(PyAgentKind::Expert, task, starter, &seeds, 8);
+    let played = rollout(&env, task, &mut team, 2, 8, &seed).expect("episodes");
+    let episodes: Vec<_> = played.into_iter().map(|(e, _)| e).collect();
+    assert!(
+        episodes
+            .iter()
+            .flat_map(|e| &e.steps)
+            .any(|s| s.action.contains("Action: Undo Edit Script")),
+        "the expert undid no edit: pick a seed where it does"
+    );
+    for ep in &episodes {
+        let recorded: Vec<_> = ep.steps.iter().map(|s| s.recorded()).collect();
+        let states = env
+            .states_of(task, &recorded, 0)
+            .expect("the episode replays");
+        assert_eq!(states.len(), ep.steps.len() + 1);
+        for (k, s) in ep.steps.iter().enumerate() {
+            assert_eq!(states[k].script, s.script_before, "step {k}");
+            if s.action.contains("Action: Undo Edit Script") {
+                assert!(states[k].history.len() > states[k + 1].history.len());
+            }
+        }
+    }
+    let pool = StatePool::from_episodes(&env, &episodes, &[task], 0).expect("a pool");
+    assert!(pool.len() > 2);
+    assert!(pool.states.iter().all(|s| s.script == s.env_state.script));
+
+    let mut forged = episodes[0].clone();
+    forged.steps[1].script_before.push_str("\n# edited");
+    let err = StatePool::from_episodes(&env, &[forged], &[task], 0)
+        .expect_err("a forged record is refused")
+        .to_string();
+    assert!(
+        err.contains("penguins-species") && err.contains("does not replay"),
+        "{err}"
+    );
+}

@@ -209,13 +209,13 @@ fn state_pool_holds_every_expert_prefix() {
     let root = tempfile::tempdir().unwrap();
     pipeline(root.path(), &exp, Until::Sft);
     let episodes = expert_episodes(root.path());
-    let reg = mlagent::tasks::Registry::load_default().unwrap();
+    let wb = mlagent::env::Workbench::new(mlagent::tasks::Registry::load_default().unwrap());
     let tasks: Vec<_> = exp
         .train_tasks
         .iter()
-        .map(|t| reg.get(t).unwrap())
+        .map(|t| wb.task(t).unwrap())
         .collect();
-    let pool = StatePool::from_episodes(&episodes, &tasks).unwrap();
+    let pool = StatePool::from_episodes(&wb, &episodes, &tasks, exp.seed).unwrap();
     for ep in &episodes {
         for k in 0..ep.steps.len() {
             let s = pool
@@ -327,8 +327,8 @@ fn rl_measure() {
 /// an invalid action nothing.
 #[test]
 fn steps_are_charged_their_planned_work() {
+    use mlagent::agent::environment::Environment as _;
     use mlagent::env::{Feedback, Workbench};
-    use mlagent::train::rl::driver::step_work;
     let exp = smoke();
     let root = tempfile::tempdir().unwrap();
     pipeline(root.path(), &exp, Until::Sft);
@@ -344,7 +344,9 @@ fn steps_are_charged_their_planned_work() {
     for _ in 0..2 {
         // The second pass is served from the cache and charged the same.
         let r = wb.step(task, &before, &step.1.action, exp.seed).unwrap();
-        let w = step_work(&wb, task, &r.feedback, &r.next_script, exp.seed).unwrap();
+        let w = wb
+            .work(task, &r.feedback, &r.next_script, exp.seed)
+            .unwrap();
         let planned = wb.run(task, &r.next_script, exp.seed).unwrap().planned_work;
         assert!(w > 0.0);
         assert_eq!(w, planned);
@@ -352,7 +354,8 @@ fn steps_are_charged_their_planned_work() {
     let r = wb.step(task, &before, "no action here", exp.seed).unwrap();
     assert!(matches!(r.feedback, Feedback::InvalidAction { .. }));
     assert_eq!(
-        step_work(&wb, task, &r.feedback, &r.next_script, exp.seed).unwrap(),
+        wb.work(task, &r.feedback, &r.next_script, exp.seed)
+            .unwrap(),
         0.0
     );
 }

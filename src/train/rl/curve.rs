@@ -7,25 +7,29 @@
 use std::path::Path;
 
 use super::{CurveConfig, IterationMetrics, RlError};
+use crate::agent::environment::Environment;
 use crate::agent::episode::{EpisodeJob, run_episodes};
 use crate::agent::lm_policy::LmPolicy;
-use crate::env::Workbench;
 use crate::paper::{EvalTask, Split};
 use crate::results::{Curve, TaskGain, relative_gain};
 use crate::seed::SeedPath;
 use crate::tasks::Task;
 
 /// The evaluation tasks that are Table 1 tasks, with their starters' test metrics.
-pub struct CurveTasks<'a> {
-    pub tasks: Vec<(&'a Task, EvalTask, f64)>,
+pub struct CurveTasks<'a, T = Task> {
+    pub tasks: Vec<(&'a T, EvalTask, f64)>,
 }
 
-impl<'a> CurveTasks<'a> {
-    pub fn new(wb: &Workbench, tasks: &[&'a Task], run_seed: u64) -> Result<Self, RlError> {
+impl<'a, T> CurveTasks<'a, T> {
+    pub fn new<E: Environment<Task = T>>(
+        env: &E,
+        tasks: &[&'a T],
+        run_seed: u64,
+    ) -> Result<Self, RlError> {
         let mut out = Vec::new();
         for t in tasks {
-            if let Ok(e) = t.spec.id.parse::<EvalTask>() {
-                let starter = crate::eval::starter_test_metric(wb, t, run_seed)?;
+            if let Ok(e) = env.task_id(t).parse::<EvalTask>() {
+                let starter = crate::eval::starter_test_metric(env, t, run_seed)?;
                 out.push((*t, e, starter));
             }
         }
@@ -35,9 +39,9 @@ impl<'a> CurveTasks<'a> {
 
 /// Plays the evaluation episodes with `policy` (the learner's acting policy); returns each
 /// task's gain (tasks whose gain is undefined, a zero starter, are left out).
-pub fn task_gains(
-    wb: &Workbench,
-    set: &CurveTasks<'_>,
+pub fn task_gains<E: Environment>(
+    env: &E,
+    set: &CurveTasks<'_, E::Task>,
     policy: &mut LmPolicy,
     cfg: &CurveConfig,
     seed: &SeedPath,
@@ -48,22 +52,22 @@ pub fn task_gains(
         for e in 0..cfg.episodes_per_task {
             jobs.push(EpisodeJob {
                 task: *task,
-                seed: seed.child(&task.spec.id).child(e),
+                seed: seed.child(env.task_id(task)).child(e),
                 run_seed,
-                max_steps: cfg.max_steps.min(task.spec.budget.max_steps as usize),
+                max_steps: cfg.max_steps.min(env.max_steps(task)),
             });
         }
     }
-    let episodes = run_episodes(wb, &jobs, policy)?;
+    let episodes = run_episodes(env, &jobs, policy)?;
     let mut gains = Vec::new();
     for (i, (task, id, starter)) in set.tasks.iter().enumerate() {
         let eps = &episodes[i * cfg.episodes_per_task..(i + 1) * cfg.episodes_per_task];
         let mut total = 0.0;
         for ep in eps {
-            total += crate::eval::episode_test_metric(wb, task, ep, run_seed)?;
+            total += crate::eval::episode_test_metric(env, task, ep, *starter, run_seed)?;
         }
         let mean = total / eps.len() as f64;
-        if let Some(g) = relative_gain(task.spec.metric.direction(), *starter, mean) {
+        if let Some(g) = relative_gain(env.direction(task), *starter, mean) {
             gains.push(TaskGain {
                 task: *id,
                 gain_percent: g,

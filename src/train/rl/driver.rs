@@ -10,10 +10,9 @@ use super::learner::Learner;
 use super::probe::Measure;
 use super::resume::{self, Progress};
 use super::{IterationMetrics, RlError, Sample};
-use crate::env::{ActionMix, Feedback, Script, Workbench};
+use crate::env::ActionMix;
 use crate::results::{CurvePoint, TaskGain};
 use crate::seed::SeedPath;
-use crate::tasks::Task;
 
 /// An iteration's training data and what it cost.
 #[derive(Clone, Debug, Default)]
@@ -23,27 +22,10 @@ pub struct Collected {
     pub mix: ActionMix,
     /// Tokens the policy processed while acting: every sample's prompt and generated ids.
     pub generated_tokens: f64,
-    /// Environment work units charged (planned multiply-adds of every script run the
-    /// iteration's steps asked for, cached or not).
+    /// Environment work units charged (`agent::environment::Environment::work`: the planned
+    /// multiply-adds of every script run the iteration's steps asked for in the workbench, one
+    /// per execution in the Python environment; cached or not).
     pub work_units: f64,
-}
-
-/// The work a step is charged: the planned work of the run it asked for when it edited the
-/// script and the edit ran (successfully or not); 0 for non-edits, invalid actions and runs
-/// refused for exceeding the budget (those train nothing).
-pub fn step_work(
-    wb: &Workbench,
-    task: &Task,
-    feedback: &Feedback,
-    next_script: &Script,
-    run_seed: u64,
-) -> Result<f64, RlError> {
-    Ok(match feedback {
-        Feedback::Success { .. } | Feedback::ExecutionError { .. } => {
-            wb.run(task, next_script, run_seed)?.planned_work
-        }
-        _ => 0.0,
-    })
 }
 
 /// Forward-equivalent policy tokens of an update on `samples`: every sample's prompt and

@@ -6,16 +6,16 @@
 
 use std::collections::BTreeMap;
 
-use super::driver::{Collected, step_work};
+use super::driver::Collected;
 use super::learner::{Learner, tokens_of};
 use super::ppo::discounted_returns;
 use super::{Algorithm, RlError, Sample};
+use crate::agent::environment::Environment;
 use crate::agent::episode::{EpisodeJob, run_episodes};
 use crate::agent::lm_policy::LmPolicy;
 use crate::agent::policy::{ActionTokens, Policy, PolicyError, PolicyInput, PolicyOutput};
-use crate::env::{Script, StepClass, Workbench};
+use crate::env::StepClass;
 use crate::seed::SeedPath;
-use crate::tasks::Task;
 
 /// The acting policy, keeping each decision's token ids, keyed by (episode, step).
 struct Recording {
@@ -52,9 +52,9 @@ impl Policy for Recording {
 }
 
 /// Collects iteration `iteration`'s samples; `seed` is the stage's stream.
-pub fn collect(
-    wb: &Workbench,
-    tasks: &[&Task],
+pub fn collect<E: Environment>(
+    env: &E,
+    tasks: &[&E::Task],
     learner: &Learner,
     iteration: usize,
     seed: &SeedPath,
@@ -62,14 +62,14 @@ pub fn collect(
 ) -> Result<Collected, RlError> {
     let cfg = &learner.rl.episode;
     let group = group_size(learner);
-    let jobs: Vec<EpisodeJob<'_>> = (0..cfg.episodes_per_iteration)
+    let jobs: Vec<EpisodeJob<'_, E::Task>> = (0..cfg.episodes_per_iteration)
         .map(|j| {
             let task = tasks[episode_slot(j, group, tasks.len()).0];
             EpisodeJob {
                 task,
                 seed: seed.child("rollout").child(iteration).child(j),
                 run_seed,
-                max_steps: cfg.max_steps.min(task.spec.budget.max_steps as usize),
+                max_steps: cfg.max_steps.min(env.max_steps(task)),
             }
         })
         .collect();
@@ -77,9 +77,11 @@ pub fn collect(
         policy: learner.rollout_policy("rl-episode")?,
         taken: BTreeMap::new(),
     };
-    let episodes = run_episodes(wb, &jobs, &mut policy)?;
+    let episodes = run_episodes(env, &jobs, &mut policy)?;
     let mut out = Collected::default();
     for (j, (ep, job)) in episodes.iter().zip(&jobs).enumerate() {
+        let recorded: Vec<_> = ep.steps.iter().map(|s| s.recorded()).collect();
+        let states = env.states_of(job.task, &recorded, run_seed)?;
         let rewards: Vec<f64> = ep.steps.iter().map(|s| s.reward).collect();
         let g = discounted_returns(&rewards, cfg.gamma);
         let episode_return = g.first().copied().unwrap_or(0.0);
@@ -89,13 +91,11 @@ pub fn collect(
             })?;
             let ActionTokens { prompt, action } = tokens_of(o)?;
             out.generated_tokens += (prompt.len() + action.len()) as f64;
-            let after = Script::parse(job.task.spec.data_type, &st.script_after)
-                .map_err(|e| RlError::Input(format!("task {}: {e}", job.task.spec.id)))?;
-            out.work_units += step_work(wb, job.task, &st.feedback, &after, run_seed)?;
+            out.work_units += env.work(job.task, &st.feedback, &states[t + 1], run_seed)?;
             out.mix.add(StepClass::of(
                 &st.feedback,
                 st.previous_metric,
-                job.task.spec.metric.direction(),
+                env.direction(job.task),
             ));
             out.samples.push(Sample {
                 prompt,

@@ -230,6 +230,8 @@ pub enum RlError {
     #[error(transparent)]
     Episode(#[from] crate::agent::episode::EpisodeError),
     #[error(transparent)]
+    Env(#[from] crate::agent::environment::EnvError),
+    #[error(transparent)]
     Write(#[from] crate::provenance::atomic::WriteError),
     #[error("{path}: {message}")]
     File { path: String, message: String },

@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use super::RlError;
 use super::state_pool::State;
+use crate::agent::environment::Environment;
 use crate::agent::knobs::knobs_of;
 use crate::agent::lm_policy::LmPolicy;
 use crate::agent::policy::{Policy, PolicyInput};
-use crate::env::{ActionMix, Script, StepClass, Workbench};
+use crate::env::{ActionMix, Script, StepClass};
 use crate::seed::SeedPath;
 use crate::stats::bootstrap_mean_ci;
 use crate::tasks::Task;
@@ -58,18 +59,18 @@ impl ProbeSplit {
     }
 }
 
-/// The probe's states and the seed of its samples.
-pub struct ProbeSet<'a> {
-    pub held_in: Vec<State>,
-    pub held_out: Vec<State>,
+/// The probe's states and the seed of its samples (`T`, `S`: the environment's task and state).
+pub struct ProbeSet<'a, T = Task, S = Script> {
+    pub held_in: Vec<State<S>>,
+    pub held_out: Vec<State<S>>,
     /// Every task a probe state belongs to.
-    pub tasks: Vec<&'a Task>,
+    pub tasks: Vec<&'a T>,
     pub samples_per_state: usize,
     pub seed: SeedPath,
 }
 
-impl ProbeSet<'_> {
-    fn states(&self, split: ProbeSplit) -> &[State] {
+impl<T, S> ProbeSet<'_, T, S> {
+    fn states(&self, split: ProbeSplit) -> &[State<S>] {
         match split {
             ProbeSplit::HeldInStates => &self.held_in,
             ProbeSplit::HeldOutTasks => &self.held_out,
@@ -111,9 +112,9 @@ impl Measure {
 }
 
 /// Acts on every probe state with `policy` and executes each sample once.
-pub fn measure(
-    wb: &Workbench,
-    set: &ProbeSet<'_>,
+pub fn measure<E: Environment>(
+    env: &E,
+    set: &ProbeSet<'_, E::Task, E::State>,
     policy: &mut LmPolicy,
     rl_step: usize,
     run_seed: u64,
@@ -125,37 +126,40 @@ pub fn measure(
             let task = *set
                 .tasks
                 .iter()
-                .find(|t| t.spec.id == state.task_id)
+                .find(|t| env.task_id(t) == state.task_id)
                 .ok_or_else(|| {
                     RlError::Input(format!("probe state of unknown task {}", state.task_id))
                 })?;
-            let script = Script::parse(task.spec.data_type, &state.script)
-                .map_err(|e| RlError::Input(format!("task {}: probe script: {e}", task.spec.id)))?;
-            let knobs = knobs_of(&script);
+            let knobs = env
+                .typed_script(&state.env_state)
+                .map(knobs_of)
+                .unwrap_or_default();
             for j in 0..k {
                 let seed = set.seed.child(split.name()).child(i).child(j);
-                drafts.push((split, i, task, state, script.clone(), knobs.clone(), seed));
+                drafts.push((split, i, task, state, knobs.clone(), seed));
             }
         }
     }
     let inputs: Vec<PolicyInput<'_>> = drafts
         .iter()
         .enumerate()
-        .map(|(n, (_, _, task, state, _, knobs, _))| PolicyInput {
-            task_id: &task.spec.id,
+        .map(|(n, (_, _, task, state, knobs, _))| PolicyInput {
+            task_id: env.task_id(task),
             episode: n,
             history: &state.history,
             knobs,
         })
         .collect();
-    let seeds: Vec<SeedPath> = drafts.iter().map(|d| d.6.clone()).collect();
+    let seeds: Vec<SeedPath> = drafts.iter().map(|d| d.5.clone()).collect();
     let outs = policy
         .act_batch(&inputs, &seeds)
         .map_err(crate::agent::episode::EpisodeError::from)?;
     let results: Vec<Result<_, RlError>> = drafts
         .par_iter()
         .zip(outs.par_iter())
-        .map(|((_, _, task, _, script, _, _), o)| Ok(wb.step(task, script, &o.text, run_seed)?))
+        .map(|((_, _, task, state, _, _), o)| {
+            Ok(env.step(task, &state.env_state, &o.text, run_seed)?)
+        })
         .collect();
     let mut m = Measure {
         rl_step,
@@ -172,7 +176,7 @@ pub fn measure(
         slot.mix.add(StepClass::of(
             &r.feedback,
             r.previous_metric,
-            task.spec.metric.direction(),
+            env.direction(task),
         ));
     }
     Ok(m)

@@ -8,22 +8,26 @@ use std::collections::BTreeSet;
 use rand::Rng as _;
 use serde::Serialize;
 
+use super::RlError;
 use crate::agent::conversation::{Role, Turn};
+use crate::agent::environment::Environment;
 use crate::agent::episode::Episode;
 use crate::agent::prompt;
+use crate::env::Script;
 use crate::provenance::{Digest, digest_of};
 use crate::seed::SeedPath;
-use crate::tasks::Task;
 
-/// One state to act on.
+/// One state to act on (`S`: the environment's state, `agent::environment`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct State {
+pub struct State<S = Script> {
     pub task_id: String,
-    /// The script the action will be taken on (rendered `key = value` lines).
+    /// The script the action will be taken on, as text.
     pub script: String,
     /// Task turn, then (gpt action, human feedback) pairs; ends with a human turn.
     pub history: Vec<Turn>,
     pub digest: Digest,
+    /// What the environment acts on.
+    pub env_state: S,
 }
 
 #[derive(Serialize)]
@@ -34,7 +38,7 @@ struct Key<'a> {
     history: Vec<(bool, &'a str)>,
 }
 
-fn state(task_id: &str, script: String, history: Vec<Turn>) -> State {
+fn state<S>(task_id: &str, script: String, history: Vec<Turn>, env_state: S) -> State<S> {
     let key = Key {
         task: task_id,
         script: &script,
@@ -49,6 +53,7 @@ fn state(task_id: &str, script: String, history: Vec<Turn>) -> State {
         script,
         history,
         digest,
+        env_state,
     }
 }
 
@@ -66,53 +71,54 @@ pub(crate) fn history_of(
 }
 
 /// All distinct expert states.
-#[derive(Clone, Debug, Default)]
-pub struct StatePool {
-    pub states: Vec<State>,
+#[derive(Clone, Debug)]
+pub struct StatePool<S = Script> {
+    pub states: Vec<State<S>>,
 }
 
-impl StatePool {
+impl<S> Default for StatePool<S> {
+    fn default() -> Self {
+        Self { states: Vec::new() }
+    }
+}
+
+impl<S: Clone> StatePool<S> {
     /// Every prefix of every episode: before each step the expert took, and after its last step
     /// unless that step ended the episode. `tasks` must hold every episode's task.
-    pub fn from_episodes(
+    pub fn from_episodes<E: Environment<State = S>>(
+        env: &E,
         episodes: &[Episode],
-        tasks: &[&Task],
-    ) -> Result<Self, crate::env::WorkbenchError> {
+        tasks: &[&E::Task],
+        run_seed: u64,
+    ) -> Result<Self, RlError> {
         let mut seen = BTreeSet::new();
         let mut states = Vec::new();
         for ep in episodes {
-            let task = tasks
+            let task = *tasks
                 .iter()
-                .find(|t| t.spec.id == ep.task_id)
+                .find(|t| env.task_id(t) == ep.task_id)
                 .ok_or_else(|| {
-                    crate::env::WorkbenchError::NotEvaluable(
-                        ep.task_id.clone(),
-                        "an expert episode's task is not among the stage's tasks".into(),
-                    )
+                    RlError::Input(format!(
+                        "task {}: an expert episode's task is not among the stage's tasks",
+                        ep.task_id
+                    ))
                 })?;
-            let starter = crate::env::Script::parse(task.spec.data_type, &task.spec.starter)
-                .map_err(|e| {
-                    crate::env::WorkbenchError::Starter(task.spec.id.clone(), e.to_string())
-                })?;
-            let turn = prompt::task_turn(task, &starter);
+            let turn = env.task_turn(task)?;
+            let recorded: Vec<_> = ep.steps.iter().map(|s| s.recorded()).collect();
+            let env_states = env.states_of(task, &recorded, run_seed)?;
             let last_done = ep.steps.last().is_some_and(|s| s.done);
             let ends = if last_done {
                 ep.steps.len()
             } else {
                 ep.steps.len() + 1
             };
-            for k in 0..ends {
-                let script = match ep.steps.get(k) {
-                    Some(s) => s.script_before.clone(),
-                    None => ep
-                        .steps
-                        .last()
-                        .map_or_else(|| starter.to_string(), |s| s.script_after.clone()),
-                };
+            for (k, env_state) in env_states.into_iter().enumerate().take(ends) {
+                let script = env.script(&env_state);
                 let s = state(
                     &ep.task_id,
                     script,
                     history_of(turn.clone(), &ep.steps[..k]),
+                    env_state,
                 );
                 if seen.insert(s.digest) {
                     states.push(s);

@@ -7,20 +7,20 @@ use rayon::prelude::*;
 
 use super::RlError;
 use super::Sample;
-use super::driver::{Collected, step_work};
+use super::driver::Collected;
 use super::learner::{Learner, tokens_of};
 use super::state_pool::StatePool;
+use crate::agent::environment::Environment;
 use crate::agent::knobs::knobs_of;
 use crate::agent::policy::{Policy, PolicyInput};
-use crate::env::{Script, StepClass, Workbench};
+use crate::env::StepClass;
 use crate::seed::SeedPath;
-use crate::tasks::Task;
 
 /// Collects iteration `iteration`'s samples; `seed` is the stage's stream.
-pub fn collect(
-    wb: &Workbench,
-    pool: &StatePool,
-    tasks: &[&Task],
+pub fn collect<E: Environment>(
+    env: &E,
+    pool: &StatePool<E::State>,
+    tasks: &[&E::Task],
     learner: &Learner,
     iteration: usize,
     seed: &SeedPath,
@@ -41,20 +41,21 @@ pub fn collect(
         let state = &pool.states[si];
         let task = *tasks
             .iter()
-            .find(|t| t.spec.id == state.task_id)
+            .find(|t| env.task_id(t) == state.task_id)
             .ok_or_else(|| RlError::Input(format!("state of unknown task {}", state.task_id)))?;
-        let script = Script::parse(task.spec.data_type, &state.script)
-            .map_err(|e| RlError::Input(format!("task {}: pooled script: {e}", task.spec.id)))?;
-        let knobs = knobs_of(&script);
+        let knobs = env
+            .typed_script(&state.env_state)
+            .map(knobs_of)
+            .unwrap_or_default();
         for j in 0..rl.samples_per_state {
-            drafts.push((k, j, task, state, script.clone(), knobs.clone()));
+            drafts.push((k, j, task, state, knobs.clone()));
         }
     }
     let inputs: Vec<PolicyInput<'_>> = drafts
         .iter()
         .enumerate()
-        .map(|(i, (_, _, task, state, _, knobs))| PolicyInput {
-            task_id: &task.spec.id,
+        .map(|(i, (_, _, task, state, knobs))| PolicyInput {
+            task_id: env.task_id(task),
             episode: i,
             history: &state.history,
             knobs,
@@ -71,9 +72,9 @@ pub fn collect(
     let results: Vec<Result<_, RlError>> = drafts
         .par_iter()
         .zip(outs.par_iter())
-        .map(|((_, _, task, _, script, _), out)| {
-            let r = wb.step(task, script, &out.text, run_seed)?;
-            let w = step_work(wb, task, &r.feedback, &r.next_script, run_seed)?;
+        .map(|((_, _, task, state, _), out)| {
+            let r = env.step(task, &state.env_state, &out.text, run_seed)?;
+            let w = env.work(task, &r.feedback, &r.next, run_seed)?;
             Ok((r, w))
         })
         .collect();
@@ -84,7 +85,7 @@ pub fn collect(
         out.mix.add(StepClass::of(
             &r.feedback,
             r.previous_metric,
-            task.spec.metric.direction(),
+            env.direction(task),
         ));
         let t = tokens_of(o)?;
         out.generated_tokens += (t.prompt.len() + t.action.len()) as f64;
