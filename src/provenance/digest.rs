@@ -10,9 +10,9 @@ use sha2::{Digest as _, Sha256};
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Digest([u8; 32]);
 
-/// A string that is not 64 hex characters.
+/// A string that is not 64 lowercase hex characters.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid digest {text:?}: expected 64 hexadecimal characters")]
+#[error("invalid digest {text:?}: expected 64 lowercase hexadecimal characters")]
 pub struct ParseDigestError {
     text: String,
 }
@@ -102,7 +102,8 @@ impl FromStr for Digest {
         let nib = |c: u8| match c {
             b'0'..=b'9' => Some(c - b'0'),
             b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
+            // Only the canonical spelling: a digest read back must be the bytes written, so a
+            // file whose `B` replaced a `b` is a changed file, not the same digest.
             _ => None,
         };
         let mut out = [0u8; 32];
@@ -147,5 +148,7 @@ mod tests {
         assert_eq!(d.to_hex().parse::<Digest>().unwrap(), d);
         assert!("zz".parse::<Digest>().is_err());
         assert!("g".repeat(64).parse::<Digest>().is_err());
+        // Found by tests/it/fuzz_inputs.rs: an uppercase spelling is another text.
+        assert!(d.to_hex().to_uppercase().parse::<Digest>().is_err());
     }
 }
