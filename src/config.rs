@@ -29,6 +29,22 @@ pub enum Profile {
     Paper,
 }
 
+/// The environment an experiment's agents act in (`agent::environment`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EnvironmentKind {
+    /// The typed-script workbench (`tasks/*.ron`), trained in-process.
+    #[default]
+    Workbench,
+    /// Python tasks (`tasks/python/*.ron` and prepared ones) run in the sandbox.
+    Python,
+}
+
+impl EnvironmentKind {
+    fn is_workbench(&self) -> bool {
+        *self == EnvironmentKind::Workbench
+    }
+}
+
 /// One experiment: which tasks, which seed, which backend, and each stage's settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +55,10 @@ pub struct Experiment {
     pub seed: u64,
     #[serde(default)]
     pub backend: BackendKind,
+    /// Where the agents act; the workbench unless set (absent from the config's digest then,
+    /// so workbench experiments keep their digests).
+    #[serde(default, skip_serializing_if = "EnvironmentKind::is_workbench")]
+    pub environment: EnvironmentKind,
     /// Held-in tasks: the fine-tuning and RL tasks (the paper's 9).
     pub train_tasks: Vec<String>,
     /// Evaluation tasks (the paper's 3 held-in + 10 held-out).
@@ -107,15 +127,15 @@ impl Experiment {
             field,
             message,
         };
-        let registry = crate::tasks::Registry::load_default().map_err(|e| {
+        let facts = bounds::TaskFacts::load(self.environment).map_err(|e| {
             invalid((
                 "train_tasks".into(),
                 format!("cannot load the task registry: {e}"),
             ))
         })?;
-        bounds::check_tasks(self, &registry).map_err(invalid)?;
+        bounds::check_tasks(self, &facts).map_err(invalid)?;
         let model = bounds::check_model(self).map_err(invalid)?;
-        bounds::check_sizes(self, &registry, &model).map_err(invalid)
+        bounds::check_sizes(self, &facts, &model).map_err(invalid)
     }
 
     fn validate_fields(&self, path: &Path) -> Result<(), ConfigError> {
@@ -226,7 +246,10 @@ impl Experiment {
             }
         }
         for (i, id) in self.eval_tasks.iter().enumerate() {
-            if let Err(e) = id.parse::<crate::paper::EvalTask>() {
+            // A Python task may stand for a paper task under its own id (`bounds` checks it).
+            if self.environment.is_workbench()
+                && let Err(e) = id.parse::<crate::paper::EvalTask>()
+            {
                 return Err(invalid(&format!("eval_tasks[{i}]"), &e.to_string()));
             }
             if self.eval_tasks[..i].contains(id) {

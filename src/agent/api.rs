@@ -176,10 +176,10 @@ impl ChatBody {
 }
 
 /// The messages of a state: the system prompt, the task, then (action, feedback) pairs.
-pub fn messages(history: &[Turn]) -> Vec<BodyMessage> {
+pub fn messages(system: &str, history: &[Turn]) -> Vec<BodyMessage> {
     let mut out = vec![BodyMessage {
         role: "system",
-        content: prompt::SYSTEM.to_string(),
+        content: system.to_string(),
     }];
     out.extend(history.iter().map(|t| BodyMessage {
         role: match t.from {
@@ -265,6 +265,8 @@ pub struct ApiPolicy {
     pub sent: usize,
     /// Per episode of a batch, text appended to the system prompt (a teacher's ideas).
     episode_notes: Vec<String>,
+    /// The environment's system prompt (`agent::environment`); the workbench's unless set.
+    system: &'static str,
 }
 
 impl ApiPolicy {
@@ -292,7 +294,14 @@ impl ApiPolicy {
             client,
             sent: 0,
             episode_notes: Vec::new(),
+            system: prompt::SYSTEM,
         })
+    }
+
+    /// Acts with `system` as the system prompt (the one its environment states).
+    pub fn with_system(mut self, system: &'static str) -> Self {
+        self.system = system;
+        self
     }
 
     /// Gives episode `i` of every batch the extra system text `notes[i]` (e.g. the ideas an
@@ -305,7 +314,7 @@ impl ApiPolicy {
 
     fn body(&self, input: &PolicyInput<'_>, seed: &SeedPath) -> ChatBody {
         use rand::Rng as _;
-        let mut messages = messages(input.history);
+        let mut messages = messages(self.system, input.history);
         if let Some(note) = self
             .episode_notes
             .get(input.episode)
@@ -598,7 +607,7 @@ mod tests {
         assert!(cfg.validate().is_ok());
         let body = ChatBody {
             model: cfg.model.clone(),
-            messages: messages(&[Turn::human("task")]),
+            messages: messages(prompt::SYSTEM, &[Turn::human("task")]),
             temperature: 0.5,
             top_p: 1.0,
             max_tokens: 8,

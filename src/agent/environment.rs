@@ -9,6 +9,7 @@ use super::prompt;
 use crate::env::python::{PyState, PythonEnv, PythonEnvError};
 use crate::env::{Feedback, Script, Workbench, WorkbenchError};
 use crate::metrics::Direction;
+use crate::paper::EvalTask;
 use crate::tasks::Task;
 use crate::tasks::python::PythonTask;
 
@@ -66,6 +67,8 @@ pub trait Environment: Sync {
     fn direction(&self, task: &Self::Task) -> Direction;
     /// An episode's step limit on the task.
     fn max_steps(&self, task: &Self::Task) -> usize;
+    /// The paper's evaluation task `task` stands for (its Table 1 row), if any.
+    fn eval_task(&self, task: &Self::Task) -> Option<EvalTask>;
     /// The first human turn: the task and its starter script.
     fn task_turn(&self, task: &Self::Task) -> Result<String, EnvError>;
     /// The state at the task's starter script (run once for its metric; cached).
@@ -78,6 +81,10 @@ pub trait Environment: Sync {
         action_text: &str,
         run_seed: u64,
     ) -> Result<Transition<Self::State>, EnvError>;
+    /// Whether `text` parses as an action of this environment (the SFT probe counts them).
+    fn parses(&self, text: &str) -> bool;
+    /// Whether `text` parses as an Edit Script (the evaluation's budget counts them).
+    fn is_edit(&self, text: &str) -> bool;
     /// The state's script as text (what step records and best scripts keep).
     fn script(&self, state: &Self::State) -> String;
     /// The state's typed script, where the environment has one (policies that act on the
@@ -129,6 +136,10 @@ impl Environment for Workbench {
         task.spec.budget.max_steps as usize
     }
 
+    fn eval_task(&self, task: &Task) -> Option<EvalTask> {
+        task.spec.id.parse().ok()
+    }
+
     fn task_turn(&self, task: &Task) -> Result<String, EnvError> {
         Ok(prompt::task_turn(task, &self.starter(task)?))
     }
@@ -160,6 +171,15 @@ impl Environment for Workbench {
             done: r.done,
             previous_metric: r.previous_metric,
         })
+    }
+
+    fn parses(&self, text: &str) -> bool {
+        crate::env::Action::parse(text).is_ok()
+    }
+
+    fn is_edit(&self, text: &str) -> bool {
+        crate::env::Action::parse(text)
+            .is_ok_and(|a| a.kind == crate::env::ActionKind::EditScript)
     }
 
     fn script(&self, state: &Script) -> String {
@@ -248,6 +268,16 @@ impl Environment for PythonEnv {
         task.spec.max_steps
     }
 
+    /// Its `stands_for`, else its own id when that is a paper task.
+    fn eval_task(&self, task: &PythonTask) -> Option<EvalTask> {
+        task.spec
+            .stands_for
+            .as_deref()
+            .unwrap_or(&task.spec.id)
+            .parse()
+            .ok()
+    }
+
     fn task_turn(&self, task: &PythonTask) -> Result<String, EnvError> {
         Ok(prompt::python_task_turn(task, &task.starter))
     }
@@ -283,6 +313,15 @@ impl Environment for PythonEnv {
             done: r.done,
             previous_metric: ran.then_some(r.previous_metric),
         })
+    }
+
+    fn parses(&self, text: &str) -> bool {
+        crate::env::python::action::PyAction::parse(text).is_ok()
+    }
+
+    fn is_edit(&self, text: &str) -> bool {
+        crate::env::python::action::PyAction::parse(text)
+            .is_ok_and(|a| a.kind == crate::env::python::action::PyActionKind::EditScript)
     }
 
     fn script(&self, state: &PyState) -> String {

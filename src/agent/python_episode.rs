@@ -64,7 +64,7 @@ fn plain(thought: &str, kind: PyActionKind, input: &str) -> String {
 }
 
 /// One episode's scripted agent.
-struct Scripted {
+pub struct ScriptedAgent {
     kind: PyAgentKind,
     /// The expert's plan: the task's ideas in a seeded order (the random agent draws from it).
     plan: Vec<PyIdea>,
@@ -79,7 +79,34 @@ struct Scripted {
     max_steps: usize,
 }
 
-impl Scripted {
+impl ScriptedAgent {
+    /// An agent that tries `plan` (the expert: in the order `shuffle` draws, else as given;
+    /// the random agent draws edits from it) from a starter whose validation metric is
+    /// `starter_metric`, for at most `max_steps` steps.
+    pub fn new(
+        kind: PyAgentKind,
+        mut plan: Vec<PyIdea>,
+        direction: Direction,
+        starter_metric: f64,
+        max_steps: usize,
+        shuffle: Option<SeedPath>,
+    ) -> Self {
+        if let Some(seed) = shuffle {
+            plan.shuffle(&mut seed.rng());
+        }
+        Self {
+            kind,
+            plan,
+            next_idea: 0,
+            direction,
+            kept: starter_metric,
+            edited: false,
+            undo_next: false,
+            taken: 0,
+            max_steps,
+        }
+    }
+
     fn act(&mut self, seed: &SeedPath) -> String {
         let i = self.taken;
         self.taken += 1;
@@ -144,8 +171,8 @@ impl Scripted {
 
 /// One scripted agent per episode of a batch: episode `i` is played by `agents[i]`.
 pub struct ScriptedTeam {
-    kind: PyAgentKind,
-    agents: Vec<Scripted>,
+    name: String,
+    agents: Vec<ScriptedAgent>,
 }
 
 impl ScriptedTeam {
@@ -161,30 +188,30 @@ impl ScriptedTeam {
         let agents = seeds
             .iter()
             .map(|seed| {
-                let mut plan = task.spec.ideas.clone();
-                if kind == PyAgentKind::Expert {
-                    plan.shuffle(&mut seed.child("plan").rng());
-                }
-                Scripted {
+                ScriptedAgent::new(
                     kind,
-                    plan,
-                    next_idea: 0,
-                    direction: task.spec.metric.direction(),
-                    kept: starter_metric,
-                    edited: false,
-                    undo_next: false,
-                    taken: 0,
+                    task.spec.ideas.clone(),
+                    task.spec.metric.direction(),
+                    starter_metric,
                     max_steps,
-                }
+                    (kind == PyAgentKind::Expert).then(|| seed.child("plan")),
+                )
             })
             .collect();
-        Self { kind, agents }
+        Self::from_agents(kind.name(), agents)
+    }
+
+    pub fn from_agents(name: impl Into<String>, agents: Vec<ScriptedAgent>) -> Self {
+        Self {
+            name: name.into(),
+            agents,
+        }
     }
 }
 
 impl Policy for ScriptedTeam {
     fn name(&self) -> &str {
-        self.kind.name()
+        &self.name
     }
 
     fn act(
@@ -196,7 +223,7 @@ impl Policy for ScriptedTeam {
             .agents
             .get_mut(input.episode)
             .ok_or_else(|| PolicyError::Failed {
-                policy: self.kind.name().to_string(),
+                policy: self.name.clone(),
                 message: format!("no agent for episode {}", input.episode),
             })?;
         Ok(PolicyOutput {

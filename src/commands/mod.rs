@@ -107,3 +107,26 @@ pub fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
     bar.set_message(message);
     bar
 }
+
+/// The Python environment of a pipeline run: the interpreter `$MLAGENT_PYTHON` (else `python3`)
+/// in the sandbox with full isolation (a machine that cannot isolate is refused, naming why),
+/// the Python tasks found through `--prepared`.
+pub(crate) fn pipeline_python_env(
+    experiment: &mlagent::config::Experiment,
+    global: &Global,
+) -> anyhow::Result<mlagent::env::python::PythonEnv> {
+    let python = std::env::var("MLAGENT_PYTHON").unwrap_or_else(|_| "python3".into());
+    mlagent::sandbox::Sandbox::isolation_available().map_err(|why| {
+        anyhow::anyhow!(
+            "experiment `{}` runs agent-written Python in the sandbox, which cannot isolate it \
+             on this machine: {why}",
+            experiment.name
+        )
+    })?;
+    Ok(mlagent::stages::python_environment(
+        experiment,
+        &python,
+        mlagent::sandbox::Isolation::Required,
+        &global.prepared_root(),
+    )?)
+}

@@ -11,14 +11,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use mlagent::config::Experiment;
+use mlagent::config::{EnvironmentKind, Experiment};
 use mlagent::provenance::{CodeVersion, LockWait, Store};
 use mlagent::report::regression::{
     Blessed, ReproductionGolden, SeedRun, Spread, SpreadComparison, Tolerance,
 };
 use mlagent::seed::SeedPath;
 use mlagent::stages::report::{self, PaperSources, Target};
-use mlagent::stages::{Context, eval, reproduce};
+use mlagent::stages::{Context, StageEnvironment, eval, reproduce};
 
 use super::Global;
 
@@ -29,7 +29,7 @@ pub struct Args {
     /// Experiment config [default: experiments/<profile>.ron of this workspace]
     #[arg(long, value_name = "FILE")]
     pub experiment: Option<PathBuf>,
-    /// smoke, mini or paper (names experiments/<profile>.ron)
+    /// smoke, python-smoke, mini or paper (names experiments/<profile>.ron)
     #[arg(long, default_value = "mini")]
     pub profile: String,
     /// Folder holding golden/paper/ and paper/claims.ron [default: this workspace]
@@ -87,7 +87,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let sources = PaperSources::load(args.paper_root.as_deref().unwrap_or(&root))?;
     let store_root = global.store.clone().unwrap_or_else(Store::default_root);
     let store = Store::open(&store_root, LockWait::Wait)?;
-    let workbench = mlagent::stages::workbench(&experiment).context("loading tasks/")?;
     let code = CodeVersion::of_this_build();
     if args.bless.is_some() && !args.allow_dirty && code.exact_commit().is_none() {
         anyhow::bail!(
@@ -110,15 +109,45 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if args.spread_seeds == 0 || (args.spread_seeds > 1 && args.bless.is_none()) {
         anyhow::bail!("--spread-seeds: expected a count of at least 1, used together with --bless");
     }
-    let ctx = Context {
-        store: &store,
-        workbench: &workbench,
-        experiment: &experiment,
-        code: code.clone(),
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        offline: args.offline,
-    };
-    let repro = reproduce::run_all(&ctx, args.target, &sources)?;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    match experiment.environment {
+        EnvironmentKind::Workbench => {
+            let workbench = mlagent::stages::workbench(&experiment).context("loading tasks/")?;
+            let ctx = Context {
+                store: &store,
+                env: &workbench,
+                experiment: &experiment,
+                code: code.clone(),
+                progress,
+                offline: args.offline,
+            };
+            reproduce_in(&args, &ctx, &sources, &store_root)
+        }
+        EnvironmentKind::Python => {
+            let env = super::pipeline_python_env(&experiment, global)?;
+            let ctx = Context {
+                store: &store,
+                env: &env,
+                experiment: &experiment,
+                code: code.clone(),
+                progress,
+                offline: args.offline,
+            };
+            reproduce_in(&args, &ctx, &sources, &store_root)
+        }
+    }
+}
+
+/// The reproduction in `ctx`'s environment, then the seeds, bless and check `args` ask for.
+fn reproduce_in<E: StageEnvironment>(
+    args: &Args,
+    ctx: &Context<'_, E>,
+    sources: &PaperSources,
+    store_root: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let experiment = ctx.experiment;
+    let code = &ctx.code;
+    let repro = reproduce::run_all(ctx, args.target, sources)?;
     let digest = repro.report.manifest.digest.to_hex();
     let text = std::fs::read_to_string(repro.report.path(report::TEXT_FILE))
         .with_context(|| format!("reading {}", repro.report.path(report::TEXT_FILE).display()))?;
@@ -137,7 +166,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if args.seeds > 1 {
         let mut runs = vec![SeedSummary::of(experiment.seed, &repro)?];
         for i in 1..args.seeds {
-            let (seed, r) = run_under_seed(&ctx, &experiment, i, args.target, &sources)?;
+            let (seed, r) = run_under_seed(ctx, experiment, i, args.target, sources)?;
             runs.push(SeedSummary::of(seed, &r)?);
         }
         write_seed_summary(&mut out, &runs)?;
@@ -147,7 +176,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         // The reference runs of the spread, each a whole reproduction under another root seed.
         let mut others = Vec::new();
         for i in 1..args.spread_seeds {
-            let (seed, r) = run_under_seed(&ctx, &experiment, i, args.target, &sources)?;
+            let (seed, r) = run_under_seed(ctx, experiment, i, args.target, sources)?;
             let res = match &r.eval {
                 Some(e) => Some(eval::results(e)?),
                 None => None,
@@ -295,8 +324,8 @@ fn report_spread(
 }
 
 /// The whole reproduction under the `i`-th spread seed (`--seeds` and `--spread-seeds`).
-fn run_under_seed(
-    ctx: &Context<'_>,
+fn run_under_seed<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
     experiment: &Experiment,
     i: u32,
     target: Target,
@@ -306,7 +335,7 @@ fn run_under_seed(
     exp.seed = spread_seed(experiment.seed, i);
     let seed_ctx = Context {
         store: ctx.store,
-        workbench: ctx.workbench,
+        env: ctx.env,
         experiment: &exp,
         code: ctx.code.clone(),
         progress: ctx.progress,

@@ -66,36 +66,62 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     global.experiment_backend(&exp, &args.experiment)?;
     let store = Store::open(&store_dir, LockWait::Wait)
         .with_context(|| format!("opening the store {}", store_dir.display()))?;
-    let wb = mlagent::stages::workbench(&exp).context("loading tasks/")?;
-    let ctx = Context {
-        store: &store,
-        workbench: &wb,
-        experiment: &exp,
-        code: CodeVersion::of_this_build(),
-        progress: std::io::stderr().is_terminal(),
-        offline: args.offline,
-    };
-    let i = ideas::run(&ctx)?;
+    let code = CodeVersion::of_this_build();
+    let progress = std::io::stderr().is_terminal();
+    match exp.environment {
+        mlagent::config::EnvironmentKind::Workbench => {
+            let wb = mlagent::stages::workbench(&exp).context("loading tasks/")?;
+            let ctx = Context {
+                store: &store,
+                env: &wb,
+                experiment: &exp,
+                code,
+                progress,
+                offline: args.offline,
+            };
+            run_until(&ctx, args.until)
+        }
+        mlagent::config::EnvironmentKind::Python => {
+            let env = super::pipeline_python_env(&exp, global)?;
+            let ctx = Context {
+                store: &store,
+                env: &env,
+                experiment: &exp,
+                code,
+                progress,
+                offline: args.offline,
+            };
+            run_until(&ctx, args.until)
+        }
+    }
+}
+
+/// The stages in order, up to and including `until`.
+fn run_until<E: mlagent::stages::StageEnvironment>(
+    ctx: &Context<'_, E>,
+    until: Stage,
+) -> anyhow::Result<ExitCode> {
+    let i = ideas::run(ctx)?;
     report(Stage::Ideas, &i);
-    if args.until == Stage::Ideas {
+    if until == Stage::Ideas {
         return Ok(ExitCode::SUCCESS);
     }
-    let e = expert::run(&ctx, &i)?;
+    let e = expert::run(ctx, &i)?;
     report(Stage::Expert, &e);
-    if args.until == Stage::Expert {
+    if until == Stage::Expert {
         return Ok(ExitCode::SUCCESS);
     }
-    let s = sft::run(&ctx, &e)?;
+    let s = sft::run(ctx, &e)?;
     report(Stage::Sft, &s);
-    if args.until == Stage::Sft {
+    if until == Stage::Sft {
         return Ok(ExitCode::SUCCESS);
     }
-    let r = rl::run(&ctx, &e, &s)?;
+    let r = rl::run(ctx, &e, &s)?;
     report(Stage::Rl, &r);
-    if args.until == Stage::Rl {
+    if until == Stage::Rl {
         return Ok(ExitCode::SUCCESS);
     }
-    let r = rl::run_episode(&ctx, &e, &s)?;
+    let r = rl::run_episode(ctx, &e, &s)?;
     report(Stage::RlEpisode, &r);
     Ok(ExitCode::SUCCESS)
 }

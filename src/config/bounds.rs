@@ -5,10 +5,66 @@
 
 use crate::backend::BackendKind;
 use crate::lm::Qwen2Config;
-use crate::paper::Agent;
-use crate::tasks::Registry;
+use crate::paper::{Agent, EvalTask};
+use crate::tasks::TaskSplit;
 
-use super::Experiment;
+use super::{EnvironmentKind, Experiment};
+
+/// What the checks read of a task, from either environment's task files.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskFact {
+    pub id: String,
+    pub split: TaskSplit,
+    pub max_steps: usize,
+    /// The paper's evaluation task it stands for (its Table 1 row).
+    pub paper: Option<EvalTask>,
+}
+
+/// Every task an experiment in one environment may name.
+pub(crate) struct TaskFacts {
+    pub tasks: Vec<TaskFact>,
+}
+
+impl TaskFacts {
+    /// The workbench's `tasks/*.ron`, or the Python tasks (`tasks/python/*.ron` and those
+    /// prepared into `target/mlagent/prepared`).
+    pub fn load(env: EnvironmentKind) -> Result<Self, crate::tasks::TaskError> {
+        let tasks = match env {
+            EnvironmentKind::Workbench => crate::tasks::Registry::load_default()?
+                .tasks
+                .iter()
+                .map(|t| TaskFact {
+                    id: t.spec.id.clone(),
+                    split: t.spec.split,
+                    max_steps: t.spec.budget.max_steps as usize,
+                    paper: t.spec.id.parse().ok(),
+                })
+                .collect(),
+            EnvironmentKind::Python => crate::tasks::python::load_with_prepared(
+                &crate::tasks::python::default_prepared_root(),
+            )?
+            .iter()
+            .map(|t| TaskFact {
+                id: t.spec.id.clone(),
+                split: t.spec.split,
+                max_steps: t.spec.max_steps,
+                paper: t
+                    .spec
+                    .stands_for
+                    .as_deref()
+                    .unwrap_or(&t.spec.id)
+                    .parse()
+                    .ok(),
+            })
+            .collect(),
+        };
+        Ok(Self { tasks })
+    }
+
+    fn get(&self, id: &str) -> Option<&TaskFact> {
+        self.tasks.iter().find(|t| t.id == id)
+    }
+}
 
 /// The byte-level BPE alphabet (256) plus the chat template's three special tokens: the smallest
 /// vocabulary `lm::tokenizer::ChatTokenizer::train_bpe` can produce.
@@ -35,14 +91,14 @@ fn bad(field: &str, message: String) -> Check {
 }
 
 /// Every task id must be in the registry.
-pub(crate) fn check_tasks(exp: &Experiment, registry: &Registry) -> Check {
+pub(crate) fn check_tasks(exp: &Experiment, registry: &TaskFacts) -> Check {
     for (list, ids) in [
         ("train_tasks", &exp.train_tasks),
         ("eval_tasks", &exp.eval_tasks),
     ] {
         for (i, id) in ids.iter().enumerate() {
-            if registry.get(id).is_err() {
-                let known: Vec<&str> = registry.tasks.iter().map(|t| t.spec.id.as_str()).collect();
+            if registry.get(id).is_none() {
+                let known: Vec<&str> = registry.tasks.iter().map(|t| t.id.as_str()).collect();
                 return bad(
                     &format!("{list}[{i}]"),
                     format!("unknown task `{id}`: expected one of {}", known.join(", ")),
@@ -60,11 +116,10 @@ pub(crate) fn check_tasks(exp: &Experiment, registry: &Registry) -> Check {
 /// (`paper::EvalTask::split`), its task file's `split` and the experiment's (trained on, or
 /// not) must agree, and at least one evaluation task is held out (the SFT probe and Table 1's
 /// held-out rows need one).
-fn check_splits(exp: &Experiment, registry: &Registry) -> Check {
-    use crate::paper::{EvalTask, Split};
-    use crate::tasks::TaskSplit;
+fn check_splits(exp: &Experiment, registry: &TaskFacts) -> Check {
+    use crate::paper::Split;
     for (i, id) in exp.train_tasks.iter().enumerate() {
-        let spec = &registry.get(id).expect("task ids were checked").spec;
+        let spec = registry.get(id).expect("task ids were checked");
         if spec.split != TaskSplit::HeldIn {
             return bad(
                 &format!("train_tasks[{i}]"),
@@ -74,11 +129,13 @@ fn check_splits(exp: &Experiment, registry: &Registry) -> Check {
     }
     for (i, id) in exp.eval_tasks.iter().enumerate() {
         let trained = exp.train_tasks.contains(id);
-        let spec = &registry.get(id).expect("task ids were checked").spec;
-        let paper = id
-            .parse::<EvalTask>()
-            .expect("evaluation task ids were checked against the paper's")
-            .split();
+        let spec = registry.get(id).expect("task ids were checked");
+        let Some(paper) = spec.paper.map(EvalTask::split) else {
+            return bad(
+                &format!("eval_tasks[{i}]"),
+                format!("`{id}` stands for none of the paper's 13 evaluation tasks"),
+            );
+        };
         let file = match spec.split {
             TaskSplit::HeldIn => Split::HeldIn,
             TaskSplit::HeldOut => Split::HeldOut,
@@ -160,7 +217,7 @@ pub(crate) fn check_model(exp: &Experiment) -> Result<Qwen2Config, (String, Stri
 
 /// Counts whose cost is time, and the host memory of everything a run keeps; with the flex
 /// backend also the model's weights, gradients, optimiser state and largest activations.
-pub(crate) fn check_sizes(exp: &Experiment, registry: &Registry, model: &Qwen2Config) -> Check {
+pub(crate) fn check_sizes(exp: &Experiment, registry: &TaskFacts, model: &Qwen2Config) -> Check {
     for (field, n, max) in [
         ("ideas.pool_size", exp.ideas.pool_size, MAX_IDEA_POOL),
         (
@@ -178,8 +235,8 @@ pub(crate) fn check_sizes(exp: &Experiment, registry: &Registry, model: &Qwen2Co
     let eval_steps: f64 = exp
         .eval_tasks
         .iter()
-        .filter_map(|id| registry.get(id).ok())
-        .map(|t| n(exp.eval.steps_on(t)))
+        .filter_map(|id| registry.get(id))
+        .map(|t| n(exp.eval.steps_on(t.max_steps)))
         .sum();
     let mut needs: Vec<(&str, f64)> = vec![
         (

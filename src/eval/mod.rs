@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::environment::{EnvError, Environment};
 use crate::agent::episode::Episode;
-use crate::tasks::Task;
 
 /// `eval` section of an experiment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,9 +25,8 @@ pub struct EvalConfig {
 }
 
 impl EvalConfig {
-    /// The step limit of a trajectory on `task`.
-    pub(crate) fn steps_on(&self, task: &Task) -> usize {
-        let budget = task.spec.budget.max_steps as usize;
+    /// The step limit of a trajectory on a task whose own step limit is `budget`.
+    pub(crate) fn steps_on(&self, budget: usize) -> usize {
         self.max_steps.map_or(budget, |m| m.min(budget))
     }
 }

@@ -12,21 +12,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::expert::experts_for;
-use super::{Context, StageBodyError, StageError};
+use super::expert::seats_for;
+use super::{Context, StageBodyError, StageEnvironment, StageError};
 use crate::agent::api::{ApiPolicy, Recording};
 use crate::agent::episode::{Episode, EpisodeJob, run_episodes};
+use crate::agent::expert::ExpertKind;
 use crate::agent::expert::ExpertStageConfig;
-use crate::agent::expert::{ExpertKind, ExpertTeam};
 use crate::agent::lm_policy::LmPolicy;
-use crate::agent::policy::{Policy, RandomPolicy};
+use crate::agent::policy::Policy;
 use crate::eval::EvalConfig;
 use crate::eval::{episode_test_metric, starter_test_metric};
 use crate::paper::{Agent, EvalTask};
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
 use crate::results::{AgentScores, ResultsTable, TaskResults};
 use crate::results::{ApiAgentInfo, ApiScores};
-use crate::tasks::Task;
 
 pub const STAGE: &str = "eval";
 pub const RESULTS_FILE: &str = "results.json";
@@ -60,17 +59,22 @@ pub struct Trajectory<A = Agent> {
     pub episode: Episode,
 }
 
-/// The evaluation tasks of the experiment in canonical (Table 1) order, as (EvalTask, Task).
-pub fn eval_tasks<'a>(ctx: &Context<'a>) -> Result<Vec<(EvalTask, &'a Task)>, StageBodyError> {
+/// The evaluation tasks of the experiment in canonical (Table 1) order, as (EvalTask, task).
+#[allow(clippy::type_complexity)]
+pub fn eval_tasks<'a, E: StageEnvironment>(
+    ctx: &Context<'a, E>,
+) -> Result<Vec<(EvalTask, &'a E::Task)>, StageBodyError> {
     let mut out = Vec::new();
     for (i, id) in ctx.experiment.eval_tasks.iter().enumerate() {
-        let t: EvalTask =
-            id.parse()
-                .map_err(|e: crate::paper::UnknownId| StageBodyError::Config {
-                    field: format!("eval_tasks[{i}]"),
-                    message: e.to_string(),
-                })?;
-        out.push((t, ctx.workbench.task(id)?));
+        let task = ctx.tasks(std::slice::from_ref(id))?[0];
+        let t = ctx
+            .env
+            .eval_task(task)
+            .ok_or_else(|| StageBodyError::Config {
+                field: format!("eval_tasks[{i}]"),
+                message: format!("`{id}` stands for none of the paper's evaluation tasks"),
+            })?;
+        out.push((t, task));
     }
     out.sort_by_key(|(t, _)| *t);
     out.dedup_by_key(|(t, _)| *t);
@@ -78,8 +82,8 @@ pub fn eval_tasks<'a>(ctx: &Context<'a>) -> Result<Vec<(EvalTask, &'a Task)>, St
 }
 
 /// Runs (or reuses) the evaluation below the ideas run and the given language-model runs.
-pub fn run(
-    ctx: &Context<'_>,
+pub fn run<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
     ideas: &StageRun,
     lm_agents: &[(Agent, &StageRun)],
 ) -> Result<StageRun, StageError> {
@@ -89,7 +93,7 @@ pub fn run(
     };
     let cfg = &ctx.experiment.eval;
     let evals = eval_tasks(ctx).map_err(body_err)?;
-    let tasks: Vec<&Task> = evals.iter().map(|(_, t)| *t).collect();
+    let tasks: Vec<&E::Task> = evals.iter().map(|(_, t)| *t).collect();
     let mut agents = vec![Agent::Random, Agent::NonEnrichedExpert, Agent::Expert];
     for (a, _) in lm_agents {
         if agents.contains(a) {
@@ -131,8 +135,8 @@ pub fn run(
         for (et, task) in &evals {
             table.tasks.push(TaskResults {
                 task: *et,
-                starter: starter_test_metric(ctx.workbench, *task, ctx.run_seed())?,
-                improvement_range: Some(100.0 / task.spec.reward_scale),
+                starter: starter_test_metric(ctx.env, *task, ctx.run_seed())?,
+                improvement_range: Some(100.0 / ctx.env.reward_scale(task)),
                 agents: Vec::new(),
                 api: Vec::new(),
             });
@@ -145,7 +149,13 @@ pub fn run(
                 )));
             }
             let episodes = match agent {
-                Agent::Random => play(ctx, &tasks, &mut RandomPolicy)?,
+                Agent::Random => {
+                    let per_episode: Vec<&E::Task> = tasks
+                        .iter()
+                        .flat_map(|t| std::iter::repeat_n(*t, cfg.trajectories))
+                        .collect();
+                    play(ctx, &tasks, ctx.env.random_agent(&per_episode).as_mut())?
+                }
                 Agent::NonEnrichedExpert | Agent::Expert => {
                     let kind = if *agent == Agent::Expert {
                         ExpertKind::Enriched
@@ -159,13 +169,14 @@ pub fn run(
                     // caps each task); the teacher's own limit applies to its training data.
                     ecfg.expert.max_steps = tasks
                         .iter()
-                        .map(|t| cfg.steps_on(t))
+                        .map(|t| cfg.steps_on(ctx.env.max_steps(t)))
                         .max()
                         .unwrap_or(ecfg.expert.max_steps);
-                    let seats = experts_for(ctx, &ecfg, &tasks, Some(&book), STAGE)?;
+                    let seats = seats_for(ctx, &ecfg, &tasks, Some(&book), STAGE);
                     let mut team =
-                        ExpertTeam::new(agent.id(), seats.into_iter().map(|s| s.expert).collect());
-                    play(ctx, &tasks, &mut team)?
+                        ctx.env
+                            .experts(agent.id(), &ecfg, &tasks, &seats, ctx.run_seed())?;
+                    play(ctx, &tasks, team.as_mut())?
                 }
                 lm => {
                     let (_, lm_run) = lm_agents
@@ -187,15 +198,20 @@ pub fn run(
                         p.sampling(),
                         p.context_tokens,
                         device,
-                    )?;
+                    )?
+                    .with_system(ctx.env.system_prompt());
                     play(ctx, &tasks, &mut policy)?
                 }
             };
             let budgets: Vec<usize> = evals
                 .iter()
-                .flat_map(|(_, task)| std::iter::repeat_n(cfg.steps_on(task), cfg.trajectories))
+                .flat_map(|(_, task)| {
+                    std::iter::repeat_n(cfg.steps_on(ctx.env.max_steps(task)), cfg.trajectories)
+                })
                 .collect();
-            table.budgets.push(budget_of(*agent, &episodes, &budgets));
+            table
+                .budgets
+                .push(budget_of(ctx.env, *agent, &episodes, &budgets));
             for (ti, scores) in score_episodes(ctx, &evals, &episodes, *agent, &mut audit)?
                 .into_iter()
                 .enumerate()
@@ -216,12 +232,12 @@ pub fn run(
                 )));
             }
             let rec = Recording::new(run.resume_dir().join(API_DIR).join(&a.name));
-            let mut policy = ApiPolicy::new(a.clone(), rec.clone(), ctx.offline).map_err(|e| {
-                StageBodyError::Config {
+            let mut policy = ApiPolicy::new(a.clone(), rec.clone(), ctx.offline)
+                .map_err(|e| StageBodyError::Config {
                     field: format!("eval.api_agents ({})", a.name),
                     message: e.to_string(),
-                }
-            })?;
+                })?
+                .with_system(ctx.env.system_prompt());
             let episodes = play(ctx, &tasks, &mut policy)?;
             tracing::info!(agent = %a.name, sent = policy.sent, "API agent evaluated");
             for (ti, scores) in
@@ -263,9 +279,9 @@ pub fn run(
 
 /// Each task's trajectory scores (test metric of the best-validation script) of `episodes`,
 /// played in (task, index) order by `agent`; every trajectory is appended to `audit`.
-fn score_episodes<A: Clone>(
-    ctx: &Context<'_>,
-    evals: &[(EvalTask, &Task)],
+fn score_episodes<A: Clone, E: StageEnvironment>(
+    ctx: &Context<'_, E>,
+    evals: &[(EvalTask, &E::Task)],
     episodes: &[Episode],
     agent: A,
     audit: &mut Vec<Trajectory<A>>,
@@ -274,11 +290,11 @@ fn score_episodes<A: Clone>(
     let mut out = Vec::with_capacity(evals.len());
     for (ti, (et, task)) in evals.iter().enumerate() {
         let mut scores = Vec::with_capacity(n);
-        let starter = starter_test_metric(ctx.workbench, *task, ctx.run_seed())?;
+        let starter = starter_test_metric(ctx.env, *task, ctx.run_seed())?;
         for i in 0..n {
             let episode = &episodes[ti * n + i];
             let score =
-                episode_test_metric(ctx.workbench, *task, episode, starter, ctx.run_seed())?;
+                episode_test_metric(ctx.env, *task, episode, starter, ctx.run_seed())?;
             scores.push(score);
             audit.push(Trajectory {
                 agent: agent.clone(),
@@ -295,26 +311,26 @@ fn score_episodes<A: Clone>(
 
 /// Plays `trajectories` episodes per task with `policy`, in (task, index) order. Trajectory `i`
 /// on `task` decides with the stream `eval/<task>/<i>/decisions` whichever agent plays it.
-fn play(
-    ctx: &Context<'_>,
-    tasks: &[&Task],
+fn play<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
+    tasks: &[&E::Task],
     policy: &mut dyn Policy,
 ) -> Result<Vec<Episode>, StageBodyError> {
     let cfg = &ctx.experiment.eval;
     let seed = ctx.seed().child(STAGE);
-    let jobs: Vec<EpisodeJob<'_>> = tasks
+    let jobs: Vec<EpisodeJob<'_, E::Task>> = tasks
         .iter()
         .flat_map(|task| {
             let seed = &seed;
             (0..cfg.trajectories).map(move |i| EpisodeJob {
                 task: *task,
-                seed: seed.child(&task.spec.id).child(i).child("decisions"),
+                seed: seed.child(ctx.env.task_id(task)).child(i).child("decisions"),
                 run_seed: ctx.run_seed(),
-                max_steps: cfg.steps_on(task),
+                max_steps: cfg.steps_on(ctx.env.max_steps(task)),
             })
         })
         .collect();
-    Ok(run_episodes(ctx.workbench, &jobs, policy)?)
+    Ok(run_episodes(ctx.env, &jobs, policy)?)
 }
 
 /// Writes pretty JSON atomically (serde_json prints floats in their shortest round-trip form,
@@ -345,16 +361,18 @@ pub fn read_results(path: &std::path::Path) -> Result<ResultsTable, StageBodyErr
 }
 
 /// How `agent` spent its trajectories (`budgets[i]`: the step limit of `episodes[i]`).
-fn budget_of(agent: Agent, episodes: &[Episode], budgets: &[usize]) -> crate::results::AgentBudget {
+fn budget_of<E: StageEnvironment>(
+    env: &E,
+    agent: Agent,
+    episodes: &[Episode],
+    budgets: &[usize],
+) -> crate::results::AgentBudget {
     let n = episodes.len().max(1) as f64;
     let steps: usize = episodes.iter().map(|e| e.steps.len()).sum();
     let edits = episodes
         .iter()
         .flat_map(|e| &e.steps)
-        .filter(|s| {
-            crate::env::Action::parse(&s.action)
-                .is_ok_and(|a| a.kind == crate::env::ActionKind::EditScript)
-        })
+        .filter(|s| env.is_edit(&s.action))
         .count();
     let finals: Vec<usize> = episodes
         .iter()

@@ -10,48 +10,35 @@ use std::path::Path;
 use rand::Rng as _;
 use rand::seq::SliceRandom as _;
 
+pub(crate) use super::environment::Seat;
 use super::ideas::IdeaBook;
-use super::{Context, StageBodyError, StageError};
+use super::{Context, StageBodyError, StageEnvironment, StageError};
 use crate::agent::api::{ApiPolicy, Recording};
 use crate::agent::conversation::write_jsonl;
 use crate::agent::episode::{Episode, EpisodeJob, run_episodes};
-use crate::agent::expert::{Expert, ExpertKind, ExpertStageConfig, ExpertTeam};
-use crate::agent::knobs::knobs_of;
+use crate::agent::expert::{ExpertKind, ExpertStageConfig};
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
 
 pub const STAGE: &str = "expert";
 pub const TRAJECTORIES_FILE: &str = "trajectories.jsonl";
 pub const EPISODES_FILE: &str = "episodes.jsonl";
 
-/// One expert episode to play: task index (into the tasks given), episode index, the expert.
-pub(crate) struct Seat {
-    pub task: usize,
-    pub episode: usize,
-    pub expert: Expert,
-    /// The ideas the seat starts from (empty for the non-enriched expert).
-    pub ideas: Vec<crate::agent::ideas::Idea>,
-}
-
 /// Seats `cfg.episodes_per_task` experts on each task, in (task, episode) order; enriched ones
 /// get random ideas from the task's diverse ten. `stream` names the seed stream.
-pub(crate) fn experts_for(
-    ctx: &Context<'_>,
+pub(crate) fn seats_for<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
     cfg: &ExpertStageConfig,
-    tasks: &[&crate::tasks::Task],
+    tasks: &[&E::Task],
     ideas: Option<&IdeaBook>,
     stream: &str,
-) -> Result<Vec<Seat>, StageBodyError> {
+) -> Vec<Seat> {
     let seed = ctx.seed().child(stream);
     let mut seats = Vec::new();
     for (ti, task) in tasks.iter().enumerate() {
-        let starter = ctx.workbench.starter(task)?;
-        let starter_metric = match ctx.workbench.run(task, &starter, ctx.run_seed())?.outcome {
-            crate::env::evaluation::RunOutcome::Success { valid_metric } => Some(valid_metric),
-            _ => None,
-        };
+        let id = ctx.env.task_id(task);
         for e in 0..cfg.episodes_per_task {
-            let s = seed.child(&task.spec.id).child(e);
-            let chosen = match (cfg.expert.kind, ideas.and_then(|b| b.get(&task.spec.id))) {
+            let s = seed.child(id).child(e);
+            let chosen = match (cfg.expert.kind, ideas.and_then(|b| b.get(id))) {
                 (ExpertKind::Enriched, Some(t)) if !t.diverse.is_empty() => {
                     let mut rng = s.child("ideas").rng();
                     let (lo, hi) = cfg.ideas_per_episode;
@@ -66,19 +53,35 @@ pub(crate) fn experts_for(
             seats.push(Seat {
                 task: ti,
                 episode: e,
-                ideas: chosen.clone(),
-                expert: Expert::new(
-                    cfg.expert.clone(),
-                    task.spec.metric.direction(),
-                    knobs_of(&starter),
-                    chosen,
-                    starter_metric,
-                    &s.child("expert"),
-                ),
+                ideas: chosen,
+                seed: s,
             });
         }
     }
-    Ok(seats)
+    seats
+}
+
+/// The episode jobs of `seats`: decisions from `seed/<task>/<episode>`, each up to the expert's
+/// step limit on its task.
+pub(crate) fn seat_jobs<'t, E: StageEnvironment>(
+    ctx: &Context<'_, E>,
+    cfg: &ExpertStageConfig,
+    tasks: &[&'t E::Task],
+    seats: &[Seat],
+    seed: &crate::seed::SeedPath,
+) -> Vec<EpisodeJob<'t, E::Task>> {
+    seats
+        .iter()
+        .map(|s| {
+            let task = tasks[s.task];
+            EpisodeJob {
+                task,
+                seed: seed.child(ctx.env.task_id(task)).child(s.episode),
+                run_seed: ctx.run_seed(),
+                max_steps: cfg.expert.max_steps.min(ctx.env.max_steps(task)),
+            }
+        })
+        .collect()
 }
 
 /// Where an API teacher's recorded answers are kept, below the run's `resume/` folder.
@@ -98,7 +101,10 @@ pub(crate) fn ideas_note(ideas: &[crate::agent::ideas::Idea]) -> String {
 }
 
 /// Runs (or reuses) the expert stage below the ideas run.
-pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> {
+pub fn run<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
+    ideas: &StageRun,
+) -> Result<StageRun, StageError> {
     let cfg = &ctx.experiment.expert;
     let body_err = |source| StageError::Body {
         stage: STAGE.into(),
@@ -109,32 +115,16 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
     // An API teacher's recorded answers live in `resume/`, kept across an interruption.
     run_stage(ctx.store, &input, cfg.api.is_some(), |run| {
         let book = super::ideas::book(ideas)?;
-        let seats = experts_for(ctx, cfg, &tasks, Some(&book), STAGE)?;
+        let seats = seats_for(ctx, cfg, &tasks, Some(&book), STAGE);
         let seed = ctx.seed().child(STAGE).child("decisions");
-        let jobs: Vec<EpisodeJob<'_>> = seats
-            .iter()
-            .map(
-                |&Seat {
-                     task: ti,
-                     episode: e,
-                     ..
-                 }| EpisodeJob {
-                    task: tasks[ti],
-                    seed: seed.child(&tasks[ti].spec.id).child(e),
-                    run_seed: ctx.run_seed(),
-                    max_steps: cfg
-                        .expert
-                        .max_steps
-                        .min(tasks[ti].spec.budget.max_steps as usize),
-                },
-            )
-            .collect();
+        let jobs = seat_jobs(ctx, cfg, &tasks, &seats, &seed);
         let mut recorded = Vec::new();
         let episodes = match &cfg.api {
             None => {
-                let mut team =
-                    ExpertTeam::new("expert", seats.into_iter().map(|s| s.expert).collect());
-                run_episodes(ctx.workbench, &jobs, &mut team)?
+                let mut team = ctx
+                    .env
+                    .experts("expert", cfg, &tasks, &seats, ctx.run_seed())?;
+                run_episodes(ctx.env, &jobs, team.as_mut())?
             }
             Some(api) => {
                 let rec = Recording::new(run.resume_dir().join(API_DIR).join(&api.name));
@@ -144,8 +134,9 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
                         field: "expert.api".into(),
                         message: e.to_string(),
                     })?
+                    .with_system(ctx.env.system_prompt())
                     .with_episode_notes(notes);
-                let episodes = run_episodes(ctx.workbench, &jobs, &mut teacher)?;
+                let episodes = run_episodes(ctx.env, &jobs, &mut teacher)?;
                 tracing::info!(sent = teacher.sent, "API teacher's episodes played");
                 recorded = rec.files(run.dir());
                 episodes
@@ -153,7 +144,7 @@ pub fn run(ctx: &Context<'_>, ideas: &StageRun) -> Result<StageRun, StageError> 
         };
         let mut convs = Vec::with_capacity(episodes.len());
         for (ep, job) in episodes.iter().zip(&jobs) {
-            let c = ep.conversation(ctx.workbench, job.task)?;
+            let c = ep.conversation(ctx.env, job.task)?;
             c.check_shape().map_err(|message| StageBodyError::File {
                 path: TRAJECTORIES_FILE.into(),
                 message,

@@ -1,14 +1,15 @@
-//! Stage `ideas`: for every held-in task, a pool of candidate improvement ideas generated from
-//! the starter script's knobs, and the most diverse few by farthest-point sampling (paper §3.1).
+//! Stage `ideas`: for every held-in task, a pool of candidate improvement ideas (in the
+//! workbench generated from the starter script's knobs; in the Python environment the task
+//! file's ideas, as search/replace pairs), and the most diverse few by farthest-point sampling
+//! (paper §3.1).
 //! Output: `ideas.ron`.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, StageBodyError, StageError};
-use crate::agent::ideas::{Idea, candidate_pool, most_diverse};
-use crate::agent::knobs::knobs_of;
+use super::{Context, StageBodyError, StageEnvironment, StageError};
+use crate::agent::ideas::{Idea, most_diverse};
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
 
 pub const STAGE: &str = "ideas";
@@ -44,7 +45,7 @@ impl IdeaBook {
 }
 
 /// Runs (or reuses) the ideas stage over the experiment's held-in tasks.
-pub fn run(ctx: &Context<'_>) -> Result<StageRun, StageError> {
+pub fn run<E: StageEnvironment>(ctx: &Context<'_, E>) -> Result<StageRun, StageError> {
     let cfg = &ctx.experiment.ideas;
     let tasks = ctx
         .tasks(&ctx.experiment.train_tasks)
@@ -57,15 +58,14 @@ pub fn run(ctx: &Context<'_>) -> Result<StageRun, StageError> {
         let seed = ctx.seed().child(STAGE);
         let mut book = IdeaBook { tasks: Vec::new() };
         for task in &tasks {
-            let starter = ctx.workbench.starter(task)?;
-            let knobs = knobs_of(&starter);
-            let pool = candidate_pool(&knobs, cfg.pool_size, &seed.child(&task.spec.id));
+            let id = ctx.env.task_id(task);
+            let pool = ctx.env.idea_pool(task, cfg.pool_size, &seed.child(id))?;
             if pool.len() < cfg.pool_size {
-                tracing::warn!(task = %task.spec.id, got = pool.len(), want = cfg.pool_size, "the script's knobs allow fewer candidate ideas than asked");
+                tracing::warn!(task = %id, got = pool.len(), want = cfg.pool_size, "the task allows fewer candidate ideas than asked");
             }
             let diverse = most_diverse(&pool, cfg.diverse);
             book.tasks.push(TaskIdeas {
-                task: task.spec.id.clone(),
+                task: id.to_string(),
                 pool,
                 diverse,
             });

@@ -4,6 +4,7 @@
 //!
 //! `ideas → expert → sft → rl (and rl-episode) → eval → report`
 
+pub mod environment;
 pub mod eval;
 pub mod expert;
 pub mod ideas;
@@ -14,12 +15,13 @@ pub mod sft;
 
 use serde::Serialize;
 
+pub use environment::StageEnvironment;
+
 use crate::config::Experiment;
 use crate::env::Workbench;
 use crate::pipeline::{StageInput, StageRun};
 use crate::provenance::{CodeVersion, Parent, Store};
 use crate::seed::SeedPath;
-use crate::tasks::Task;
 
 /// Errors of a stage body; each names the file or setting at fault.
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +51,11 @@ pub enum StageBodyError {
 
 pub type StageError = crate::pipeline::StageError<StageBodyError>;
 
-/// What every stage needs: the store, the workbench, the experiment, the code version.
-pub struct Context<'a> {
+/// What every stage needs: the store, the environment (the workbench unless the experiment
+/// names the Python environment), the experiment, the code version.
+pub struct Context<'a, E: StageEnvironment = Workbench> {
     pub store: &'a Store,
-    pub workbench: &'a Workbench,
+    pub env: &'a E,
     pub experiment: &'a Experiment,
     pub code: CodeVersion,
     /// Draw progress bars (off in tests and when output is not a terminal).
@@ -71,7 +74,7 @@ struct Keyed<'a, C: Serialize> {
     tasks: Vec<(String, String)>,
 }
 
-impl Context<'_> {
+impl<'a, E: StageEnvironment> Context<'a, E> {
     /// The training seed of every script run (assumed: one per experiment, so a script's metric
     /// is a function of the script and the run cache serves every stage; PROVENANCE.md).
     pub(crate) fn run_seed(&self) -> u64 {
@@ -83,8 +86,8 @@ impl Context<'_> {
         SeedPath::root(self.experiment.seed)
     }
 
-    pub fn tasks(&self, ids: &[String]) -> Result<Vec<&Task>, StageBodyError> {
-        ids.iter().map(|id| Ok(self.workbench.task(id)?)).collect()
+    pub fn tasks(&self, ids: &[String]) -> Result<Vec<&'a E::Task>, StageBodyError> {
+        self.env.tasks(ids)
     }
 
     /// The input of `stage` with `config` over `tasks`, below `parents`: its run key, and the
@@ -94,7 +97,7 @@ impl Context<'_> {
         &self,
         stage: &str,
         config: &C,
-        tasks: &[&Task],
+        tasks: &[&E::Task],
         parents: &[&StageRun],
     ) -> StageInput {
         let parents = parents
@@ -126,14 +129,17 @@ pub(crate) fn policy_dir(run: &StageRun) -> std::path::PathBuf {
     run.path(POLICY_DIR)
 }
 
-impl Context<'_> {
-    fn keyed<'c, C: Serialize>(&'c self, config: &'c C, tasks: &[&Task]) -> Keyed<'c, C> {
+impl<E: StageEnvironment> Context<'_, E> {
+    fn keyed<'c, C: Serialize>(&'c self, config: &'c C, tasks: &[&E::Task]) -> Keyed<'c, C> {
         Keyed {
             config,
             reward: &self.experiment.reward,
             tasks: tasks
                 .iter()
-                .map(|t| (t.spec.id.clone(), t.digest.to_string()))
+                .map(|t| {
+                    let (id, digest) = self.env.task_key(t);
+                    (id, digest.to_string())
+                })
                 .collect(),
         }
     }
@@ -146,4 +152,30 @@ pub fn workbench(experiment: &Experiment) -> Result<Workbench, crate::tasks::Tas
     let mut wb = Workbench::new(crate::tasks::Registry::load_default()?);
     wb.reward_config = experiment.reward.clone();
     Ok(wb)
+}
+
+/// The Python environment of an experiment: the Python tasks (bundled and those prepared into
+/// `prepared`), the experiment's reward, every execution kept for the process
+/// (`PythonEnv::with_memo`) and none on disk, so every byte of a store is covered by a
+/// manifest. `python` is the interpreter (a name on `PATH` or a path).
+pub fn python_environment(
+    experiment: &Experiment,
+    python: &str,
+    isolation: crate::sandbox::Isolation,
+    prepared: &std::path::Path,
+) -> Result<crate::env::python::PythonEnv, StageBodyError> {
+    use crate::env::python::{Interpreter, PythonEnv};
+    let config = |message: String| StageBodyError::Config {
+        field: "environment".into(),
+        message,
+    };
+    let registry = crate::tasks::Registry::load_default().map_err(|e| config(e.to_string()))?;
+    let tasks = crate::tasks::python::load_with_prepared(prepared)
+        .map_err(|e| config(e.to_string()))?;
+    let interpreter = Interpreter::find(python).map_err(|e| config(e.to_string()))?;
+    let mut env = PythonEnv::new(registry.data.clone(), interpreter, isolation)
+        .with_tasks(tasks)
+        .with_memo();
+    env.reward_config = experiment.reward.clone();
+    Ok(env)
 }

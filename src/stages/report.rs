@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, StageBodyError, StageError};
+use super::{Context, StageBodyError, StageEnvironment, StageError};
 use crate::paper::RlMethod;
 use crate::pipeline::{StageOutputs, StageRun, run_stage};
 use crate::provenance::Digest;
@@ -131,8 +131,8 @@ pub(crate) struct LineageEntry {
 }
 
 /// Runs (or reuses) the report below `eval` (Table 1) and the RL runs (Figure 4).
-pub fn run(
-    ctx: &Context<'_>,
+pub fn run<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
     target: Target,
     sources: &PaperSources,
     eval: Option<&StageRun>,
@@ -144,7 +144,10 @@ pub fn run(
     };
     let mut tasks = ctx.tasks(&ctx.experiment.train_tasks).map_err(body_err)?;
     for t in ctx.tasks(&ctx.experiment.eval_tasks).map_err(body_err)? {
-        if !tasks.iter().any(|u| u.spec.id == t.spec.id) {
+        if !tasks
+            .iter()
+            .any(|u| ctx.env.task_key(u).0 == ctx.env.task_key(t).0)
+        {
             tasks.push(t);
         }
     }
@@ -281,9 +284,9 @@ pub(crate) fn terminal_text(input: &ReportInput<'_>) -> String {
 /// Every digest behind the report, in a fixed order: the experiment config, the paper sources,
 /// each task's data, then each run of the lineage (depth first from the report's parents): its
 /// manifest digest, config digest and every content output (checkpoints included).
-fn lineage(
-    ctx: &Context<'_>,
-    tasks: &[&crate::tasks::Task],
+fn lineage<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
+    tasks: &[&E::Task],
     sources: &PaperSources,
     parents: &[&StageRun],
 ) -> Result<Vec<LineageEntry>, StageBodyError> {
@@ -298,9 +301,10 @@ fn lineage(
         });
     }
     for t in tasks {
+        let (id, digest) = ctx.env.task_key(t);
         out.push(LineageEntry {
-            name: format!("task {} (spec and data)", t.spec.id),
-            sha256: t.digest,
+            name: format!("task {id} (spec and data)"),
+            sha256: digest,
         });
     }
     let mut seen = BTreeSet::new();

@@ -19,8 +19,8 @@ pub struct Reproduction {
 }
 
 /// Runs (or reuses) every stage `target` needs and the report.
-pub fn run_all(
-    ctx: &Context<'_>,
+pub fn run_all<E: super::StageEnvironment>(
+    ctx: &Context<'_, E>,
     target: Target,
     sources: &PaperSources,
 ) -> Result<Reproduction, StageError> {

@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use super::{Context, StageBodyError, StageError};
+use super::{Context, StageBodyError, StageEnvironment, StageError};
 use crate::agent::lm_policy::TOKENIZER_FILE;
 use crate::config::PolicyConfig;
 use crate::paper::RlMethod;
@@ -53,21 +53,25 @@ struct RlStageConfig<'a> {
 }
 
 /// Runs (or reuses, or resumes) step-wise RL below the expert and SFT runs.
-pub fn run(ctx: &Context<'_>, expert: &StageRun, sft: &StageRun) -> Result<StageRun, StageError> {
+pub fn run<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
+    expert: &StageRun,
+    sft: &StageRun,
+) -> Result<StageRun, StageError> {
     run_method(ctx, expert, sft, RlMethod::StepWise)
 }
 
 /// Runs (or reuses, or resumes) the episode-wise baseline below the expert and SFT runs.
-pub fn run_episode(
-    ctx: &Context<'_>,
+pub fn run_episode<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
     expert: &StageRun,
     sft: &StageRun,
 ) -> Result<StageRun, StageError> {
     run_method(ctx, expert, sft, RlMethod::EpisodeWise)
 }
 
-fn run_method(
-    ctx: &Context<'_>,
+fn run_method<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
     expert: &StageRun,
     sft: &StageRun,
     method: RlMethod,
@@ -85,7 +89,7 @@ fn run_method(
     let eval_tasks = ctx.tasks(&exp.eval_tasks).map_err(body_err)?;
     let mut all = train.clone();
     for t in &eval_tasks {
-        if !all.iter().any(|a| a.spec.id == t.spec.id) {
+        if !all.iter().any(|a| ctx.env.task_id(a) == ctx.env.task_id(t)) {
             all.push(t);
         }
     }
@@ -116,8 +120,9 @@ fn run_method(
             train_device,
             infer_device.clone(),
         )?;
+        learner.system = ctx.env.system_prompt();
         let run_seed = ctx.run_seed();
-        let set = CurveTasks::new(ctx.workbench, &eval_tasks, run_seed)?;
+        let set = CurveTasks::new(ctx.env, &eval_tasks, run_seed)?;
         // Both methods build the same probe and the same state split, so their curves start
         // from the same measurement of the same SFT policy and differ only through training.
         let episodes = super::expert::episodes(expert)?;
@@ -132,22 +137,22 @@ fn run_method(
         let mut eval = |l: &Learner, rl_step: usize| {
             let mut policy = l.acting_policy("rl-eval")?;
             let gains = task_gains(
-                ctx.workbench,
+                ctx.env,
                 &set,
                 &mut policy,
                 &exp.rl.eval,
                 &eval_seed,
                 run_seed,
             )?;
-            let m = probe::measure(ctx.workbench, &probe_set, &mut policy, rl_step, run_seed)?;
+            let m = probe::measure(ctx.env, &probe_set, &mut policy, rl_step, run_seed)?;
             Ok((gains, m))
         };
         let mut collect = |it: usize, l: &Learner| match method {
             RlMethod::StepWise => {
-                stepwise::collect(ctx.workbench, &pool, &train, l, it, &seed, run_seed)
+                stepwise::collect(ctx.env, &pool, &train, l, it, &seed, run_seed)
             }
             RlMethod::EpisodeWise => {
-                episodic::collect(ctx.workbench, &train, l, it, &seed, run_seed)
+                episodic::collect(ctx.env, &train, l, it, &seed, run_seed)
             }
         };
         let progress = driver::train(
@@ -277,59 +282,43 @@ pub fn read_metrics(path: &std::path::Path) -> Result<Vec<IterationMetrics>, Sta
 /// task shares its first state); held-out probe states come from expert rollouts on the
 /// evaluation tasks that are not training tasks (stream `rl-probe`). Each split keeps a seeded
 /// sample of `rl.probe.states`.
-fn probe_states<'a>(
-    ctx: &Context<'a>,
+#[allow(clippy::type_complexity)]
+fn probe_states<'a, E: StageEnvironment>(
+    ctx: &Context<'a, E>,
     episodes: &[crate::agent::episode::Episode],
-    train: &[&'a crate::tasks::Task],
-) -> Result<(StatePool, ProbeSet<'a>), StageBodyError> {
+    train: &[&'a E::Task],
+) -> Result<(StatePool<E::State>, ProbeSet<'a, E::Task, E::State>), StageBodyError> {
     let cfg = &ctx.experiment.rl.probe;
     let seed = ctx.seed().child("rl-probe");
     let (pooled, held) = split_episodes(episodes, cfg.held_in_episodes_per_task);
-    let pool = StatePool::from_episodes(ctx.workbench, &pooled, train, ctx.run_seed())?;
+    let pool = StatePool::from_episodes(ctx.env, &pooled, train, ctx.run_seed())?;
     let held_in = unseen_states(
-        StatePool::from_episodes(ctx.workbench, &held, train, ctx.run_seed())?,
+        StatePool::from_episodes(ctx.env, &held, train, ctx.run_seed())?,
         &pool,
     );
 
     let held_out_ids = super::sft::held_out_tasks(ctx);
-    let workbench: &'a crate::env::Workbench = ctx.workbench;
-    let held_out_tasks = held_out_ids
-        .iter()
-        .map(|id| Ok(workbench.task(id)?))
-        .collect::<Result<Vec<&'a crate::tasks::Task>, StageBodyError>>()?;
+    let held_out_tasks = ctx.tasks(&held_out_ids)?;
     let mut held_out = Vec::new();
     if !held_out_tasks.is_empty() {
         let mut ecfg = ctx.experiment.expert.clone();
         ecfg.episodes_per_task = cfg.states.div_ceil(held_out_tasks.len()).max(1);
-        let seats = super::expert::experts_for(ctx, &ecfg, &held_out_tasks, None, "rl-probe")?;
-        let jobs: Vec<crate::agent::episode::EpisodeJob<'_>> = seats
-            .iter()
-            .map(|s| {
-                let task = held_out_tasks[s.task];
-                crate::agent::episode::EpisodeJob {
-                    task,
-                    seed: seed
-                        .child("decisions")
-                        .child(&task.spec.id)
-                        .child(s.episode),
-                    run_seed: ctx.run_seed(),
-                    max_steps: ecfg
-                        .expert
-                        .max_steps
-                        .min(task.spec.budget.max_steps as usize),
-                }
-            })
-            .collect();
-        let mut team = crate::agent::expert::ExpertTeam::new(
-            "expert",
-            seats.into_iter().map(|s| s.expert).collect(),
+        let seats = super::expert::seats_for(ctx, &ecfg, &held_out_tasks, None, "rl-probe");
+        let jobs = super::expert::seat_jobs(
+            ctx,
+            &ecfg,
+            &held_out_tasks,
+            &seats,
+            &seed.child("decisions"),
         );
-        let rollouts = crate::agent::episode::run_episodes(ctx.workbench, &jobs, &mut team)?;
-        held_out =
-            StatePool::from_episodes(ctx.workbench, &rollouts, &held_out_tasks, ctx.run_seed())?
-                .states;
+        let mut team = ctx
+            .env
+            .experts("expert", &ecfg, &held_out_tasks, &seats, ctx.run_seed())?;
+        let rollouts = crate::agent::episode::run_episodes(ctx.env, &jobs, team.as_mut())?;
+        held_out = StatePool::from_episodes(ctx.env, &rollouts, &held_out_tasks, ctx.run_seed())?
+            .states;
     }
-    let mut tasks: Vec<&'a crate::tasks::Task> = train.to_vec();
+    let mut tasks: Vec<&'a E::Task> = train.to_vec();
     tasks.extend(held_out_tasks.iter().copied());
     Ok((
         pool,
@@ -344,7 +333,7 @@ fn probe_states<'a>(
 }
 
 /// A seeded sample of `n` states without replacement, in their original order.
-fn sample_states(states: Vec<State>, n: usize, seed: &crate::seed::SeedPath) -> Vec<State> {
+fn sample_states<S>(states: Vec<State<S>>, n: usize, seed: &crate::seed::SeedPath) -> Vec<State<S>> {
     use rand::seq::SliceRandom as _;
     if states.len() <= n {
         return states;
@@ -392,7 +381,7 @@ fn split_episodes(
 }
 
 /// The states of `held` that the state pool does not also hold.
-fn unseen_states(held: StatePool, pool: &StatePool) -> Vec<State> {
+fn unseen_states<S>(held: StatePool<S>, pool: &StatePool<S>) -> Vec<State<S>> {
     let in_pool: std::collections::BTreeSet<_> = pool.states.iter().map(|s| s.digest).collect();
     held.states
         .into_iter()

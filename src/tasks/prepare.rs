@@ -168,6 +168,7 @@ pub fn prepare(
         limits: default_limits(),
         ideas: Vec::new(),
         max_steps: super::python::default_max_steps(),
+        stands_for: None,
     };
     let text =
         ron::ser::to_string_pretty(&spec, ron::ser::PrettyConfig::default().struct_names(true))

@@ -107,6 +107,10 @@ pub struct PythonTaskSpec {
     /// An episode's step limit (the paper's expert trajectories take up to 15 steps).
     #[serde(default = "default_max_steps")]
     pub max_steps: usize,
+    /// The paper's evaluation task this task stands in for (its Table 1 row), when its own id
+    /// is not one (`paper::EvalTask`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stands_for: Option<String>,
 }
 
 pub(crate) fn default_max_steps() -> usize {
@@ -196,6 +200,14 @@ pub fn load_all(root: &Path) -> Result<Vec<PythonTask>, TaskError> {
         }
         if !(spec.reward_scale.is_finite() && spec.reward_scale > 0.0) {
             return Err(field("reward_scale", "expected a finite number > 0".into()));
+        }
+        if spec.max_steps == 0 {
+            return Err(field("max_steps", "expected at least 1".into()));
+        }
+        if let Some(paper) = &spec.stands_for
+            && let Err(e) = paper.parse::<crate::paper::EvalTask>()
+        {
+            return Err(field("stands_for", e.to_string()));
         }
         match &spec.data {
             PythonData::Table {

@@ -24,6 +24,7 @@ mod report_claims;
 mod report_golden;
 mod report_render;
 mod reproduce_pipeline;
+mod reproduce_python;
 mod reward_properties;
 mod sandbox;
 mod serve_openai;

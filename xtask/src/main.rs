@@ -1,6 +1,6 @@
 //! `cargo xtask`: the project's developer and reviewer commands.
 //!
-//! - `reproduce <table1|figure4|all> [--profile smoke|mini|paper] [--store DIR] [--check]`
+//! - `reproduce <table1|figure4|all> [--profile smoke|python-smoke|mini|paper] [--store DIR] [--check]`
 //! - `verify [--store DIR]`: re-hash every artifact of a store
 //! - `bless [--profile ...] [--target ...] [--spread-seeds N]`: write golden/<profile>/<target>.ron
 //!   from a reproduction on a clean checkout, with the spread of N seeds
@@ -41,6 +41,8 @@ impl Target {
 #[derive(Clone, Copy, ValueEnum, Debug)]
 enum Profile {
     Smoke,
+    /// The smoke pipeline in the Python environment (experiments/python-smoke.ron).
+    PythonSmoke,
     Mini,
     Paper,
 }
@@ -49,6 +51,7 @@ impl Profile {
     fn id(self) -> &'static str {
         match self {
             Profile::Smoke => "smoke",
+            Profile::PythonSmoke => "python-smoke",
             Profile::Mini => "mini",
             Profile::Paper => "paper",
         }
@@ -74,7 +77,7 @@ impl Build {
             Ok(v) if v == "release" => Ok(Build::Release),
             Ok(v) => bail!("MLAGENT_BUILD={v}: expected `dev` or `release`"),
             Err(_) => Ok(match profile {
-                Profile::Smoke => Build::Dev,
+                Profile::Smoke | Profile::PythonSmoke => Build::Dev,
                 Profile::Mini | Profile::Paper => Build::Release,
             }),
         }

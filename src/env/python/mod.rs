@@ -205,7 +205,15 @@ pub struct PythonEnv {
     cache: Option<cache::ExecutionCache>,
     /// The reward of agents' steps (`agent::environment`); reward v1 unless set.
     pub reward_config: RewardConfig,
+    /// The tasks a pipeline finds by id (`stages::environment`); none unless set.
+    pub tasks: Vec<PythonTask>,
+    /// Every execution of this process by its cache key, when kept (`with_memo`).
+    memo: Option<Memo>,
 }
+
+type Memo = std::sync::Mutex<
+    std::collections::HashMap<crate::provenance::Digest, (PyFeedback, Option<f64>)>,
+>;
 
 /// The last `n` lines of `text`, for error messages.
 fn tail(text: &str, n: usize) -> String {
@@ -222,6 +230,8 @@ impl PythonEnv {
             scratch: std::env::temp_dir(),
             cache: None,
             reward_config: RewardConfig::v1(),
+            tasks: Vec::new(),
+            memo: None,
         }
     }
 
@@ -229,6 +239,20 @@ impl PythonEnv {
     /// script, command, limits and interpreter reads the record instead of running.
     pub fn with_cache(mut self, dir: PathBuf) -> Self {
         self.cache = Some(cache::ExecutionCache::new(dir));
+        self
+    }
+
+    /// Keeps every execution's result for the life of this value, so the same script on the
+    /// same task runs once (a pipeline replays recorded episodes and restarts episodes from
+    /// the starter often).
+    pub fn with_memo(mut self) -> Self {
+        self.memo = Some(Default::default());
+        self
+    }
+
+    /// The tasks a pipeline finds by id.
+    pub fn with_tasks(mut self, tasks: Vec<PythonTask>) -> Self {
+        self.tasks = tasks;
         self
     }
 
@@ -279,48 +303,64 @@ impl PythonEnv {
         script: &str,
     ) -> Result<(PyFeedback, Option<f64>, bool), PythonEnvError> {
         let (files, answers) = task.workspace_files(&self.data)?;
-        let key = match &self.cache {
-            Some(c) => {
-                let env = run_env(task);
-                let key = cache::KeyInputs {
-                    purpose,
-                    task: &task.spec.id,
-                    files: files
-                        .iter()
-                        .map(|(rel, bytes)| {
-                            (
-                                rel.to_string(),
-                                crate::provenance::Digest::of_bytes(bytes).to_string(),
-                            )
-                        })
-                        .collect(),
-                    script: crate::provenance::Digest::of_bytes(script.as_bytes()).to_string(),
-                    command: vec![
-                        self.interpreter.executable.display().to_string(),
-                        SCRIPT.to_string(),
-                    ],
-                    env: &env,
-                    limits: &task.spec.limits,
-                    interpreter: &self.interpreter.fingerprint,
-                }
-                .key()?;
-                if let Some((feedback, test)) = c.get(&key)? {
-                    return Ok((feedback, test, true));
-                }
-                Some((c, key))
-            }
-            None => None,
-        };
+        let env = run_env(task);
+        let key = cache::KeyInputs {
+            purpose,
+            task: &task.spec.id,
+            files: files
+                .iter()
+                .map(|(rel, bytes)| {
+                    (
+                        rel.to_string(),
+                        crate::provenance::Digest::of_bytes(bytes).to_string(),
+                    )
+                })
+                .collect(),
+            script: crate::provenance::Digest::of_bytes(script.as_bytes()).to_string(),
+            command: vec![
+                self.interpreter.executable.display().to_string(),
+                SCRIPT.to_string(),
+            ],
+            env: &env,
+            limits: &task.spec.limits,
+            interpreter: &self.interpreter.fingerprint,
+        }
+        .key()?;
+        if let Some(memo) = &self.memo
+            && let Some((feedback, test)) = memo
+                .lock()
+                .expect("the memo lock is never poisoned: no code panics while holding it")
+                .get(&key)
+        {
+            return Ok((feedback.clone(), *test, true));
+        }
+        if let Some(c) = &self.cache
+            && let Some((feedback, test)) = c.get(&key)?
+        {
+            self.remember(key, &feedback, test);
+            return Ok((feedback, test, true));
+        }
         let (feedback, ws) = self.run(task, &files, &answers, script)?;
         let test = if purpose == cache::Purpose::Evaluate && feedback.kind == "success" {
             grade(task.spec.metric, &ws.path().join(SUBMISSION), &answers.test).ok()
         } else {
             None
         };
-        if let Some((c, key)) = key {
+        if let Some(c) = &self.cache {
             c.put(&key, &cache::CachedRun::of(&feedback, test))?;
         }
+        self.remember(key, &feedback, test);
         Ok((feedback, test, false))
+    }
+
+    /// Keeps an execution's result for the rest of the process (a replay of a recorded
+    /// episode, or an episode's start, reruns nothing).
+    fn remember(&self, key: crate::provenance::Digest, feedback: &PyFeedback, test: Option<f64>) {
+        if let Some(memo) = &self.memo {
+            memo.lock()
+                .expect("the memo lock is never poisoned: no code panics while holding it")
+                .insert(key, (feedback.clone(), test));
+        }
     }
 
     /// The state at the start of an episode from `script`: it is run once for its metric.

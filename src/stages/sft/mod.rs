@@ -13,7 +13,7 @@ use serde::Serialize;
 
 mod probe;
 
-use super::{Context, StageBodyError, StageError};
+use super::{Context, StageBodyError, StageEnvironment, StageError};
 use crate::agent::conversation::read_jsonl;
 use crate::agent::expert::ExpertStageConfig;
 use crate::agent::lm_policy::TOKENIZER_FILE;
@@ -64,7 +64,7 @@ fn sft_err(e: SftError) -> StageBodyError {
 }
 
 /// The held-out tasks of the experiment: evaluation tasks that are not training tasks.
-pub(crate) fn held_out_tasks(ctx: &Context<'_>) -> Vec<String> {
+pub(crate) fn held_out_tasks<E: StageEnvironment>(ctx: &Context<'_, E>) -> Vec<String> {
     ctx.experiment
         .eval_tasks
         .iter()
@@ -74,7 +74,10 @@ pub(crate) fn held_out_tasks(ctx: &Context<'_>) -> Vec<String> {
 }
 
 /// Runs (or reuses, or resumes) the sft stage below the expert run.
-pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError> {
+pub fn run<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
+    expert: &StageRun,
+) -> Result<StageRun, StageError> {
     let exp = ctx.experiment;
     let cfg = &exp.sft;
     let body_err = |source| StageError::Body {
@@ -105,6 +108,7 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
                 message: e.to_string(),
             })?;
         let seed = ctx.seed().child(STAGE);
+        let system = ctx.env.system_prompt();
         let (tok, model_cfg, model) = match &pcfg.pretrained {
             Some(dir) => {
                 let tok = ChatTokenizer::load(&dir.join(TOKENIZER_FILE))?;
@@ -113,7 +117,7 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
             }
             None => {
                 let tok =
-                    ChatTokenizer::train_bpe(&trainer::tokenizer_corpus(&convs), pcfg.vocab_size)?;
+                    ChatTokenizer::train_bpe(&trainer::tokenizer_corpus(system, &convs), pcfg.vocab_size)?;
                 let c = Qwen2Config::named(&pcfg.model, tok.vocab_size())?;
                 let m = Qwen2::init(&c, &seed.child("init"), &device)?;
                 (tok, c, m)
@@ -145,9 +149,9 @@ pub fn run(ctx: &Context<'_>, expert: &StageRun) -> Result<StageRun, StageError>
                 exp.policy.context_tokens,
                 exp.policy.sampling().max_new_tokens,
             );
-            trainer::render_windows(&tok, &convs, cfg.cutoff_tokens, budget)?
+            trainer::render_windows(&tok, system, &convs, cfg.cutoff_tokens, budget)?
         } else {
-            trainer::render_examples(&tok, &convs, cfg.cutoff_tokens)?
+            trainer::render_examples(&tok, system, &convs, cfg.cutoff_tokens)?
         };
         let tokens: usize = examples.iter().map(|e| e.ids.len()).sum();
         tracing::info!(

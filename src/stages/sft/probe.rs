@@ -6,17 +6,16 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::conversation::Turn;
-use crate::agent::episode::{EpisodeJob, run_episodes};
-use crate::agent::expert::ExpertTeam;
+use crate::agent::episode::run_episodes;
 use crate::agent::knobs::knobs_of;
 use crate::agent::lm_policy::LmPolicy;
-use crate::agent::policy::{Policy, PolicyError, PolicyInput, PolicyOutput, RandomPolicy};
-use crate::env::{Action, Feedback, Script};
-use crate::stages::expert::{Seat, experts_for};
-use crate::stages::{Context, StageBodyError};
+use crate::agent::policy::{Policy, PolicyError, PolicyInput, PolicyOutput};
+use crate::env::Feedback;
+use crate::stages::expert::{seat_jobs, seats_for};
+use crate::stages::{Context, StageBodyError, StageEnvironment};
 use crate::stats::{Interval, SignTest, bootstrap_mean_ci};
 
-use super::{POLICY_DIR, STAGE, file_err};
+use super::{POLICY_DIR, STAGE};
 
 /// One policy's score on the probe states.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,10 +69,11 @@ pub(crate) const PROBE_RESAMPLES: u32 = 10_000;
 
 /// A state to act on: the task, the conversation so far (ends with a human turn) and the
 /// script it refers to.
-struct State<'a> {
-    task: &'a crate::tasks::Task,
+struct State<'a, T, S> {
+    task: &'a T,
     history: Vec<Turn>,
-    script: Script,
+    /// What the environment acts on.
+    state: S,
     /// What the expert did at this state in its rollout.
     expert_action: String,
 }
@@ -84,8 +84,8 @@ struct State<'a> {
 /// per episode: one episode's context weighs on few states. One action per state from the
 /// fine-tuned policy in `run_dir/policy` and one from the random policy, with the same seed
 /// names; each executed once in the workbench.
-pub(super) fn measure(
-    ctx: &Context<'_>,
+pub(super) fn measure<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
     run_dir: &std::path::Path,
     task_ids: &[String],
 ) -> Result<Probe, StageBodyError> {
@@ -95,37 +95,25 @@ pub(super) fn measure(
     let mut ecfg = exp.expert.clone();
     ecfg.episodes_per_task = n.div_ceil(tasks.len()).max(1);
     let stream = format!("{STAGE}-probe");
-    let seats = experts_for(ctx, &ecfg, &tasks, None, &stream)?;
+    let seats = seats_for(ctx, &ecfg, &tasks, None, &stream);
     let seed = ctx.seed().child(&stream);
-    let jobs: Vec<EpisodeJob<'_>> = seats
-        .iter()
-        .map(|&Seat { task, episode, .. }| EpisodeJob {
-            task: tasks[task],
-            seed: seed
-                .child("decisions")
-                .child(&tasks[task].spec.id)
-                .child(episode),
-            run_seed: ctx.run_seed(),
-            max_steps: ecfg
-                .expert
-                .max_steps
-                .min(tasks[task].spec.budget.max_steps as usize),
-        })
-        .collect();
-    let mut team = ExpertTeam::new("expert", seats.into_iter().map(|s| s.expert).collect());
-    let episodes = run_episodes(ctx.workbench, &jobs, &mut team)?;
+    let jobs = seat_jobs(ctx, &ecfg, &tasks, &seats, &seed.child("decisions"));
+    let mut team = ctx
+        .env
+        .experts("expert", &ecfg, &tasks, &seats, ctx.run_seed())?;
+    let episodes = run_episodes(ctx.env, &jobs, team.as_mut())?;
     let mut states = Vec::new();
     for (ep, job) in episodes.iter().zip(&jobs) {
-        let turns = ep.conversation(ctx.workbench, job.task)?.conversations;
-        for (i, step) in ep.steps.iter().enumerate() {
-            let script = Script::parse(job.task.spec.data_type, &step.script_before)
-                .map_err(|e| file_err(std::path::Path::new("(probe state script)"), e))?;
+        let turns = ep.conversation(ctx.env, job.task)?.conversations;
+        let recorded: Vec<_> = ep.steps.iter().map(|s| s.recorded()).collect();
+        let env_states = ctx.env.states_of(job.task, &recorded, ctx.run_seed())?;
+        for (i, state) in env_states.into_iter().take(ep.steps.len()).enumerate() {
             // Task turn, then (action, feedback) of the steps before i; the conversation lacks
             // only the last step's feedback, which no state needs.
             states.push(State {
                 task: job.task,
                 history: turns[..1 + 2 * i].to_vec(),
-                script,
+                state,
                 expert_action: turns[1 + 2 * i].value.clone(),
             });
         }
@@ -152,9 +140,11 @@ pub(super) fn measure(
         exp.policy.sampling(),
         exp.policy.context_tokens,
         device,
-    )?;
+    )?
+    .with_system(ctx.env.system_prompt());
     let sft = score(ctx, &states, &mut lm, &seed)?;
-    let random = score(ctx, &states, &mut RandomPolicy, &seed)?;
+    let state_tasks: Vec<&E::Task> = states.iter().map(|s| s.task).collect();
+    let random = score(ctx, &states, ctx.env.random_agent(&state_tasks).as_mut(), &seed)?;
     let mut teacher = Replay {
         name: "expert",
         actions: states.iter().map(|s| s.expert_action.clone()).collect(),
@@ -210,19 +200,27 @@ impl Policy for Replay {
     }
 }
 
-fn score(
-    ctx: &Context<'_>,
-    states: &[State<'_>],
+fn score<E: StageEnvironment>(
+    ctx: &Context<'_, E>,
+    states: &[State<'_, E::Task, E::State>],
     policy: &mut dyn Policy,
     seed: &crate::seed::SeedPath,
 ) -> Result<ProbeScore, StageBodyError> {
-    let knobs: Vec<_> = states.iter().map(|s| knobs_of(&s.script)).collect();
+    let knobs: Vec<_> = states
+        .iter()
+        .map(|s| {
+            ctx.env
+                .typed_script(&s.state)
+                .map(knobs_of)
+                .unwrap_or_default()
+        })
+        .collect();
     let inputs: Vec<PolicyInput<'_>> = states
         .iter()
         .zip(&knobs)
         .enumerate()
         .map(|(i, (s, k))| PolicyInput {
-            task_id: &s.task.spec.id,
+            task_id: ctx.env.task_id(s.task),
             episode: i,
             history: &s.history,
             knobs: k,
@@ -237,23 +235,20 @@ fn score(
     let results = states
         .par_iter()
         .zip(outs.par_iter())
-        .map(|(s, o)| {
-            ctx.workbench
-                .step(s.task, &s.script, &o.text, ctx.run_seed())
-        })
+        .map(|(s, o)| ctx.env.step(s.task, &s.state, &o.text, ctx.run_seed()))
         .collect::<Vec<_>>();
     let (mut parsed, mut well, mut reward) = (0usize, 0usize, 0.0f64);
     let mut samples = Vec::new();
     for ((o, r), s) in outs.iter().zip(results).zip(states) {
         let r = r?;
         samples.push(ProbeSample {
-            task: s.task.spec.id.clone(),
+            task: ctx.env.task_id(s.task).to_string(),
             step: s.history.len() / 2,
             action: o.text.clone(),
             feedback: format!("{}: {}", r.feedback.kind(), r.feedback.message()),
             reward: r.reward,
         });
-        let ok = Action::parse(&o.text).is_ok();
+        let ok = ctx.env.parses(&o.text);
         parsed += usize::from(ok);
         well += usize::from(ok && !matches!(r.feedback, Feedback::InvalidAction { .. }));
         reward += r.reward;

@@ -28,7 +28,7 @@ impl<'a, T> CurveTasks<'a, T> {
     ) -> Result<Self, RlError> {
         let mut out = Vec::new();
         for t in tasks {
-            if let Ok(e) = env.task_id(t).parse::<EvalTask>() {
+            if let Some(e) = env.eval_task(t) {
                 let starter = crate::eval::starter_test_metric(env, t, run_seed)?;
                 out.push((*t, e, starter));
             }

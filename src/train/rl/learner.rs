@@ -43,6 +43,9 @@ pub struct Learner {
     pub context_tokens: usize,
     pub train_device: Device,
     pub infer_device: Device,
+    /// The system prompt of the environment the policy acts in (the workbench's unless the
+    /// stage sets its environment's).
+    pub system: &'static str,
 }
 
 /// Means over an update's minibatches.
@@ -115,6 +118,7 @@ impl Learner {
             context_tokens,
             train_device,
             infer_device,
+            system: crate::agent::prompt::SYSTEM,
         }
     }
 
@@ -153,7 +157,8 @@ impl Learner {
             sampling,
             self.context_tokens,
             self.infer_device.clone(),
-        ))
+        )
+        .with_system(self.system))
     }
 
     fn snapshot_value(&self) -> ValueHead {

@@ -3,7 +3,6 @@
 
 use crate::agent::conversation::{Conversation, Role as TurnRole};
 use crate::agent::lm_policy::fit_state;
-use crate::agent::prompt;
 use crate::lm::LmError;
 use crate::lm::chat::{Message, Role, render};
 use crate::lm::tokenizer::ChatTokenizer;
@@ -26,10 +25,11 @@ impl Example {
     }
 }
 
-/// The chat messages of a ShareGPT conversation as the policy sees them: the system prompt,
+/// The chat messages of a ShareGPT conversation as the policy sees them: the system prompt of
+/// its environment (`agent::environment::Environment::system_prompt`),
 /// human turns as user and gpt turns as assistant (so training text equals acting text).
-pub fn messages(conv: &Conversation) -> Vec<Message> {
-    std::iter::once(Message::new(Role::System, prompt::SYSTEM))
+pub fn messages(system: &str, conv: &Conversation) -> Vec<Message> {
+    std::iter::once(Message::new(Role::System, system))
         .chain(conv.conversations.iter().map(|t| {
             let role = match t.from {
                 TurnRole::Human => Role::User,
@@ -46,13 +46,14 @@ pub fn messages(conv: &Conversation) -> Vec<Message> {
 /// dropped. [`render_windows`] trains the rest of a long conversation too.
 pub fn render_examples(
     tok: &ChatTokenizer,
+    system: &str,
     convs: &[Conversation],
     cutoff: usize,
 ) -> Result<(Vec<Example>, usize), LmError> {
     let mut out = Vec::with_capacity(convs.len());
     let mut dropped = 0;
     for c in convs {
-        let mut r = render(tok, &messages(c), false)?;
+        let mut r = render(tok, &messages(system, c), false)?;
         r.ids.truncate(cutoff);
         r.assistant_mask.truncate(cutoff);
         if r.ids.len() < 2 || !r.assistant_mask[1..].iter().any(|&m| m) {
@@ -74,6 +75,7 @@ pub fn render_examples(
 /// after that prompt are targets; the first window is `render_examples`'s example.
 pub fn render_windows(
     tok: &ChatTokenizer,
+    system: &str,
     convs: &[Conversation],
     cutoff: usize,
     prompt_budget: usize,
@@ -81,7 +83,7 @@ pub fn render_windows(
     let mut out = Vec::new();
     let mut dropped = 0;
     for c in convs {
-        let all = messages(c);
+        let all = messages(system, c);
         // System and task, then one (assistant, user) pair per action; the last has no user.
         let actions = all.len().saturating_sub(1) / 2;
         if actions == 0 {
@@ -92,7 +94,7 @@ pub fn render_windows(
         while j < actions {
             // The state before action j, as the policy gets it when acting.
             let history = &c.conversations[..1 + 2 * j];
-            let mut msgs = fit_state(tok, prompt::SYSTEM, history, prompt_budget)?.messages;
+            let mut msgs = fit_state(tok, system, history, prompt_budget)?.messages;
             let prompt_len = render(tok, &msgs, false)?.ids.len();
             msgs.extend_from_slice(&all[2 + 2 * j..]);
             let mut r = render(tok, &msgs, false)?;
@@ -132,9 +134,9 @@ pub fn render_windows(
 }
 
 /// The texts a tokenizer is trained on: the system prompt, the role headers and every turn.
-pub fn tokenizer_corpus(convs: &[Conversation]) -> Vec<String> {
+pub fn tokenizer_corpus(system: &str, convs: &[Conversation]) -> Vec<String> {
     let mut out = vec![
-        prompt::SYSTEM.to_string(),
+        system.to_string(),
         "system\nuser\nassistant\n".to_string(),
     ];
     out.extend(

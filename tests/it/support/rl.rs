@@ -34,7 +34,7 @@ pub fn pipeline(root: &Path, exp: &Experiment, until: Until) -> Digests {
     let wb = mlagent::stages::workbench(exp).unwrap();
     let ctx = Context {
         store: &store,
-        workbench: &wb,
+        env: &wb,
         experiment: exp,
         code: CodeVersion::NoRepository {
             crate_version: "test".into(),

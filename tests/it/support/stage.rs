@@ -31,7 +31,7 @@ impl Fixture {
     pub fn ctx(&self) -> Context<'_> {
         Context {
             store: &self.store,
-            workbench: &self.wb,
+            env: &self.wb,
             experiment: &self.exp,
             code: CodeVersion::NoRepository {
                 crate_version: "test".into(),
