@@ -178,8 +178,7 @@ impl Environment for Workbench {
     }
 
     fn is_edit(&self, text: &str) -> bool {
-        crate::env::Action::parse(text)
-            .is_ok_and(|a| a.kind == crate::env::ActionKind::EditScript)
+        crate::env::Action::parse(text).is_ok_and(|a| a.kind == crate::env::ActionKind::EditScript)
     }
 
     fn script(&self, state: &Script) -> String {

@@ -148,61 +148,60 @@ pub fn run<E: StageEnvironment>(
                     "interrupted in stage {STAGE} before agent {agent}; the evaluation keeps no partial state and runs again in full"
                 )));
             }
-            let episodes = match agent {
-                Agent::Random => {
-                    let per_episode: Vec<&E::Task> = tasks
-                        .iter()
-                        .flat_map(|t| std::iter::repeat_n(*t, cfg.trajectories))
-                        .collect();
-                    play(ctx, &tasks, ctx.env.random_agent(&per_episode).as_mut())?
-                }
-                Agent::NonEnrichedExpert | Agent::Expert => {
-                    let kind = if *agent == Agent::Expert {
-                        ExpertKind::Enriched
-                    } else {
-                        ExpertKind::NonEnriched
-                    };
-                    let mut ecfg = ctx.experiment.expert.clone();
-                    ecfg.expert.kind = kind;
-                    ecfg.episodes_per_task = cfg.trajectories;
-                    // Every agent gets the task's step budget in evaluation (the episode job
-                    // caps each task); the teacher's own limit applies to its training data.
-                    ecfg.expert.max_steps = tasks
-                        .iter()
-                        .map(|t| cfg.steps_on(ctx.env.max_steps(t)))
-                        .max()
-                        .unwrap_or(ecfg.expert.max_steps);
-                    let seats = seats_for(ctx, &ecfg, &tasks, Some(&book), STAGE);
-                    let mut team =
-                        ctx.env
-                            .experts(agent.id(), &ecfg, &tasks, &seats, ctx.run_seed())?;
-                    play(ctx, &tasks, team.as_mut())?
-                }
-                lm => {
-                    let (_, lm_run) = lm_agents
-                        .iter()
-                        .find(|(a, _)| a == lm)
-                        .expect("every LM agent in `agents` came from `lm_agents`");
-                    let p = &ctx.experiment.policy;
-                    let device =
-                        ctx.experiment
-                            .backend
-                            .device()
-                            .map_err(|e| StageBodyError::Config {
+            let episodes =
+                match agent {
+                    Agent::Random => {
+                        let per_episode: Vec<&E::Task> = tasks
+                            .iter()
+                            .flat_map(|t| std::iter::repeat_n(*t, cfg.trajectories))
+                            .collect();
+                        play(ctx, &tasks, ctx.env.random_agent(&per_episode).as_mut())?
+                    }
+                    Agent::NonEnrichedExpert | Agent::Expert => {
+                        let kind = if *agent == Agent::Expert {
+                            ExpertKind::Enriched
+                        } else {
+                            ExpertKind::NonEnriched
+                        };
+                        let mut ecfg = ctx.experiment.expert.clone();
+                        ecfg.expert.kind = kind;
+                        ecfg.episodes_per_task = cfg.trajectories;
+                        // Every agent gets the task's step budget in evaluation (the episode job
+                        // caps each task); the teacher's own limit applies to its training data.
+                        ecfg.expert.max_steps = tasks
+                            .iter()
+                            .map(|t| cfg.steps_on(ctx.env.max_steps(t)))
+                            .max()
+                            .unwrap_or(ecfg.expert.max_steps);
+                        let seats = seats_for(ctx, &ecfg, &tasks, Some(&book), STAGE);
+                        let mut team =
+                            ctx.env
+                                .experts(agent.id(), &ecfg, &tasks, &seats, ctx.run_seed())?;
+                        play(ctx, &tasks, team.as_mut())?
+                    }
+                    lm => {
+                        let (_, lm_run) = lm_agents
+                            .iter()
+                            .find(|(a, _)| a == lm)
+                            .expect("every LM agent in `agents` came from `lm_agents`");
+                        let p = &ctx.experiment.policy;
+                        let device = ctx.experiment.backend.device().map_err(|e| {
+                            StageBodyError::Config {
                                 field: "backend".into(),
                                 message: e.to_string(),
-                            })?;
-                    let mut policy = LmPolicy::load(
-                        lm.id(),
-                        &super::policy_dir(lm_run),
-                        p.sampling(),
-                        p.context_tokens,
-                        device,
-                    )?
-                    .with_system(ctx.env.system_prompt());
-                    play(ctx, &tasks, &mut policy)?
-                }
-            };
+                            }
+                        })?;
+                        let mut policy = LmPolicy::load(
+                            lm.id(),
+                            &super::policy_dir(lm_run),
+                            p.sampling(),
+                            p.context_tokens,
+                            device,
+                        )?
+                        .with_system(ctx.env.system_prompt());
+                        play(ctx, &tasks, &mut policy)?
+                    }
+                };
             let budgets: Vec<usize> = evals
                 .iter()
                 .flat_map(|(_, task)| {
@@ -293,8 +292,7 @@ fn score_episodes<A: Clone, E: StageEnvironment>(
         let starter = starter_test_metric(ctx.env, *task, ctx.run_seed())?;
         for i in 0..n {
             let episode = &episodes[ti * n + i];
-            let score =
-                episode_test_metric(ctx.env, *task, episode, starter, ctx.run_seed())?;
+            let score = episode_test_metric(ctx.env, *task, episode, starter, ctx.run_seed())?;
             scores.push(score);
             audit.push(Trajectory {
                 agent: agent.clone(),
@@ -324,7 +322,10 @@ fn play<E: StageEnvironment>(
             let seed = &seed;
             (0..cfg.trajectories).map(move |i| EpisodeJob {
                 task: *task,
-                seed: seed.child(ctx.env.task_id(task)).child(i).child("decisions"),
+                seed: seed
+                    .child(ctx.env.task_id(task))
+                    .child(i)
+                    .child("decisions"),
                 run_seed: ctx.run_seed(),
                 max_steps: cfg.steps_on(ctx.env.max_steps(task)),
             })

@@ -170,8 +170,8 @@ pub fn python_environment(
         message,
     };
     let registry = crate::tasks::Registry::load_default().map_err(|e| config(e.to_string()))?;
-    let tasks = crate::tasks::python::load_with_prepared(prepared)
-        .map_err(|e| config(e.to_string()))?;
+    let tasks =
+        crate::tasks::python::load_with_prepared(prepared).map_err(|e| config(e.to_string()))?;
     let interpreter = Interpreter::find(python).map_err(|e| config(e.to_string()))?;
     let mut env = PythonEnv::new(registry.data.clone(), interpreter, isolation)
         .with_tasks(tasks)

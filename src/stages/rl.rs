@@ -148,12 +148,8 @@ fn run_method<E: StageEnvironment>(
             Ok((gains, m))
         };
         let mut collect = |it: usize, l: &Learner| match method {
-            RlMethod::StepWise => {
-                stepwise::collect(ctx.env, &pool, &train, l, it, &seed, run_seed)
-            }
-            RlMethod::EpisodeWise => {
-                episodic::collect(ctx.env, &train, l, it, &seed, run_seed)
-            }
+            RlMethod::StepWise => stepwise::collect(ctx.env, &pool, &train, l, it, &seed, run_seed),
+            RlMethod::EpisodeWise => episodic::collect(ctx.env, &train, l, it, &seed, run_seed),
         };
         let progress = driver::train(
             &mut learner,
@@ -315,8 +311,8 @@ fn probe_states<'a, E: StageEnvironment>(
             .env
             .experts("expert", &ecfg, &held_out_tasks, &seats, ctx.run_seed())?;
         let rollouts = crate::agent::episode::run_episodes(ctx.env, &jobs, team.as_mut())?;
-        held_out = StatePool::from_episodes(ctx.env, &rollouts, &held_out_tasks, ctx.run_seed())?
-            .states;
+        held_out =
+            StatePool::from_episodes(ctx.env, &rollouts, &held_out_tasks, ctx.run_seed())?.states;
     }
     let mut tasks: Vec<&'a E::Task> = train.to_vec();
     tasks.extend(held_out_tasks.iter().copied());
@@ -333,7 +329,11 @@ fn probe_states<'a, E: StageEnvironment>(
 }
 
 /// A seeded sample of `n` states without replacement, in their original order.
-fn sample_states<S>(states: Vec<State<S>>, n: usize, seed: &crate::seed::SeedPath) -> Vec<State<S>> {
+fn sample_states<S>(
+    states: Vec<State<S>>,
+    n: usize,
+    seed: &crate::seed::SeedPath,
+) -> Vec<State<S>> {
     use rand::seq::SliceRandom as _;
     if states.len() <= n {
         return states;

@@ -41,7 +41,10 @@ fn python_smoke_reproduces_with_one_digest_from_fresh_stores() {
     let b = tempfile::tempdir().expect("a store");
     let (out, da) = reproduce(&python, a.path());
     // Table 1's rows are the paper's tasks the Python tasks stand for.
-    assert!(out.contains("house-price") && out.contains("tabular-dec-2021"), "{out}");
+    assert!(
+        out.contains("house-price") && out.contains("tabular-dec-2021"),
+        "{out}"
+    );
     let (_, db) = reproduce(&python, b.path());
     assert_eq!(da, db, "report digests of two fresh stores");
 
@@ -52,10 +55,9 @@ fn python_smoke_reproduces_with_one_digest_from_fresh_stores() {
         .next()
         .expect("one eval run")
         .path();
-    let results: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(eval.join("results.json")).expect("results.json"),
-    )
-    .expect("JSON");
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(eval.join("results.json")).expect("results.json"))
+            .expect("JSON");
     let agents: Vec<&str> = results["tasks"][0]["agents"]
         .as_array()
         .expect("agents")

@@ -116,8 +116,10 @@ pub fn run<E: StageEnvironment>(
                 (tok, c, m)
             }
             None => {
-                let tok =
-                    ChatTokenizer::train_bpe(&trainer::tokenizer_corpus(system, &convs), pcfg.vocab_size)?;
+                let tok = ChatTokenizer::train_bpe(
+                    &trainer::tokenizer_corpus(system, &convs),
+                    pcfg.vocab_size,
+                )?;
                 let c = Qwen2Config::named(&pcfg.model, tok.vocab_size())?;
                 let m = Qwen2::init(&c, &seed.child("init"), &device)?;
                 (tok, c, m)

@@ -144,7 +144,12 @@ pub(super) fn measure<E: StageEnvironment>(
     .with_system(ctx.env.system_prompt());
     let sft = score(ctx, &states, &mut lm, &seed)?;
     let state_tasks: Vec<&E::Task> = states.iter().map(|s| s.task).collect();
-    let random = score(ctx, &states, ctx.env.random_agent(&state_tasks).as_mut(), &seed)?;
+    let random = score(
+        ctx,
+        &states,
+        ctx.env.random_agent(&state_tasks).as_mut(),
+        &seed,
+    )?;
     let mut teacher = Replay {
         name: "expert",
         actions: states.iter().map(|s| s.expert_action.clone()).collect(),

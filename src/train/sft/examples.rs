@@ -135,10 +135,7 @@ pub fn render_windows(
 
 /// The texts a tokenizer is trained on: the system prompt, the role headers and every turn.
 pub fn tokenizer_corpus(system: &str, convs: &[Conversation]) -> Vec<String> {
-    let mut out = vec![
-        system.to_string(),
-        "system\nuser\nassistant\n".to_string(),
-    ];
+    let mut out = vec![system.to_string(), "system\nuser\nassistant\n".to_string()];
     out.extend(
         convs
             .iter()

@@ -352,9 +352,18 @@ mod tests {
                 Turn::gpt("Thought: b\nAction: Final Answer\nAction Input: "),
             ],
         };
-        let tok =
-            ChatTokenizer::train_bpe(&tokenizer_corpus(crate::agent::prompt::SYSTEM, std::slice::from_ref(&conv)), 300).unwrap();
-        let (ex, dropped) = render_examples(&tok, crate::agent::prompt::SYSTEM, std::slice::from_ref(&conv), 10_000).unwrap();
+        let tok = ChatTokenizer::train_bpe(
+            &tokenizer_corpus(crate::agent::prompt::SYSTEM, std::slice::from_ref(&conv)),
+            300,
+        )
+        .unwrap();
+        let (ex, dropped) = render_examples(
+            &tok,
+            crate::agent::prompt::SYSTEM,
+            std::slice::from_ref(&conv),
+            10_000,
+        )
+        .unwrap();
         assert_eq!(dropped, 0);
         let e = &ex[0];
         let text = target_text(&tok, e);
@@ -362,11 +371,23 @@ mod tests {
         assert!(!text.contains("task text") && !text.contains("Observation"));
         assert!(!text.contains("You are an ML engineer"));
         // Cut inside the system prompt: no target left, so the example is dropped.
-        let (ex, dropped) = render_examples(&tok, crate::agent::prompt::SYSTEM, std::slice::from_ref(&conv), 5).unwrap();
+        let (ex, dropped) = render_examples(
+            &tok,
+            crate::agent::prompt::SYSTEM,
+            std::slice::from_ref(&conv),
+            5,
+        )
+        .unwrap();
         assert!(ex.is_empty() && dropped == 1);
         // Cut in the middle of the first action: it is partly kept.
         let first = e.mask.iter().position(|&m| m).unwrap();
-        let (ex, _) = render_examples(&tok, crate::agent::prompt::SYSTEM, std::slice::from_ref(&conv), first + 3).unwrap();
+        let (ex, _) = render_examples(
+            &tok,
+            crate::agent::prompt::SYSTEM,
+            std::slice::from_ref(&conv),
+            first + 3,
+        )
+        .unwrap();
         assert_eq!(ex[0].ids.len(), first + 3);
         assert_eq!(ex[0].mask.iter().filter(|&&m| m).count(), 3);
     }
@@ -388,16 +409,26 @@ mod tests {
             conversations: turns,
         };
         let convs = std::slice::from_ref(&conv);
-        let tok = ChatTokenizer::train_bpe(&tokenizer_corpus(crate::agent::prompt::SYSTEM, convs), 400).unwrap();
-        let full = render(&tok, &messages(crate::agent::prompt::SYSTEM, &conv), false).unwrap().ids.len();
-        let base = render(&tok, &messages(crate::agent::prompt::SYSTEM, &conv)[..2], false)
+        let tok =
+            ChatTokenizer::train_bpe(&tokenizer_corpus(crate::agent::prompt::SYSTEM, convs), 400)
+                .unwrap();
+        let full = render(&tok, &messages(crate::agent::prompt::SYSTEM, &conv), false)
             .unwrap()
             .ids
             .len();
+        let base = render(
+            &tok,
+            &messages(crate::agent::prompt::SYSTEM, &conv)[..2],
+            false,
+        )
+        .unwrap()
+        .ids
+        .len();
         let cutoff = base + (full - base) / 3;
         let (cut, _) = render_examples(&tok, crate::agent::prompt::SYSTEM, convs, cutoff).unwrap();
         let budget = base + (full - base) / 6;
-        let (win, dropped) = render_windows(&tok, crate::agent::prompt::SYSTEM, convs, cutoff, budget).unwrap();
+        let (win, dropped) =
+            render_windows(&tok, crate::agent::prompt::SYSTEM, convs, cutoff, budget).unwrap();
         assert_eq!(dropped, 0);
         assert!(win.len() > 2, "{} windows", win.len());
         assert_eq!(
@@ -429,8 +460,14 @@ mod tests {
             );
         }
         // Short conversations are unchanged.
-        let (w, _) = render_windows(&tok, crate::agent::prompt::SYSTEM, convs, 100_000, 100_000).unwrap();
-        assert_eq!(w, render_examples(&tok, crate::agent::prompt::SYSTEM, convs, 100_000).unwrap().0);
+        let (w, _) =
+            render_windows(&tok, crate::agent::prompt::SYSTEM, convs, 100_000, 100_000).unwrap();
+        assert_eq!(
+            w,
+            render_examples(&tok, crate::agent::prompt::SYSTEM, convs, 100_000)
+                .unwrap()
+                .0
+        );
     }
 
     #[test]
