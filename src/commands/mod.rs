@@ -14,6 +14,8 @@ pub mod verify;
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
+
 use mlagent::backend::BackendKind;
 
 /// Options every subcommand understands.
@@ -31,6 +33,15 @@ pub struct Global {
     /// compute on the CPU refuse any but flex
     #[arg(long, global = true)]
     pub backend: Option<BackendKind>,
+    /// `run` and `reproduce` of a Python experiment: send every execution as a job to the Ray
+    /// cluster whose Jobs API (the dashboard) is at this URL, e.g. http://127.0.0.1:8265
+    #[arg(long, global = true, value_name = "URL", requires = "ray_shared_dir")]
+    pub ray_address: Option<String>,
+    /// With --ray-address: a folder every node of the cluster sees at this same path (job
+    /// folders are written there); this `mlagent` binary and the interpreter must be at the same
+    /// paths on every node
+    #[arg(long, global = true, value_name = "DIR", requires = "ray_address")]
+    pub ray_shared_dir: Option<PathBuf>,
 }
 
 impl Global {
@@ -123,10 +134,37 @@ pub(crate) fn pipeline_python_env(
             experiment.name
         )
     })?;
-    Ok(mlagent::stages::python_environment(
+    let env = mlagent::stages::python_environment(
         experiment,
         &python,
         mlagent::sandbox::Isolation::Required,
         &global.prepared_root(),
-    )?)
+    )?;
+    Ok(match (&global.ray_address, &global.ray_shared_dir) {
+        (Some(address), Some(shared)) => env.with_ray(mlagent::env::python::ray::RayExecutor {
+            address: address.clone(),
+            shared_dir: shared.clone(),
+            mlagent: std::env::current_exe()
+                .context("locating this mlagent binary for the cluster's jobs")?,
+            width: 1,
+            schedule_seconds: 120.0,
+        }),
+        _ => env,
+    })
+}
+
+/// `--ray-address` is for the Python environment's executions; a workbench experiment trains
+/// its scripts in-process.
+pub(crate) fn refuse_ray_for_workbench(
+    global: &Global,
+    experiment: &mlagent::config::Experiment,
+) -> anyhow::Result<()> {
+    if global.ray_address.is_some() {
+        anyhow::bail!(
+            "--ray-address: experiment `{}` acts in the workbench, whose scripts train in this \
+             process; Ray runs the Python environment's executions (`environment: Python`)",
+            experiment.name
+        );
+    }
+    Ok(())
 }

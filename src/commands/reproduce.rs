@@ -112,6 +112,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match experiment.environment {
         EnvironmentKind::Workbench => {
+            super::refuse_ray_for_workbench(global, &experiment)?;
             let workbench = mlagent::stages::workbench(&experiment).context("loading tasks/")?;
             let ctx = Context {
                 store: &store,

@@ -70,6 +70,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
     match exp.environment {
         mlagent::config::EnvironmentKind::Workbench => {
+            super::refuse_ray_for_workbench(global, &exp)?;
             let wb = mlagent::stages::workbench(&exp).context("loading tasks/")?;
             let ctx = Context {
                 store: &store,

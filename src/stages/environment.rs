@@ -42,6 +42,8 @@ pub trait StageEnvironment: Environment {
         size: usize,
         seed: &SeedPath,
     ) -> Result<Vec<Idea>, StageBodyError>;
+    /// An idea as a teacher is told it (`stages::expert::ideas_note`).
+    fn describe_idea(&self, idea: &Idea) -> String;
     /// One scripted expert per seat, as one policy named `name` over the batch (episode `i` is
     /// `seats[i]`'s), each acting on `tasks[seat.task]` up to `cfg.expert.max_steps`.
     fn experts<'s>(
@@ -78,6 +80,16 @@ impl StageEnvironment for Workbench {
     ) -> Result<Vec<Idea>, StageBodyError> {
         let knobs = knobs_of(&self.starter(task)?);
         Ok(candidate_pool(&knobs, size, seed))
+    }
+
+    /// `thought (key = value; ...)`.
+    fn describe_idea(&self, idea: &Idea) -> String {
+        let edits: Vec<String> = idea
+            .edits
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        format!("{} ({})", idea.thought, edits.join("; "))
     }
 
     fn experts<'s>(
@@ -175,6 +187,17 @@ impl StageEnvironment for PythonEnv {
         _seed: &SeedPath,
     ) -> Result<Vec<Idea>, StageBodyError> {
         Ok(task.spec.ideas.iter().take(size).map(idea_of).collect())
+    }
+
+    /// `thought`, then each search/replace block as an Edit Script writes it.
+    fn describe_idea(&self, idea: &Idea) -> String {
+        let mut s = idea.thought.clone();
+        for (search, replace) in &idea.edits {
+            s.push_str(&format!(
+                "\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE"
+            ));
+        }
+        s
     }
 
     /// The enriched expert tries its seat's ideas (on a task outside the idea book, every idea

@@ -88,14 +88,16 @@ pub(crate) fn seat_jobs<'t, E: StageEnvironment>(
 pub(crate) const API_DIR: &str = "api";
 
 /// The extra system text of an API teacher's episode: the ideas it starts from.
-pub(crate) fn ideas_note(ideas: &[crate::agent::ideas::Idea]) -> String {
+pub(crate) fn ideas_note<E: StageEnvironment>(
+    env: &E,
+    ideas: &[crate::agent::ideas::Idea],
+) -> String {
     if ideas.is_empty() {
         return String::new();
     }
     let mut s = String::from("Ideas worth trying first in this episode:");
     for i in ideas {
-        let edits: Vec<String> = i.edits.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-        s.push_str(&format!("\n- {} ({})", i.thought, edits.join("; ")));
+        s.push_str(&format!("\n- {}", env.describe_idea(i)));
     }
     s
 }
@@ -128,7 +130,10 @@ pub fn run<E: StageEnvironment>(
             }
             Some(api) => {
                 let rec = Recording::new(run.resume_dir().join(API_DIR).join(&api.name));
-                let notes = seats.iter().map(|s| ideas_note(&s.ideas)).collect();
+                let notes = seats
+                    .iter()
+                    .map(|s| ideas_note(ctx.env, &s.ideas))
+                    .collect();
                 let mut teacher = ApiPolicy::new(api.clone(), rec.clone(), ctx.offline)
                     .map_err(|e| StageBodyError::Config {
                         field: "expert.api".into(),

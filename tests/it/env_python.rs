@@ -769,3 +769,71 @@ fn recorded_python_episodes_replay_into_rl_states() {
         "{err}"
     );
 }
+
+/// `mlagent run` of the python-smoke experiment's first stages with `--ray-address`: every
+/// execution a job on a local Ray head; the expert stage's run has the local run's digest, so
+/// the cluster's results are this machine's.
+#[test]
+fn the_pipeline_through_ray_gives_the_local_runs() {
+    let Some(python) = python() else {
+        return;
+    };
+    let Some(head) = ray_head(&python) else {
+        return;
+    };
+    let shared = tempfile::tempdir().expect("a shared folder");
+    let run = |extra: &[&std::ffi::OsStr]| {
+        let store = tempfile::tempdir().expect("a store");
+        let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+            .arg("--store")
+            .arg(store.path())
+            .args(extra)
+            .args(["run", "--experiment", "experiments/python-smoke.ron"])
+            .args(["--until", "expert"])
+            .env("MLAGENT_PYTHON", &python)
+            .output()
+            .expect("run mlagent");
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // `<stage> <manifest digest> <dir> (ran)`: the digests, not the folders.
+        out.lines()
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
+    let local = run(&[]);
+    let remote = run(&[
+        "--ray-address".as_ref(),
+        head.address.as_ref(),
+        "--ray-shared-dir".as_ref(),
+        shared.path().as_os_str(),
+    ]);
+    assert_eq!(local.len(), 2, "{local:?}");
+    assert_eq!(local, remote);
+    let left: Vec<_> = std::fs::read_dir(shared.path())
+        .expect("the shared folder")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "job folders left behind: {left:?}");
+
+    // A workbench experiment is refused: its scripts train in-process.
+    let store = tempfile::tempdir().expect("a store");
+    let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .arg("--store")
+        .arg(store.path())
+        .args(["--ray-address", "http://127.0.0.1:1", "--ray-shared-dir"])
+        .arg(shared.path())
+        .args(["run", "--experiment", "experiments/smoke.ron"])
+        .output()
+        .expect("run mlagent");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("acts in the workbench"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -209,6 +209,8 @@ pub struct PythonEnv {
     pub tasks: Vec<PythonTask>,
     /// Every execution of this process by its cache key, when kept (`with_memo`).
     memo: Option<Memo>,
+    /// Executions go to this Ray cluster instead of this machine's sandbox (`with_ray`).
+    remote: Option<ray::RayExecutor>,
 }
 
 type Memo = std::sync::Mutex<
@@ -232,6 +234,7 @@ impl PythonEnv {
             reward_config: RewardConfig::v1(),
             tasks: Vec::new(),
             memo: None,
+            remote: None,
         }
     }
 
@@ -247,6 +250,13 @@ impl PythonEnv {
     /// the starter often).
     pub fn with_memo(mut self) -> Self {
         self.memo = Some(Default::default());
+        self
+    }
+
+    /// Every execution runs as a job on `cluster` (`ray::RayExecutor`): the same sandbox and
+    /// grading on whichever node Ray picks, so the results are a local run's.
+    pub fn with_ray(mut self, cluster: ray::RayExecutor) -> Self {
+        self.remote = Some(cluster);
         self
     }
 
@@ -340,11 +350,18 @@ impl PythonEnv {
             self.remember(key, &feedback, test);
             return Ok((feedback, test, true));
         }
-        let (feedback, ws) = self.run(task, &files, &answers, script)?;
-        let test = if purpose == cache::Purpose::Evaluate && feedback.kind == "success" {
-            grade(task.spec.metric, &ws.path().join(SUBMISSION), &answers.test).ok()
-        } else {
-            None
+        let evaluate = purpose == cache::Purpose::Evaluate;
+        let (feedback, test) = match &self.remote {
+            Some(cluster) => cluster.execute(self, task, script, evaluate)?,
+            None => {
+                let (feedback, ws) = self.run(task, &files, &answers, script)?;
+                let test = if evaluate && feedback.kind == "success" {
+                    grade(task.spec.metric, &ws.path().join(SUBMISSION), &answers.test).ok()
+                } else {
+                    None
+                };
+                (feedback, test)
+            }
         };
         if let Some(c) = &self.cache {
             c.put(&key, &cache::CachedRun::of(&feedback, test))?;

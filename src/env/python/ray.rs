@@ -16,9 +16,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::executor::Job;
-use super::{PyFeedback, PythonEnv, PythonEnvError, feedback_of, run_env, write_workspace};
+use super::{PyFeedback, PythonEnv, PythonEnvError, feedback_of, grade, run_env, write_workspace};
 use crate::sandbox::job::{self, JobSpec};
-use crate::tasks::python::SCRIPT;
+use crate::tasks::python::{SCRIPT, SUBMISSION};
 
 /// Where the cluster is and how jobs reach it.
 #[derive(Clone, Debug)]
@@ -88,11 +88,31 @@ impl RayExecutor {
                 let (client, gate) = (&client, &gate);
                 async move {
                     let _slot = gate.acquire().await.expect("the semaphore is never closed");
-                    self.execute_one(client, env, j, i).await
+                    self.execute_one(client, env, j, i, false)
+                        .await
+                        .map(|(feedback, _)| feedback)
                 }
             });
             futures_util::future::join_all(runs).await
         })
+    }
+
+    /// Runs one script on the cluster, as [`PythonEnv`] runs it locally: its feedback, and
+    /// with `grade_test` (evaluation only) its test submission's metric, graded here.
+    pub fn execute(
+        &self,
+        env: &PythonEnv,
+        task: &crate::tasks::python::PythonTask,
+        script: &str,
+        grade_test: bool,
+    ) -> Result<(PyFeedback, Option<f64>), PythonEnvError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| self.error("-", format!("starting the async runtime: {e}")))?;
+        let client = reqwest::Client::new();
+        let job = Job { task, script };
+        runtime.block_on(self.execute_one(&client, env, &job, 0, grade_test))
     }
 
     async fn execute_one(
@@ -101,7 +121,8 @@ impl RayExecutor {
         env: &PythonEnv,
         j: &Job<'_>,
         i: usize,
-    ) -> Result<PyFeedback, PythonEnvError> {
+        grade_test: bool,
+    ) -> Result<(PyFeedback, Option<f64>), PythonEnvError> {
         let task = j.task;
         let (files, answers) = task.workspace_files(&env.data)?;
         let dir = tempfile::Builder::new()
@@ -178,15 +199,15 @@ impl RayExecutor {
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         let outcome = if status.status == "SUCCEEDED" {
+            let ws = dir.path().join(job::WORKSPACE_DIR);
             job::read_result(dir.path())
                 .map_err(PythonEnvError::from)
                 .map(|execution| {
-                    feedback_of(
-                        task,
-                        execution,
-                        &dir.path().join(job::WORKSPACE_DIR),
-                        &answers,
-                    )
+                    let feedback = feedback_of(task, execution, &ws, &answers);
+                    let test = (grade_test && feedback.kind == "success")
+                        .then(|| grade(task.spec.metric, &ws.join(SUBMISSION), &answers.test).ok())
+                        .flatten();
+                    (feedback, test)
                 })
         } else {
             // The runner itself failed (the script's own failures are feedback, not this).
