@@ -40,23 +40,44 @@ impl TaskFacts {
                     paper: t.spec.id.parse().ok(),
                 })
                 .collect(),
-            EnvironmentKind::Python => crate::tasks::python::load_with_prepared(
-                &crate::tasks::python::default_prepared_root(),
-            )?
-            .iter()
-            .map(|t| TaskFact {
-                id: t.spec.id.clone(),
-                split: t.spec.split,
-                max_steps: t.spec.max_steps,
-                paper: t
-                    .spec
-                    .stands_for
-                    .as_deref()
-                    .unwrap_or(&t.spec.id)
-                    .parse()
-                    .ok(),
-            })
-            .collect(),
+            EnvironmentKind::Python => {
+                let mut facts: Vec<TaskFact> = crate::tasks::python::load_with_prepared(
+                    &crate::tasks::python::default_prepared_root(),
+                )?
+                .iter()
+                .map(|t| TaskFact {
+                    id: t.spec.id.clone(),
+                    split: t.spec.split,
+                    max_steps: t.spec.max_steps,
+                    paper: t
+                        .spec
+                        .stands_for
+                        .as_deref()
+                        .unwrap_or(&t.spec.id)
+                        .parse()
+                        .ok(),
+                })
+                .collect();
+                // The paper's tasks are the user's data: one not prepared yet is named, with
+                // how to prepare it, by the first stage that reads it
+                // (`stages::StageEnvironment::tasks`); here it has its stand-in's split.
+                let stand_ins = crate::tasks::Registry::load_default()?;
+                for up in crate::tasks::upstream::load_all(&crate::tasks::upstream::default_root())?
+                {
+                    if facts.iter().any(|f| f.id == up.id) {
+                        continue;
+                    }
+                    if let Ok(t) = stand_ins.get(&up.id) {
+                        facts.push(TaskFact {
+                            id: up.id.clone(),
+                            split: t.spec.split,
+                            max_steps: crate::tasks::python::default_max_steps(),
+                            paper: up.id.parse().ok(),
+                        });
+                    }
+                }
+                facts
+            }
         };
         Ok(Self { tasks })
     }

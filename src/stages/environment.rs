@@ -163,8 +163,19 @@ impl StageEnvironment for PythonEnv {
                     .find(|t| &t.spec.id == id)
                     .ok_or_else(|| StageBodyError::Config {
                         field: "train_tasks / eval_tasks".into(),
-                        message: format!(
-                            "`{id}` is not a Python task (tasks/python/*.ron or a prepared task)"
+                        message: crate::tasks::upstream::load_all(
+                            &crate::tasks::upstream::default_root(),
+                        )
+                        .ok()
+                        .and_then(|all| all.into_iter().find(|u| &u.id == id))
+                        .map_or_else(
+                            || {
+                                format!(
+                                    "`{id}` is not a Python task (tasks/python/*.ron or a \
+                                     prepared task)"
+                                )
+                            },
+                            |up| up.unprepared(),
                         ),
                     })
             })

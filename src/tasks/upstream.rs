@@ -239,6 +239,29 @@ pub fn load_all(root: &Path) -> Result<Vec<UpstreamTask>, TaskError> {
 }
 
 impl UpstreamTask {
+    /// Why a pipeline cannot read this task yet: it is the user's data, not prepared; how to
+    /// prepare it, or why it cannot be prepared yet.
+    pub fn unprepared(&self) -> String {
+        let id = &self.id;
+        let how = match &self.recipe {
+            Recipe::Table(_) => format!(
+                "prepare it from your copy ({}) with `mlagent tasks prepare --from DIR --task {id}`",
+                self.origin()
+            ),
+            Recipe::NotYet(why) => {
+                format!(
+                    "it comes from {} and cannot be prepared yet: {why}",
+                    self.origin()
+                )
+            }
+        };
+        format!(
+            "task `{id}` is not prepared (target/mlagent/prepared, or --prepared DIR): the \
+             paper's tasks are the user's data and this stage reads it; {how} (`mlagent tasks \
+             upstream` lists every task)"
+        )
+    }
+
     /// Where the user's copy comes from, in words, for error messages.
     pub fn origin(&self) -> String {
         match &self.source {

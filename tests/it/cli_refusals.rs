@@ -61,8 +61,10 @@ fn a_backend_other_than_the_experiments_is_refused_by_run_and_reproduce() {
     no_runs(store.path());
 }
 
+/// A config whose backend is not compiled in runs the stages that need no device (ideas and
+/// expert train their scripts on the CPU) and stops at the first that does (sft), naming it.
 #[test]
-fn a_config_whose_backend_is_not_compiled_in_is_refused_before_any_stage() {
+fn a_config_whose_backend_is_not_compiled_in_stops_at_the_first_stage_that_needs_it() {
     if mlagent::backend::BackendKind::Cuda.is_compiled() {
         return;
     }
@@ -80,13 +82,24 @@ fn a_config_whose_backend_is_not_compiled_in_is_refused_before_any_stage() {
         "--experiment",
         cfg.to_str().unwrap(),
         "--until",
-        "ideas",
+        "sft",
     ]));
     assert!(
-        e.contains("cuda.ron") && e.contains("`backend`") && e.contains("not compiled"),
+        e.contains("stage sft") && e.contains("`backend`") && e.contains("not compiled"),
         "{e}"
     );
-    no_runs(&store);
+    // Each cause is printed once.
+    assert_eq!(e.matches("not compiled").count(), 1, "{e}");
+    assert!(
+        store.join("runs").join("expert").exists(),
+        "the expert stage ran"
+    );
+    // A resumable stage keeps the folder it began (its config), never a manifest, on failure.
+    let sft = store.join("runs").join("sft");
+    let finished = std::fs::read_dir(&sft)
+        .map(|d| d.flatten().any(|r| r.path().join("manifest.json").exists()))
+        .unwrap_or(false);
+    assert!(!finished, "an sft run was recorded");
 }
 
 #[test]

@@ -35,6 +35,36 @@ pub(crate) fn python() -> Option<String> {
     Some(python)
 }
 
+/// The Python tasks of `tasks/python/` and an environment over them with `python`, fully
+/// isolated.
+fn python_env(
+    python: &str,
+) -> (
+    Vec<mlagent::tasks::python::PythonTask>,
+    mlagent::env::python::PythonEnv,
+) {
+    let reg = mlagent::tasks::Registry::load_default().expect("tasks/ loads");
+    let tasks = mlagent::tasks::python::load_all(&mlagent::tasks::python::default_root())
+        .expect("tasks/python loads");
+    let env = mlagent::env::python::PythonEnv::new(
+        reg.data.clone(),
+        mlagent::env::python::Interpreter::find(python).expect("the interpreter"),
+        mlagent::sandbox::Isolation::Required,
+    );
+    (tasks, env)
+}
+
+/// The task `id` of `tasks`.
+fn task<'t>(
+    tasks: &'t [mlagent::tasks::python::PythonTask],
+    id: &str,
+) -> &'t mlagent::tasks::python::PythonTask {
+    tasks
+        .iter()
+        .find(|t| t.spec.id == id)
+        .unwrap_or_else(|| panic!("the task {id}"))
+}
+
 fn execute(python: &str, task: &str, script: &str) -> Value {
     execute_with(python, task, script, &[])
 }
@@ -252,24 +282,13 @@ fn env_step_takes_mlagentbench_actions_on_a_python_task() {
 #[test]
 fn two_hundred_executions_through_the_local_executor_leave_nothing_behind() {
     use mlagent::env::python::executor::{Job, LocalExecutor};
-    use mlagent::env::python::{Interpreter, PythonEnv};
     let Some(python) = python() else {
         return;
     };
-    let reg = mlagent::tasks::Registry::load_default().expect("tasks/ loads");
-    let tasks = mlagent::tasks::python::load_all(&mlagent::tasks::python::default_root())
-        .expect("tasks/python loads");
-    let task = tasks
-        .iter()
-        .find(|t| t.spec.id == "penguins-species")
-        .expect("the penguins task");
+    let (tasks, env) = python_env(&python);
+    let task = task(&tasks, "penguins-species");
     let scratch = tempfile::tempdir().expect("a scratch dir");
-    let env = PythonEnv::new(
-        reg.data.clone(),
-        Interpreter::find(&python).expect("the interpreter"),
-        mlagent::sandbox::Isolation::Required,
-    )
-    .with_scratch(scratch.path().to_path_buf());
+    let env = env.with_scratch(scratch.path().to_path_buf());
     // No numpy: a constant prediction, so 200 runs cost little more than their sandboxes.
     let script = "import csv\n\
         rows = list(csv.DictReader(open('data/valid.csv')))\n\
@@ -460,21 +479,13 @@ fn ray_head(python: &str) -> Option<RayHead> {
 fn the_ray_executor_gives_the_local_executors_results() {
     use mlagent::env::python::executor::{Job, LocalExecutor};
     use mlagent::env::python::ray::RayExecutor;
-    use mlagent::env::python::{Interpreter, PythonEnv};
     let Some(python) = python() else {
         return;
     };
     let Some(head) = ray_head(&python) else {
         return;
     };
-    let reg = mlagent::tasks::Registry::load_default().expect("tasks/ loads");
-    let tasks = mlagent::tasks::python::load_all(&mlagent::tasks::python::default_root())
-        .expect("tasks/python loads");
-    let env = PythonEnv::new(
-        reg.data.clone(),
-        Interpreter::find(&python).expect("the interpreter"),
-        mlagent::sandbox::Isolation::Required,
-    );
+    let (tasks, env) = python_env(&python);
     let better = starter("penguins-species").replace(
         "FEATURES = [\"bill_length_mm\", \"flipper_length_mm\"]",
         "FEATURES = [\"bill_length_mm\", \"bill_depth_mm\", \"flipper_length_mm\", \"body_mass_g\"]",
@@ -707,25 +718,14 @@ fn a_language_model_policy_acts_in_the_python_environment() {
 fn recorded_python_episodes_replay_into_rl_states() {
     use mlagent::agent::environment::Environment as _;
     use mlagent::agent::python_episode::{PyAgentKind, ScriptedTeam, episode_seed, rollout};
-    use mlagent::env::python::{Interpreter, PythonEnv};
     use mlagent::train::rl::state_pool::StatePool;
     let Some(python) = python() else {
         return;
     };
-    let reg = mlagent::tasks::Registry::load_default().expect("tasks/ loads");
-    let tasks = mlagent::tasks::python::load_all(&mlagent::tasks::python::default_root())
-        .expect("tasks/python loads");
-    let task = tasks
-        .iter()
-        .find(|t| t.spec.id == "penguins-species")
-        .expect("the penguins task");
+    let (tasks, env) = python_env(&python);
+    let task = task(&tasks, "penguins-species");
     let cache = tempfile::tempdir().expect("a cache dir");
-    let env = PythonEnv::new(
-        reg.data.clone(),
-        Interpreter::find(&python).expect("the interpreter"),
-        mlagent::sandbox::Isolation::Required,
-    )
-    .with_cache(cache.path().to_path_buf());
+    let env = env.with_cache(cache.path().to_path_buf());
     let seed = mlagent::seed::SeedPath::root(11);
     let starter = env
         .start(task, &task.starter)
@@ -835,5 +835,35 @@ fn the_pipeline_through_ray_gives_the_local_runs() {
         String::from_utf8_lossy(&o.stderr).contains("acts in the workbench"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The paper profile acts in the Python environment on the paper's own tasks, the user's data:
+/// without them the first stage stops, naming the first task, how to prepare it or why it
+/// cannot be prepared yet, and where the list is.
+#[test]
+fn the_paper_profile_stops_at_the_first_task_the_user_has_not_prepared() {
+    let Some(python) = python() else {
+        return;
+    };
+    let store = tempfile::tempdir().expect("a store");
+    let prepared = tempfile::tempdir().expect("an empty prepared folder");
+    let o = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .arg("--store")
+        .arg(store.path())
+        .arg("--prepared")
+        .arg(prepared.path())
+        .args(["reproduce", "table1", "--profile", "paper"])
+        .env("MLAGENT_PYTHON", &python)
+        .output()
+        .expect("run mlagent");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("ideas")
+            && err.contains("task `cifar-10` is not prepared")
+            && err.contains("cannot be prepared yet")
+            && err.contains("mlagent tasks upstream"),
+        "{err}"
     );
 }
