@@ -3,6 +3,8 @@
 //! random baseline) seated on a batch of episodes. The workbench and the Python environment
 //! implement it, so every stage runs in either (`experiment.environment`).
 
+use std::path::Path;
+
 use super::StageBodyError;
 use crate::agent::environment::Environment;
 use crate::agent::expert::{Expert, ExpertKind, ExpertStageConfig, ExpertTeam};
@@ -12,6 +14,7 @@ use crate::agent::policy::{Policy, RandomPolicy};
 use crate::agent::python_episode::{PyAgentKind, ScriptedAgent, ScriptedTeam};
 use crate::env::Workbench;
 use crate::env::python::PythonEnv;
+use crate::pipeline::StageRun;
 use crate::provenance::Digest;
 use crate::seed::SeedPath;
 use crate::tasks::Task;
@@ -56,7 +59,23 @@ pub trait StageEnvironment: Environment {
     ) -> Result<Box<dyn Policy + 's>, StageBodyError>;
     /// The random baseline over a batch of episodes or states, the `i`-th on `tasks[i]`.
     fn random_agent<'s>(&'s self, tasks: &[&'s Self::Task]) -> Box<dyn Policy + 's>;
+    /// As a stage's body begins: takes in what its parent runs kept of the environment, so a
+    /// replay of their work makes no new run.
+    fn begin_stage(&self, _parents: &[&StageRun]) -> Result<(), StageBodyError> {
+        Ok(())
+    }
+    /// As a stage's body ends: writes what the stage used of the environment into its run
+    /// folder; returns the content outputs written.
+    fn end_stage(&self, _run_dir: &Path) -> Result<Vec<String>, StageBodyError> {
+        Ok(Vec::new())
+    }
 }
+
+/// A Python stage run's executions (`env::python::ExecutionRecord` lines, by key): auxiliary
+/// outputs under the run's manifest, so `verify` covers them, and what its children replay
+/// instead of running again. Auxiliary, as a cache is: a resumed run holds only the executions
+/// of its last process, and what a stage computes never depends on them.
+pub const EXECUTIONS_FILE: &str = "executions.jsonl";
 
 impl StageEnvironment for Workbench {
     fn tasks(&self, ids: &[String]) -> Result<Vec<&Task>, StageBodyError> {
@@ -249,6 +268,33 @@ impl StageEnvironment for PythonEnv {
             })
             .collect();
         Ok(Box::new(ScriptedTeam::from_agents(name, agents)))
+    }
+
+    /// Every parent's `executions.jsonl` (verified with the run) is preloaded; recording starts.
+    fn begin_stage(&self, parents: &[&StageRun]) -> Result<(), StageBodyError> {
+        for p in parents {
+            let path = p.path(EXECUTIONS_FILE);
+            if !path.exists() {
+                continue;
+            }
+            let records: Vec<crate::env::python::ExecutionRecord> = crate::jsonl::read(&path)
+                .map_err(|e| StageBodyError::File {
+                    path: format!("{}:{}", e.path.display(), e.line),
+                    message: e.message,
+                })?;
+            self.preload(&records)
+                .map_err(|message| StageBodyError::File {
+                    path: path.display().to_string(),
+                    message,
+                })?;
+        }
+        self.begin_recording();
+        Ok(())
+    }
+
+    fn end_stage(&self, run_dir: &Path) -> Result<Vec<String>, StageBodyError> {
+        crate::jsonl::write(&run_dir.join(EXECUTIONS_FILE), &self.recorded())?;
+        Ok(vec![EXECUTIONS_FILE.to_string()])
     }
 
     fn random_agent<'s>(&'s self, tasks: &[&'s PythonTask]) -> Box<dyn Policy + 's> {

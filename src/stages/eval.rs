@@ -117,6 +117,7 @@ pub fn run<E: StageEnvironment>(
     // With API agents the run keeps `resume/` across an interruption: their recorded answers
     // live there, so a rerun asks no question twice.
     run_stage(ctx.store, &input, !cfg.api_agents.is_empty(), |run| {
+        ctx.env.begin_stage(&parents)?;
         let book = super::ideas::book(ideas)?;
         let mut table = ResultsTable {
             trajectories: cfg.trajectories,
@@ -271,7 +272,7 @@ pub fn run<E: StageEnvironment>(
         );
         Ok(StageOutputs {
             content,
-            auxiliary: vec![],
+            auxiliary: ctx.env.end_stage(run.dir())?,
         })
     })
 }

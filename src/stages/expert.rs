@@ -116,6 +116,7 @@ pub fn run<E: StageEnvironment>(
     let input = ctx.input(STAGE, cfg, &tasks, &[ideas]);
     // An API teacher's recorded answers live in `resume/`, kept across an interruption.
     run_stage(ctx.store, &input, cfg.api.is_some(), |run| {
+        ctx.env.begin_stage(&[ideas])?;
         let book = super::ideas::book(ideas)?;
         let seats = seats_for(ctx, cfg, &tasks, Some(&book), STAGE);
         let seed = ctx.seed().child(STAGE).child("decisions");
@@ -169,7 +170,7 @@ pub fn run<E: StageEnvironment>(
         content.extend(recorded);
         Ok(StageOutputs {
             content,
-            auxiliary: vec![],
+            auxiliary: ctx.env.end_stage(run.dir())?,
         })
     })
 }

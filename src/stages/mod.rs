@@ -156,8 +156,8 @@ pub fn workbench(experiment: &Experiment) -> Result<Workbench, crate::tasks::Tas
 
 /// The Python environment of an experiment: the Python tasks (bundled and those prepared into
 /// `prepared`), the experiment's reward, every execution kept for the process
-/// (`PythonEnv::with_memo`) and none on disk, so every byte of a store is covered by a
-/// manifest. `python` is the interpreter (a name on `PATH` or a path).
+/// (`PythonEnv::with_memo`) and, per stage run, in its `executions.jsonl` under its manifest
+/// (`environment::EXECUTIONS_FILE`). `python` is the interpreter (a name on `PATH` or a path).
 pub fn python_environment(
     experiment: &Experiment,
     python: &str,

@@ -103,6 +103,7 @@ fn run_method<E: StageEnvironment>(
     };
     let input = ctx.input(stage, &cfg, &all, &[expert, sft]);
     run_stage(ctx.store, &input, true, |run| {
+        ctx.env.begin_stage(&[expert, sft])?;
         let backend = |e: crate::backend::BackendError| StageBodyError::Config {
             field: "backend".into(),
             message: e.to_string(),
@@ -248,6 +249,7 @@ fn run_method<E: StageEnvironment>(
                     message: e.message,
                 })?,
         );
+        auxiliary.extend(ctx.env.end_stage(run.dir())?);
         Ok(StageOutputs {
             content: vec![
                 format!("{POLICY_DIR}/{TOKENIZER_FILE}"),

@@ -867,3 +867,40 @@ fn the_paper_profile_stops_at_the_first_task_the_user_has_not_prepared() {
         "{err}"
     );
 }
+
+/// What a stage run keeps of its executions (`executions.jsonl`) is replayed by the stages
+/// below it instead of run: a record taken in answers its script (here a record whose metric
+/// the script could never give, so the answer cannot have come from a run), the record holds
+/// nothing the machine measured, and a record whose values do not hold is refused naming its
+/// key.
+#[test]
+fn recorded_executions_are_replayed_not_run() {
+    let Some(python) = python() else {
+        return;
+    };
+    let (tasks, env) = python_env(&python);
+    let env = env.with_memo();
+    let task = task(&tasks, "penguins-species");
+    env.begin_recording();
+    let first = env.execute(task, &task.starter).expect("the starter runs");
+    assert_eq!(first.kind, "success");
+    let records = env.recorded();
+    assert_eq!(records.len(), 1);
+    assert!(records[0].record.execution.is_none());
+
+    let (_, fresh) = python_env(&python);
+    let fresh = fresh.with_memo();
+    let mut taken = records.clone();
+    taken[0].record.metric = Some(12.5);
+    fresh.preload(&taken).expect("a valid record");
+    let (again, cached) = fresh
+        .execute_cached(task, &task.starter)
+        .expect("the replay");
+    assert!(cached);
+    assert_eq!(again.metric, Some(12.5));
+
+    let mut bad = records.clone();
+    bad[0].record.kind = "nonsense".into();
+    let err = fresh.preload(&bad).expect_err("an impossible kind");
+    assert!(err.contains(&records[0].key), "{err}");
+}

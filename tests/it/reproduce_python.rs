@@ -79,4 +79,30 @@ fn python_smoke_reproduces_with_one_digest_from_fresh_stores() {
         String::from_utf8_lossy(&v.stdout),
         String::from_utf8_lossy(&v.stderr)
     );
+
+    // The executions each stage used are kept under its manifest: verify names a changed one.
+    let expert = std::fs::read_dir(a.path().join("runs/expert"))
+        .expect("an expert run")
+        .flatten()
+        .next()
+        .expect("one expert run")
+        .path();
+    let executions = expert.join("executions.jsonl");
+    let text = std::fs::read_to_string(&executions).expect("the expert's executions");
+    assert!(text.lines().count() > 2, "{text}");
+    std::fs::write(&executions, text.replacen("success", "SUCCESS", 1)).expect("edit");
+    let v = Command::new(env!("CARGO_BIN_EXE_mlagent"))
+        .arg("verify")
+        .arg(a.path())
+        .output()
+        .expect("run mlagent verify");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+    assert!(
+        !v.status.success() && said.contains("executions.jsonl"),
+        "{said}"
+    );
 }

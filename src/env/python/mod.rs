@@ -172,6 +172,14 @@ impl PyFeedback {
     }
 }
 
+/// One execution as a stage run keeps it (`executions.jsonl`): its cache key and what it gave.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionRecord {
+    pub key: String,
+    pub record: cache::CachedRun,
+}
+
 /// Where an episode in the Python environment stands.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PyState {
@@ -209,6 +217,10 @@ pub struct PythonEnv {
     pub tasks: Vec<PythonTask>,
     /// Every execution of this process by its cache key, when kept (`with_memo`).
     memo: Option<Memo>,
+    /// The executions used since `begin_recording` (`with_memo` only).
+    used: Option<
+        std::sync::Mutex<std::collections::BTreeMap<crate::provenance::Digest, cache::CachedRun>>,
+    >,
     /// Executions go to this Ray cluster instead of this machine's sandbox (`with_ray`).
     remote: Option<ray::RayExecutor>,
 }
@@ -234,6 +246,7 @@ impl PythonEnv {
             reward_config: RewardConfig::v1(),
             tasks: Vec::new(),
             memo: None,
+            used: None,
             remote: None,
         }
     }
@@ -250,6 +263,7 @@ impl PythonEnv {
     /// the starter often).
     pub fn with_memo(mut self) -> Self {
         self.memo = Some(Default::default());
+        self.used = Some(Default::default());
         self
     }
 
@@ -341,8 +355,10 @@ impl PythonEnv {
                 .lock()
                 .expect("the memo lock is never poisoned: no code panics while holding it")
                 .get(&key)
+                .cloned()
         {
-            return Ok((feedback.clone(), *test, true));
+            self.note_used(key, &feedback, test);
+            return Ok((feedback, test, true));
         }
         if let Some(c) = &self.cache
             && let Some((feedback, test)) = c.get(&key)?
@@ -371,13 +387,73 @@ impl PythonEnv {
     }
 
     /// Keeps an execution's result for the rest of the process (a replay of a recorded
-    /// episode, or an episode's start, reruns nothing).
+    /// episode, or an episode's start, reruns nothing), and notes that it was used.
     fn remember(&self, key: crate::provenance::Digest, feedback: &PyFeedback, test: Option<f64>) {
         if let Some(memo) = &self.memo {
             memo.lock()
                 .expect("the memo lock is never poisoned: no code panics while holding it")
                 .insert(key, (feedback.clone(), test));
         }
+        self.note_used(key, feedback, test);
+    }
+
+    fn note_used(&self, key: crate::provenance::Digest, feedback: &PyFeedback, test: Option<f64>) {
+        if let Some(used) = &self.used {
+            let mut record = cache::CachedRun::of(feedback, test);
+            // What the sandbox measured (times, memory) depends on the machine; the record a
+            // store keeps holds only what decides the feedback.
+            record.execution = None;
+            used.lock()
+                .expect("the used-executions lock is never poisoned")
+                .insert(key, record);
+        }
+    }
+
+    /// Starts noting every execution used (`with_memo` only), and forgets what was noted.
+    pub fn begin_recording(&self) {
+        if let Some(used) = &self.used {
+            used.lock()
+                .expect("the used-executions lock is never poisoned")
+                .clear();
+        }
+    }
+
+    /// Every execution used since `begin_recording`, by key (what a stage run keeps of the
+    /// environment: `stages::environment`).
+    pub fn recorded(&self) -> Vec<ExecutionRecord> {
+        self.used.as_ref().map_or_else(Vec::new, |used| {
+            used.lock()
+                .expect("the used-executions lock is never poisoned")
+                .iter()
+                .map(|(key, record)| ExecutionRecord {
+                    key: key.to_string(),
+                    record: record.clone(),
+                })
+                .collect()
+        })
+    }
+
+    /// Takes recorded executions in (a parent stage run's), so their scripts never run again in
+    /// this process; a record whose values do not hold is an error naming its key.
+    pub fn preload(&self, records: &[ExecutionRecord]) -> Result<(), String> {
+        let Some(memo) = &self.memo else {
+            return Ok(());
+        };
+        let mut memo = memo
+            .lock()
+            .expect("the memo lock is never poisoned: no code panics while holding it");
+        for r in records {
+            let key: crate::provenance::Digest = r
+                .key
+                .parse()
+                .map_err(|e| format!("execution record: {e}"))?;
+            let feedback = r
+                .record
+                .feedback()
+                .map_err(|e| format!("execution record {key}: {e}"))?;
+            memo.insert(key, (feedback, r.record.test_metric));
+        }
+        Ok(())
     }
 
     /// The state at the start of an episode from `script`: it is run once for its metric.

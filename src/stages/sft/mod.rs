@@ -97,6 +97,7 @@ pub fn run<E: StageEnvironment>(
     };
     let input = ctx.input(STAGE, &keyed, &tasks, &[expert]);
     run_stage(ctx.store, &input, true, |run| {
+        ctx.env.begin_stage(&[expert])?;
         let traj = super::expert::trajectories(expert);
         let convs = read_jsonl(&traj)?;
         let pcfg = &exp.policy;
@@ -225,9 +226,10 @@ pub fn run<E: StageEnvironment>(
         text.push('\n');
         crate::provenance::atomic::write(&run.dir().join(PROBE_FILE), text.as_bytes())?;
 
-        let auxiliary = crate::provenance::checkpoints::Checkpoints::new(&resume)
+        let mut auxiliary = crate::provenance::checkpoints::Checkpoints::new(&resume)
             .files(run.dir())
             .map_err(|e| file_err(&e.path, e.message))?;
+        auxiliary.extend(ctx.env.end_stage(run.dir())?);
         Ok(StageOutputs {
             content: vec![
                 format!("{POLICY_DIR}/{TOKENIZER_FILE}"),
