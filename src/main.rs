@@ -10,6 +10,25 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+unsafe extern "C" {
+    /// mimalloc's own setter (in the library `mimalloc` links); the Rust bindings only declare it
+    /// behind a feature whose extra dependency is not worth taking for one call.
+    fn mi_option_set_default(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_purge_delay` in mimalloc v2's `mi_option_t` (include/mimalloc.h).
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+/// Keeps freed pages mapped instead of purging them after 10 ms: every training step frees and
+/// reallocates the same large buffers, and each purge made the kernel zero them again on the
+/// next touch, about a seventh of a mini step (docs/benchmarks.md). Peak memory is unchanged,
+/// since the pages are reused. `MIMALLOC_PURGE_DELAY` in the environment still wins.
+fn keep_freed_memory() {
+    // SAFETY: the option index is in range for the linked mimalloc (v2), and setting an option's
+    // default is allowed at any time from any thread.
+    unsafe { mi_option_set_default(MI_OPTION_PURGE_DELAY, -1) }
+}
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -54,6 +73,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     #[cfg(unix)]
     // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a valid
     // disposition for SIGPIPE.

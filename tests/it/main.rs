@@ -7,6 +7,7 @@ mod env_determinism;
 mod env_python;
 mod env_step;
 mod env_tasks;
+mod exp_bits;
 mod fuzz_configs;
 mod fuzz_inputs;
 mod interrupt_stages;
