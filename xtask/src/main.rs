@@ -130,6 +130,10 @@ enum Cmd {
         /// Python environment in target/bench-venv once; not part of CI)
         #[arg(long)]
         against_torch: bool,
+        /// With --against-torch: runs of each side per configuration, alternating; the median
+        /// is printed (the first run after a pause is often slower on a shared machine)
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
     },
     /// Everything CI runs: fmt, clippy, tests, and the smoke reproduction
     Ci,
@@ -209,8 +213,9 @@ fn real_main() -> Result<()> {
         }
         Cmd::Bench {
             against_torch: true,
+            repeats,
             ..
-        } => against_torch(),
+        } => against_torch(repeats),
         Cmd::Bench { filter, .. } => {
             let mut c = cargo();
             c.args([
@@ -260,8 +265,11 @@ fn torch_bench_configs() -> Vec<(&'static str, String, usize, usize)> {
 }
 
 /// `bench --against-torch`: `mlagent lm bench` and python/bench_torch.py on the same
-/// configurations, one after the other in one run, and their ratios.
-fn against_torch() -> Result<()> {
+/// configurations, alternating `repeats` times in one run, and the ratios of their medians.
+fn against_torch(repeats: usize) -> Result<()> {
+    if repeats == 0 {
+        bail!("--repeats must be at least 1");
+    }
     let venv = root().join("target/bench-venv");
     let python = venv.join("bin/python");
     if !python.exists() {
@@ -315,7 +323,7 @@ fn against_torch() -> Result<()> {
             "--seq",
             &t,
             "--steps",
-            "3",
+            "6",
             "--new-tokens",
             "64",
         ]);
@@ -330,12 +338,31 @@ fn against_torch() -> Result<()> {
                 "--seq",
                 &t,
                 "--steps",
-                "3",
+                "6",
                 "--new-tokens",
                 "64",
             ]);
-        let (a, p) = (json(ours)?, json(theirs)?);
-        let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        let (mut a, mut p) = (Vec::new(), Vec::new());
+        for _ in 0..repeats {
+            a.push(json(clone_command(&ours))?);
+            p.push(json(clone_command(&theirs))?);
+        }
+        let runs = |side: &[serde_json::Value], k: &str| {
+            side.iter()
+                .map(|v| format!("{:.0}", v[k].as_f64().unwrap_or(f64::NAN)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        eprintln!(
+            "xtask: {name}: train mlagent [{}] torch [{}]; gen mlagent [{}] torch [{}]",
+            runs(&a, "train_tokens_per_s"),
+            runs(&p, "train_tokens_per_s"),
+            runs(&a, "gen_tokens_per_s"),
+            runs(&p, "gen_tokens_per_s"),
+        );
+        let f = |runs: &[serde_json::Value], k: &str| {
+            median(runs.iter().map(|v| v[k].as_f64().unwrap_or(f64::NAN)).collect())
+        };
         println!(
             "{:<22} {:>10} {:>14.0} {:>14.0} {:>6.2}x {:>12.0} {:>12.0} {:>6.2}x",
             name,
@@ -349,6 +376,26 @@ fn against_torch() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A command with `c`'s program and arguments (a `Command` is spent by one run).
+fn clone_command(c: &Command) -> Command {
+    let mut d = Command::new(c.get_program());
+    d.args(c.get_args());
+    d
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
 }
 
 /// The regression golden of a profile and target.
