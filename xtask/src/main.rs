@@ -134,6 +134,11 @@ enum Cmd {
         /// is printed (the first run after a pause is often slower on a shared machine)
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// With --against-torch: cap PyTorch's kernels (MKL, oneDNN, ATen) at AVX2 + FMA, the
+        /// SIMD level mlagent's kernels are pinned to (vendor/README.md), on a machine that has
+        /// AVX-512
+        #[arg(long)]
+        torch_avx2: bool,
     },
     /// Everything CI runs: fmt, clippy, tests, and the smoke reproduction
     Ci,
@@ -214,8 +219,9 @@ fn real_main() -> Result<()> {
         Cmd::Bench {
             against_torch: true,
             repeats,
+            torch_avx2,
             ..
-        } => against_torch(repeats),
+        } => against_torch(repeats, torch_avx2),
         Cmd::Bench { filter, .. } => {
             let mut c = cargo();
             c.args([
@@ -266,7 +272,7 @@ fn torch_bench_configs() -> Vec<(&'static str, String, usize, usize)> {
 
 /// `bench --against-torch`: `mlagent lm bench` and python/bench_torch.py on the same
 /// configurations, alternating `repeats` times in one run, and the ratios of their medians.
-fn against_torch(repeats: usize) -> Result<()> {
+fn against_torch(repeats: usize, torch_avx2: bool) -> Result<()> {
     if repeats == 0 {
         bail!("--repeats must be at least 1");
     }
@@ -328,6 +334,12 @@ fn against_torch(repeats: usize) -> Result<()> {
             "64",
         ]);
         let mut theirs = Command::new(&python);
+        if torch_avx2 {
+            theirs
+                .env("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+                .env("ONEDNN_MAX_CPU_ISA", "AVX2")
+                .env("ATEN_CPU_CAPABILITY", "avx2");
+        }
         theirs
             .arg(root().join("python/bench_torch.py"))
             .arg("--config-json")
@@ -382,6 +394,12 @@ fn against_torch(repeats: usize) -> Result<()> {
 fn clone_command(c: &Command) -> Command {
     let mut d = Command::new(c.get_program());
     d.args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => d.env(k, v),
+            None => d.env_remove(k),
+        };
+    }
     d
 }
 
