@@ -373,7 +373,11 @@ fn against_torch(repeats: usize, torch_avx2: bool) -> Result<()> {
             runs(&p, "gen_tokens_per_s"),
         );
         let f = |runs: &[serde_json::Value], k: &str| {
-            median(runs.iter().map(|v| v[k].as_f64().unwrap_or(f64::NAN)).collect())
+            median(
+                runs.iter()
+                    .map(|v| v[k].as_f64().unwrap_or(f64::NAN))
+                    .collect(),
+            )
         };
         println!(
             "{:<22} {:>10} {:>14.0} {:>14.0} {:>6.2}x {:>12.0} {:>12.0} {:>6.2}x",
