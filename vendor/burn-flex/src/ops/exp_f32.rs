@@ -86,25 +86,7 @@ pub fn exp(x: f32) -> f32 {
 
 /// `xs[i] = exp(xs[i])`.
 pub fn exp_in_place(xs: &mut [f32]) {
-    #[cfg(feature = "rayon")]
-    if xs.len() >= PARALLEL_MIN {
-        xs.par_chunks_mut(BLOCK).for_each(exp_in_place_serial);
-        return;
-    }
-    exp_in_place_serial(xs);
-}
-
-/// `dst[i] = exp(src[i])`. Panics if the lengths differ.
-pub fn exp_into(src: &[f32], dst: &mut [f32]) {
-    assert_eq!(src.len(), dst.len(), "exp_into: lengths differ");
-    #[cfg(feature = "rayon")]
-    if src.len() >= PARALLEL_MIN {
-        src.par_chunks(BLOCK)
-            .zip(dst.par_chunks_mut(BLOCK))
-            .for_each(|(s, d)| exp_into_serial(s, d));
-        return;
-    }
-    exp_into_serial(src, dst);
+    for_blocks(xs, exp_in_place_serial);
 }
 
 /// Runs `f` over `xs` in blocks of `BLOCK`, on rayon's threads when `xs` is long: for element-wise
@@ -120,43 +102,27 @@ pub fn for_blocks<F: Fn(&mut [f32]) + Sync + Send>(xs: &mut [f32], f: F) {
 
 /// `exp_in_place` on the calling thread only (for callers already running in parallel).
 pub fn exp_in_place_serial(xs: &mut [f32]) {
-    let p = xs.as_mut_ptr();
-    // SAFETY: reading and writing the same in-bounds range; each group of lanes is loaded
-    // before it is stored.
-    unsafe { exp_raw(p, p, xs.len()) }
-}
-
-fn exp_into_serial(src: &[f32], dst: &mut [f32]) {
-    // SAFETY: both ranges are in bounds (equal lengths) and do not overlap (`&` vs `&mut`).
-    unsafe { exp_raw(src.as_ptr(), dst.as_mut_ptr(), src.len()) }
-}
-
-/// # Safety
-/// `src` and `dst` are valid for `n` elements; they are equal or do not overlap.
-unsafe fn exp_raw(src: *const f32, dst: *mut f32, n: usize) {
     if !simd() {
-        for i in 0..n {
-            unsafe { *dst.add(i) = (*src.add(i)).exp() };
+        for x in xs.iter_mut() {
+            *x = x.exp();
         }
         return;
     }
     #[cfg(target_arch = "x86_64")]
     {
-        let full = n / 8 * 8;
-        let mut i = 0;
-        while i < full {
-            unsafe { x86::exp8(src.add(i), dst.add(i)) };
-            i += 8;
+        let mut chunks = xs.chunks_exact_mut(8);
+        for c in &mut chunks {
+            // SAFETY: AVX2 and FMA were detected; the chunk holds eight lanes, loaded before
+            // they are stored.
+            unsafe { x86::exp8(c.as_ptr(), c.as_mut_ptr()) };
         }
-        if full < n {
+        let tail = chunks.into_remainder();
+        if !tail.is_empty() {
             let mut lanes = [0.0f32; 8];
-            for (j, lane) in lanes.iter_mut().enumerate().take(n - full) {
-                *lane = unsafe { *src.add(full + j) };
-            }
+            lanes[..tail.len()].copy_from_slice(tail);
+            // SAFETY: as above, on a full local array.
             unsafe { x86::exp8(lanes.as_ptr(), lanes.as_mut_ptr()) };
-            for (j, lane) in lanes.iter().enumerate().take(n - full) {
-                unsafe { *dst.add(full + j) = *lane };
-            }
+            tail.copy_from_slice(&lanes[..tail.len()]);
         }
     }
 }
