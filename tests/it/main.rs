@@ -10,6 +10,7 @@ mod env_tasks;
 mod exp_bits;
 mod fuzz_configs;
 mod fuzz_inputs;
+mod gemm_bits;
 mod interrupt_stages;
 mod lm_chat;
 mod lm_generate;

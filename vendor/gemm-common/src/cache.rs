@@ -573,9 +573,12 @@ pub fn kernel_params(
     // n = lcm / a = b/gcd(a,b)
     // m = lcm / b = a/gcd(a,b)
 
-    let gcd = gcd(mr * sizeof, l1_line_bytes * l1_n_sets);
+    // mlagent patch (vendor/README.md): the depth block is chosen as for the AVX2 kernels (two
+    // 256-bit registers of rows) whatever kernel runs, so AVX-512 kernels add in the same order.
+    let kc_mr = mr.min(64 / sizeof);
+    let gcd = gcd(kc_mr * sizeof, l1_line_bytes * l1_n_sets);
     let kc_0 = (l1_line_bytes * l1_n_sets) / gcd;
-    let c_lhs = (mr * sizeof) / gcd;
+    let c_lhs = (kc_mr * sizeof) / gcd;
     let c_rhs = (nr * kc_0 * sizeof) / (l1_line_bytes * l1_n_sets);
     let kc_multiplier = l1_assoc / (c_lhs + c_rhs);
     // let auto_kc = kc_0 * kc_multiplier;

@@ -1011,9 +1011,10 @@ macro_rules! gemm_def {
         fn init_gemm_fn() -> GemmTy {
             #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
             {
+                // mlagent patch (vendor/README.md): AVX-512 only through `avx512f_same_bits`.
                 #[cfg(feature = "x86-v4")]
-                if $crate::feature_detected!("avx512f") {
-                    return avx512f::gemm_basic;
+                if $crate::feature_detected!("avx512f") && $crate::feature_detected!("fma") {
+                    return avx512f_same_bits;
                 }
                 if $crate::feature_detected!("fma") {
                     fma::gemm_basic
@@ -1053,6 +1054,50 @@ macro_rules! gemm_def {
             {
                 scalar::gemm_basic
             }
+        }
+
+        /// mlagent patch (vendor/README.md): the AVX-512 kernels where they add every dot product
+        /// in the AVX2 kernels' order, the AVX2 kernels elsewhere, so a result has the same bits on
+        /// both. The blocked path's micro-kernels keep one accumulator per output element and add
+        /// the depth terms in sequence with fused multiply-adds, whatever their width, and
+        /// `cache::kernel_params` pins the depth block to the AVX2 kernels' choice. The
+        /// horizontal (dot-product), matrix-vector and depth <= 2 paths reduce across SIMD lanes
+        /// or split work by lane width, so they always run the AVX2 code.
+        /// `force_x86_v3(true)` turns the AVX-512 kernels off (tests compare the two).
+        #[cfg(all(feature = "x86-v4", any(target_arch = "x86", target_arch = "x86_64")))]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn avx512f_same_bits(
+            m: usize,
+            n: usize,
+            k: usize,
+            dst: *mut T,
+            dst_cs: isize,
+            dst_rs: isize,
+            read_dst: bool,
+            lhs: *const T,
+            lhs_cs: isize,
+            lhs_rs: isize,
+            rhs: *const T,
+            rhs_cs: isize,
+            rhs_rs: isize,
+            alpha: T,
+            beta: T,
+            conj_dst: bool,
+            conj_lhs: bool,
+            conj_rhs: bool,
+            parallelism: $crate::Parallelism,
+        ) {
+            let horizontal = m * n <= 16 * 16 && lhs_cs == 1 && rhs_rs == 1;
+            let blocked = m > 1 && n > 1 && k > 2 && !horizontal && !conj_dst && !conj_lhs && !conj_rhs;
+            let gemm_fn: GemmTy = if blocked && !$crate::x86_v3_forced() {
+                avx512f::gemm_basic
+            } else {
+                fma::gemm_basic
+            };
+            gemm_fn(
+                m, n, k, dst, dst_cs, dst_rs, read_dst, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs,
+                alpha, beta, conj_dst, conj_lhs, conj_rhs, parallelism,
+            )
         }
 
         static GEMM_PTR: ::core::sync::atomic::AtomicPtr<()> =

@@ -66,6 +66,21 @@ impl<T> Ptr<T> {
     }
 }
 
+/// mlagent patch (vendor/README.md): set by `force_x86_v3`.
+static X86_V3_FORCED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// mlagent patch (vendor/README.md): `true` makes every later product run the AVX2 kernels even
+/// where the CPU has AVX-512, so a test can compare both kernels' bits on one machine.
+pub fn force_x86_v3(forced: bool) {
+    X86_V3_FORCED.store(forced, core::sync::atomic::Ordering::Relaxed);
+}
+
+#[doc(hidden)]
+#[inline]
+pub fn x86_v3_forced() -> bool {
+    X86_V3_FORCED.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 #[cfg(not(feature = "std"))]
 #[macro_export]
 macro_rules! feature_detected {

@@ -12,6 +12,48 @@ use burn_std::{Bytes, Shape, bf16, f16};
 
 use crate::{FlexTensor, Layout};
 
+/// mlagent patch (vendor/README.md): a matmul's output, not zeroed. Every product here calls gemm
+/// with `read_dst = false` (alpha zero), which writes each element of the output before anything
+/// reads it, and zeros when the depth is 0, so zeroing it first only cost a memory pass. The
+/// matrix-vector and depth <= 2 paths (m or n <= 1, k <= 2) view the output as a slice, which must
+/// not cover uninitialised floats, so those outputs (small ones) are still zeroed.
+struct Unwritten<T> {
+    buf: Vec<core::mem::MaybeUninit<T>>,
+}
+
+impl<T: GemmScalar> Unwritten<T> {
+    fn new(len: usize, (m, n, k): (usize, usize, usize)) -> Self {
+        if m <= 1 || n <= 1 || k <= 2 {
+            return Self {
+                buf: vec![core::mem::MaybeUninit::new(T::zero()); len],
+            };
+        }
+        let mut buf = Vec::with_capacity(len);
+        // SAFETY: `MaybeUninit` needs no initialisation, and the capacity is `len`.
+        unsafe { buf.set_len(len) };
+        Self { buf }
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut T {
+        self.buf.as_mut_ptr().cast()
+    }
+
+    /// # Safety
+    /// gemm (with `read_dst = false`) has written every element.
+    unsafe fn into_tensor(self, shape: Shape) -> FlexTensor {
+        let mut buf = core::mem::ManuallyDrop::new(self.buf);
+        let (ptr, len, cap) = (buf.as_mut_ptr().cast::<T>(), buf.len(), buf.capacity());
+        // SAFETY: same allocation, layout and length; `T` and `MaybeUninit<T>` have one layout, and
+        // the caller guarantees every element is initialised.
+        let data = unsafe { Vec::from_raw_parts(ptr, len, cap) };
+        FlexTensor::new(
+            Bytes::from_elems(data),
+            Layout::contiguous(shape),
+            T::dtype(),
+        )
+    }
+}
+
 /// Types that can be used with gemm-based matmul.
 /// Only implement for types that `gemm::gemm` dispatches on via TypeId (f32, f64, f16).
 trait GemmScalar: Element + bytemuck::Pod {
@@ -261,8 +303,7 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
 
     let out_shape = Shape::from(vec![m, n]);
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-    let out_data: &mut [T] = output.storage_mut();
+    let mut output = Unwritten::<T>::new(checked_size(m, n), (m, n, k));
 
     let parallelism = get_parallelism(m, n, k);
 
@@ -271,7 +312,7 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             m,
             n,
             k,
-            out_data.as_mut_ptr(),
+            output.as_mut_ptr(),
             1,
             n as isize,
             lhs_ptr,
@@ -282,9 +323,9 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             rhs_row_stride,
             parallelism,
         );
+        // SAFETY: gemm wrote the whole m x n output (read_dst = false).
+        output.into_tensor(out_shape)
     }
-
-    output
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
@@ -364,13 +405,12 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
     out_dims.push(n);
     let out_shape = Shape::from(out_dims);
 
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
+    let mut output = Unwritten::<T>::new(out_shape.num_elements(), (m, n, k));
 
     let lhs_data: &[T] = lhs.storage();
     let rhs_data: &[T] = rhs.storage();
     let lhs_start = lhs.layout().start_offset() as isize;
     let rhs_start = rhs.layout().start_offset() as isize;
-    let out_data: &mut [T] = output.storage_mut();
 
     let per_matrix_ops = m.saturating_mul(n).saturating_mul(k);
 
@@ -409,21 +449,22 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
         if per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel {
             let parallelism = gemm::Parallelism::Rayon(0);
             for b in 0..batch_size {
-                run_one(out_data[b * out_matrix_size..].as_mut_ptr(), b, parallelism);
+                run_one(output.as_mut_ptr().wrapping_add(b * out_matrix_size), b, parallelism);
             }
         } else if total_ops >= BATCH_PARALLEL_THRESHOLD && batch_size > 1 {
             use rayon::prelude::*;
 
-            out_data
+            output
+                .buf
                 .par_chunks_mut(out_matrix_size)
                 .enumerate()
                 .for_each(|(b, out_chunk)| {
-                    run_one(out_chunk.as_mut_ptr(), b, gemm::Parallelism::None);
+                    run_one(out_chunk.as_mut_ptr().cast(), b, gemm::Parallelism::None);
                 });
         } else {
             for b in 0..batch_size {
                 run_one(
-                    out_data[b * out_matrix_size..].as_mut_ptr(),
+                    output.as_mut_ptr().wrapping_add(b * out_matrix_size),
                     b,
                     gemm::Parallelism::None,
                 );
@@ -436,14 +477,15 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
         let _ = per_matrix_ops;
         for b in 0..batch_size {
             run_one(
-                out_data[b * out_matrix_size..].as_mut_ptr(),
+                output.as_mut_ptr().wrapping_add(b * out_matrix_size),
                 b,
                 gemm::Parallelism::None,
             );
         }
     }
 
-    output
+    // SAFETY: each of the batch_size products wrote its m x n block (read_dst = false).
+    unsafe { output.into_tensor(out_shape) }
 }
 
 // ============================================================================
