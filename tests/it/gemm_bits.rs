@@ -103,13 +103,37 @@ fn avx512_and_avx2_matrix_kernels_give_the_same_bits() {
     );
 }
 
-/// burn-flex no longer zeroes a product's output before gemm writes it (vendor/README.md): a
-/// product with no depth must still be zeros where a freed product's values were.
+/// burn-flex no longer zeroes a product's output before gemm writes it (vendor/README.md): in
+/// memory a freed product has just filled, a product on the unzeroed (blocked) path must equal a
+/// plain sum everywhere, and one with no depth (a zeroed path) must be zeros.
 #[test]
-fn a_product_with_no_depth_is_zeros_in_reused_memory() {
+fn products_in_reused_memory_are_fully_written() {
     let device = Device::flex();
-    for (batch, m, n) in [(1, 64, 96), (3, 5, 7), (8, 256, 32)] {
+    for (batch, m, k, n) in [(1, 64, 16, 96), (3, 37, 5, 41), (8, 256, 32, 32)] {
         let filled = operand(7, batch, m, 16, false).matmul(operand(8, batch, 16, n, false));
+        assert!(bits(filled).iter().any(|&b| b != 0));
+        let (a, b) = (values(9, batch * m * k), values(10, batch * k * n));
+        let lhs = Tensor::<3>::from_data(TensorData::new(a.clone(), [batch, m, k]), &device);
+        let rhs = Tensor::<3>::from_data(TensorData::new(b.clone(), [batch, k, n]), &device);
+        let got: Vec<f32> = bits(lhs.matmul(rhs))
+            .into_iter()
+            .map(f32::from_bits)
+            .collect();
+        for p in 0..batch {
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|d| a[(p * m + i) * k + d] as f64 * b[(p * k + d) * n + j] as f64)
+                        .sum();
+                    let g = got[(p * m + i) * n + j] as f64;
+                    assert!(
+                        (g - want).abs() <= 1e-4,
+                        "[{batch}, {m}, {k}] x [{batch}, {k}, {n}] at ({p}, {i}, {j}): {g} vs {want}"
+                    );
+                }
+            }
+        }
+        let filled = operand(11, batch, m, 16, false).matmul(operand(12, batch, 16, n, false));
         assert!(bits(filled).iter().any(|&b| b != 0));
         let lhs =
             Tensor::<3>::from_data(TensorData::new(Vec::<f32>::new(), [batch, m, 0]), &device);
