@@ -31,6 +31,7 @@ mod reward_properties;
 mod sandbox;
 mod serve_openai;
 mod sft_stage;
+mod softmax_bits;
 mod stages_eval;
 mod stages_expert;
 mod stages_rl;

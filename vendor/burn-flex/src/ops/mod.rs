@@ -94,6 +94,8 @@ pub mod binary;
 mod bool;
 pub mod cat;
 pub mod comparison;
+// mlagent patch: the composed softmax's bits in one sweep (vendor/README.md).
+pub mod composed_softmax;
 #[macro_use]
 mod conv_common;
 pub mod conv;

@@ -1153,6 +1153,19 @@ fn reduce_first_dim_f32(
 /// Sum batches all rows into a single SIMD kernel call, contiguous or strided.
 /// Prod uses a scalar loop.
 #[inline]
+/// mlagent patch: the row sums `sum_dim` takes over the last axis of contiguous f32 rows (the
+/// first branch of `reduce_last_dim_f32`), for kernels that must add in its order
+/// (`ops/composed_softmax.rs`).
+pub(crate) fn row_sums_f32(data: &[f32], out: &mut [f32], row_len: usize) {
+    debug_assert_eq!(data.len(), out.len() * row_len);
+    #[cfg(feature = "simd")]
+    kernels::sum_rows_f32(data, out, out.len(), row_len);
+    #[cfg(not(feature = "simd"))]
+    for (o, row) in out.iter_mut().zip(data.chunks(row_len)) {
+        *o = row.iter().copied().sum();
+    }
+}
+
 fn reduce_last_dim_f32(
     data: &[f32],
     start_offset: usize,
