@@ -99,18 +99,27 @@ impl Positions {
         let tq = pos[0].len();
         let tk = key_pad[0].len();
         let half = head_dim / 2;
+        // HF: inv_freq = 1 / theta^(2i/d); emb = cat(freqs, freqs). Each position's half-row is
+        // computed once (a training batch repeats positions 0..T in every row).
+        let inv: Vec<f64> = (0..half)
+            .map(|i| 1.0 / theta.powf((2 * i) as f64 / head_dim as f64))
+            .collect();
+        let mut table: BTreeMap<usize, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
         let mut cos = Vec::with_capacity(b * tq * head_dim);
         let mut sin = Vec::with_capacity(b * tq * head_dim);
         for row in pos {
             for &p in row {
+                let (c, s) = table.entry(p).or_insert_with(|| {
+                    inv.iter()
+                        .map(|inv| {
+                            let a = p as f64 * inv;
+                            (a.cos() as f32, a.sin() as f32)
+                        })
+                        .unzip()
+                });
                 for _copy in 0..2 {
-                    for i in 0..half {
-                        // HF: inv_freq = 1 / theta^(2i/d); emb = cat(freqs, freqs).
-                        let inv = 1.0 / theta.powf((2 * i) as f64 / head_dim as f64);
-                        let a = p as f64 * inv;
-                        cos.push(a.cos() as f32);
-                        sin.push(a.sin() as f32);
-                    }
+                    cos.extend_from_slice(c);
+                    sin.extend_from_slice(s);
                 }
             }
         }

@@ -134,6 +134,11 @@ enum Cmd {
         /// is printed (the first run after a pause is often slower on a shared machine)
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// With --against-torch: timed training steps of each run, after one warm-up step on
+        /// both sides (the first few steps of a process still fault in fresh memory, so short
+        /// runs measure start-up more than training)
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
         /// With --against-torch: cap PyTorch's kernels (MKL, oneDNN, ATen) at AVX2 + FMA, the
         /// SIMD level mlagent's kernels are pinned to (vendor/README.md), on a machine that has
         /// AVX-512
@@ -219,9 +224,10 @@ fn real_main() -> Result<()> {
         Cmd::Bench {
             against_torch: true,
             repeats,
+            steps,
             torch_avx2,
             ..
-        } => against_torch(repeats, torch_avx2),
+        } => against_torch(repeats, steps, torch_avx2),
         Cmd::Bench { filter, .. } => {
             let mut c = cargo();
             c.args([
@@ -272,10 +278,11 @@ fn torch_bench_configs() -> Vec<(&'static str, String, usize, usize)> {
 
 /// `bench --against-torch`: `mlagent lm bench` and python/bench_torch.py on the same
 /// configurations, alternating `repeats` times in one run, and the ratios of their medians.
-fn against_torch(repeats: usize, torch_avx2: bool) -> Result<()> {
-    if repeats == 0 {
-        bail!("--repeats must be at least 1");
+fn against_torch(repeats: usize, steps: usize, torch_avx2: bool) -> Result<()> {
+    if repeats == 0 || steps == 0 {
+        bail!("--repeats and --steps must be at least 1");
     }
+    let steps = steps.to_string();
     let venv = root().join("target/bench-venv");
     let python = venv.join("bin/python");
     if !python.exists() {
@@ -329,7 +336,7 @@ fn against_torch(repeats: usize, torch_avx2: bool) -> Result<()> {
             "--seq",
             &t,
             "--steps",
-            "6",
+            &steps,
             "--new-tokens",
             "64",
         ]);
@@ -350,7 +357,7 @@ fn against_torch(repeats: usize, torch_avx2: bool) -> Result<()> {
                 "--seq",
                 &t,
                 "--steps",
-                "6",
+                &steps,
                 "--new-tokens",
                 "64",
             ]);

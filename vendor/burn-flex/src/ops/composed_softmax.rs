@@ -20,6 +20,7 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 
 use burn_backend::DType;
 use burn_std::{Bytes, Shape};
@@ -67,16 +68,21 @@ fn sums_shape(shape: &Shape) -> Shape {
 /// The row maximum as `max_dim` gives it (NaN if the row holds one); only its value matters,
 /// since `x - max` is the same for a max of +0 or -0.
 fn row_max(row: &[f32]) -> f32 {
-    let mut m = f32::NEG_INFINITY;
-    for &x in row {
-        if x.is_nan() {
-            return f32::NAN;
+    #[cfg(feature = "simd")]
+    return crate::simd::kernels::max_f32(row);
+    #[cfg(not(feature = "simd"))]
+    {
+        let mut m = f32::NEG_INFINITY;
+        for &x in row {
+            if x.is_nan() {
+                return f32::NAN;
+            }
+            if x > m {
+                m = x;
+            }
         }
-        if x > m {
-            m = x;
-        }
+        m
     }
-    m
 }
 
 /// `sum_dim` over a row of one element (what `SumDim`'s backward does to its `[.., 1]` gradient).
@@ -86,122 +92,122 @@ fn sum_of_one(x: f32) -> f32 {
     out[0]
 }
 
-/// Runs `f(input rows, output rows, first row)` over chunks of rows, in parallel where rayon is
-/// on; each row is computed alone, so the split changes nothing.
-fn for_row_chunks<F>(input_len: usize, last: usize, out: &mut [f32], f: F)
+/// Runs `f` over chunks of `rows` rows, in parallel where rayon is on; each row is computed
+/// alone, so the split changes nothing.
+fn for_row_chunks<F>(rows: usize, f: F)
 where
-    F: Fn(core::ops::Range<usize>, &mut [f32]) + Sync + Send,
+    F: Fn(core::ops::Range<usize>) + Sync + Send,
 {
-    let chunk = ROWS_PER_TASK * last;
-    debug_assert_eq!(out.len(), input_len);
+    let chunks = rows.div_ceil(ROWS_PER_TASK);
+    let range = |c: usize| c * ROWS_PER_TASK..((c + 1) * ROWS_PER_TASK).min(rows);
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, o)| f(i * chunk..i * chunk + o.len(), o));
+        (0..chunks).into_par_iter().for_each(|c| f(range(c)));
     }
     #[cfg(not(feature = "rayon"))]
-    for (i, o) in out.chunks_mut(chunk).enumerate() {
-        f(i * chunk..i * chunk + o.len(), o);
+    for c in 0..chunks {
+        f(range(c));
     }
 }
 
-/// `exp(x - max)` into `e` and the row sums into `sums`, for the rows of `x`.
-fn exp_shifted(
-    x: &[f32],
-    e: &mut [f32],
-    sums: &mut [f32],
-    last: usize,
-    shifted: Option<&mut [f32]>,
-) {
-    for (xr, er) in x.chunks(last).zip(e.chunks_mut(last)) {
-        let m = row_max(xr);
-        for (o, &v) in er.iter_mut().zip(xr) {
-            *o = v - m;
+/// An f32 buffer whose every element the kernel writes before anything reads it (no zeroing
+/// pass over tensors of a vocabulary's or an attention map's size).
+struct Fresh {
+    buf: Vec<MaybeUninit<f32>>,
+}
+
+impl Fresh {
+    fn new(len: usize) -> Self {
+        let mut buf = Vec::with_capacity(len);
+        // SAFETY: `MaybeUninit` needs no initialisation, and the capacity is `len`.
+        unsafe { buf.set_len(len) };
+        Self { buf }
+    }
+
+    fn ptr(&mut self) -> SyncPtr {
+        SyncPtr(self.buf.as_mut_ptr().cast())
+    }
+
+    /// # Safety
+    /// Every element has been written.
+    unsafe fn into_vec(self) -> Vec<f32> {
+        let mut buf = core::mem::ManuallyDrop::new(self.buf);
+        let (ptr, len, cap) = (buf.as_mut_ptr().cast::<f32>(), buf.len(), buf.capacity());
+        // SAFETY: same allocation, layout and length; the caller guarantees initialisation.
+        unsafe { Vec::from_raw_parts(ptr, len, cap) }
+    }
+}
+
+/// The forward of softmax (`log == false`) or log-softmax over the last axis: `(output, saved)`,
+/// or `None` where only the composed ops apply.
+fn forward(x: &FlexTensor, log: bool) -> Option<(FlexTensor, Saved)> {
+    let last = rows_of(x)?;
+    let shape = x.layout().shape().clone();
+    let input: &[f32] = x.storage();
+    let n = input.len();
+    let rows = n / last;
+    let mut e = Fresh::new(n);
+    let mut out = Fresh::new(n);
+    let mut sums = vec![0.0f32; rows];
+    let (e_ptr, out_ptr, sums_ptr) = (e.ptr(), out.ptr(), SyncPtr(sums.as_mut_ptr()));
+    for_row_chunks(rows, |r| {
+        let (start, len) = (r.start * last, r.len() * last);
+        // SAFETY: chunks cover disjoint row ranges of `e`, `out` and `sums`, each sized for
+        // every row; a slice over `e` or `out` is formed only after all its elements are written.
+        unsafe {
+            let ep = e_ptr.get().add(start);
+            for (i, row) in input[start..start + len].chunks(last).enumerate() {
+                let m = row_max(row);
+                let dst = ep.add(i * last);
+                for (j, &v) in row.iter().enumerate() {
+                    dst.add(j).write(v - m);
+                }
+            }
+            let er = core::slice::from_raw_parts_mut(ep, len);
+            let sr = core::slice::from_raw_parts_mut(sums_ptr.get().add(r.start), r.len());
+            let op = out_ptr.get().add(start);
+            if log {
+                core::ptr::copy_nonoverlapping(ep, op, len);
+            }
+            crate::ops::exp_f32::exp_in_place_serial(er);
+            crate::ops::reduce::row_sums_f32(er, sr, last);
+            if log {
+                let or = core::slice::from_raw_parts_mut(op, len);
+                for (yr, &s) in or.chunks_mut(last).zip(sr.iter()) {
+                    let l = s.ln();
+                    for y in yr.iter_mut() {
+                        *y -= l;
+                    }
+                }
+            } else {
+                for (i, (row, &s)) in er.chunks(last).zip(sr.iter()).enumerate() {
+                    let dst = op.add(i * last);
+                    for (j, &v) in row.iter().enumerate() {
+                        dst.add(j).write(v / s);
+                    }
+                }
+            }
         }
-    }
-    if let Some(y) = shifted {
-        y.copy_from_slice(e);
-    }
-    crate::ops::exp_f32::exp_in_place_serial(e);
-    crate::ops::reduce::row_sums_f32(e, sums, last);
-}
-
-/// Softmax over the last axis: `(output, saved)`, or `None` where only the composed ops apply.
-pub fn softmax_forward(x: &FlexTensor) -> Option<(FlexTensor, Saved)> {
-    let last = rows_of(x)?;
-    let shape = x.layout().shape().clone();
-    let input: &[f32] = x.storage();
-    let n = input.len();
-    let rows = n / last;
-    let mut e = vec![0.0f32; n];
-    let mut sums = vec![0.0f32; rows];
-    let mut p = vec![0.0f32; n];
-    {
-        let sums_ptr = SyncPtr(sums.as_mut_ptr());
-        let e_ptr = SyncPtr(e.as_mut_ptr());
-        for_row_chunks(n, last, &mut p, |range, pr| {
-            let (r0, nr) = (range.start / last, pr.len() / last);
-            // SAFETY: chunks cover disjoint row ranges of `e` and `sums`, both sized for all rows.
-            let (er, sr) = unsafe {
-                (
-                    core::slice::from_raw_parts_mut(e_ptr.get().add(range.start), pr.len()),
-                    core::slice::from_raw_parts_mut(sums_ptr.get().add(r0), nr),
-                )
-            };
-            exp_shifted(&input[range], er, sr, last, None);
-            for ((pr, er), &s) in pr.chunks_mut(last).zip(er.chunks(last)).zip(sr.iter()) {
-                for (o, &v) in pr.iter_mut().zip(er) {
-                    *o = v / s;
-                }
-            }
-        });
-    }
-    let saved = Saved {
-        exp: tensor(e, shape.clone()),
-        sums: tensor(sums, sums_shape(&shape)),
-    };
-    Some((tensor(p, shape), saved))
-}
-
-/// Log-softmax over the last axis: `(output, saved)`, or `None` where only the composed ops
-/// apply.
-pub fn log_softmax_forward(x: &FlexTensor) -> Option<(FlexTensor, Saved)> {
-    let last = rows_of(x)?;
-    let shape = x.layout().shape().clone();
-    let input: &[f32] = x.storage();
-    let n = input.len();
-    let rows = n / last;
-    let mut e = vec![0.0f32; n];
-    let mut sums = vec![0.0f32; rows];
-    let mut out = vec![0.0f32; n];
-    {
-        let sums_ptr = SyncPtr(sums.as_mut_ptr());
-        let e_ptr = SyncPtr(e.as_mut_ptr());
-        for_row_chunks(n, last, &mut out, |range, yr| {
-            let (r0, nr) = (range.start / last, yr.len() / last);
-            // SAFETY: as in `softmax_forward`.
-            let (er, sr) = unsafe {
-                (
-                    core::slice::from_raw_parts_mut(e_ptr.get().add(range.start), yr.len()),
-                    core::slice::from_raw_parts_mut(sums_ptr.get().add(r0), nr),
-                )
-            };
-            exp_shifted(&input[range], er, sr, last, Some(yr));
-            for (yr, &s) in yr.chunks_mut(last).zip(sr.iter()) {
-                let l = s.ln();
-                for y in yr.iter_mut() {
-                    *y -= l;
-                }
-            }
-        });
-    }
+    });
+    // SAFETY: the chunks cover every row, and each wrote all of its elements of `e` and `out`.
+    let (e, out) = unsafe { (e.into_vec(), out.into_vec()) };
     let saved = Saved {
         exp: tensor(e, shape.clone()),
         sums: tensor(sums, sums_shape(&shape)),
     };
     Some((tensor(out, shape), saved))
+}
+
+/// Softmax over the last axis: `(output, saved)`, or `None` where only the composed ops apply.
+pub fn softmax_forward(x: &FlexTensor) -> Option<(FlexTensor, Saved)> {
+    forward(x, false)
+}
+
+/// Log-softmax over the last axis: `(output, saved)`, or `None` where only the composed ops
+/// apply.
+pub fn log_softmax_forward(x: &FlexTensor) -> Option<(FlexTensor, Saved)> {
+    forward(x, true)
 }
 
 /// The gradient's data, contiguous, written over in place where the buffer is not shared.
@@ -213,8 +219,9 @@ fn grad_buffer(grad: FlexTensor) -> FlexTensor {
     }
 }
 
-/// The softmax's input gradient from the output gradient `grad` (see the module docs).
-pub fn softmax_backward(grad: FlexTensor, saved: &Saved) -> FlexTensor {
+/// The softmax's (`log == false`) or log-softmax's input gradient from the output gradient
+/// `grad` (see the module docs).
+fn backward(grad: FlexTensor, saved: &Saved, log: bool) -> FlexTensor {
     let last = *saved
         .exp
         .layout()
@@ -224,60 +231,52 @@ pub fn softmax_backward(grad: FlexTensor, saved: &Saved) -> FlexTensor {
     let mut g = grad_buffer(grad);
     let e: &[f32] = saved.exp.storage();
     let sums: &[f32] = saved.sums.storage();
-    let n = e.len();
+    let rows = sums.len();
     let gs: &mut [f32] = g.storage_mut();
-    for_row_chunks(n, last, gs, |range, gr| {
-        let r0 = range.start / last;
+    assert_eq!(gs.len(), e.len(), "the gradient has the output's shape");
+    let g_ptr = SyncPtr(gs.as_mut_ptr());
+    for_row_chunks(rows, |r| {
+        let (start, len) = (r.start * last, r.len() * last);
+        // SAFETY: chunks cover disjoint row ranges of the (initialised) gradient buffer.
+        let gr = unsafe { core::slice::from_raw_parts_mut(g_ptr.get().add(start), len) };
+        let er = &e[start..start + len];
         let mut t = vec![0.0f32; last];
         let mut acc = [0.0f32];
-        for (i, (gr, er)) in gr.chunks_mut(last).zip(e[range].chunks(last)).enumerate() {
-            let s = sums[r0 + i];
-            let r = 1.0 / s;
-            let s2 = s * s;
-            for ((t, &gv), &ev) in t.iter_mut().zip(gr.iter()).zip(er) {
-                *t = gv * (-ev / s2);
-            }
-            crate::ops::reduce::row_sums_f32(&t, &mut acc, last);
-            let back = 1.0 * sum_of_one(acc[0]);
-            for (gv, &ev) in gr.iter_mut().zip(er) {
-                *gv = (*gv * r + back) * ev;
+        for ((gr, er), &s) in gr.chunks_mut(last).zip(er.chunks(last)).zip(&sums[r]) {
+            if log {
+                for (t, &gv) in t.iter_mut().zip(gr.iter()) {
+                    *t = -gv;
+                }
+                crate::ops::reduce::row_sums_f32(&t, &mut acc, last);
+                let back = 1.0 * sum_of_one(acc[0] * (1.0 / s));
+                for (gv, &ev) in gr.iter_mut().zip(er) {
+                    *gv += back * ev;
+                }
+            } else {
+                let recip = 1.0 / s;
+                let s2 = s * s;
+                for ((t, &gv), &ev) in t.iter_mut().zip(gr.iter()).zip(er) {
+                    *t = gv * (-ev / s2);
+                }
+                crate::ops::reduce::row_sums_f32(&t, &mut acc, last);
+                let back = 1.0 * sum_of_one(acc[0]);
+                for (gv, &ev) in gr.iter_mut().zip(er) {
+                    *gv = (*gv * recip + back) * ev;
+                }
             }
         }
     });
     g
 }
 
-/// The log-softmax's input gradient from the output gradient `grad` (see the module docs).
+/// The softmax's input gradient from the output gradient `grad`.
+pub fn softmax_backward(grad: FlexTensor, saved: &Saved) -> FlexTensor {
+    backward(grad, saved, false)
+}
+
+/// The log-softmax's input gradient from the output gradient `grad`.
 pub fn log_softmax_backward(grad: FlexTensor, saved: &Saved) -> FlexTensor {
-    let last = *saved
-        .exp
-        .layout()
-        .shape()
-        .last()
-        .expect("saved exp has rows");
-    let mut g = grad_buffer(grad);
-    let e: &[f32] = saved.exp.storage();
-    let sums: &[f32] = saved.sums.storage();
-    let n = e.len();
-    let gs: &mut [f32] = g.storage_mut();
-    for_row_chunks(n, last, gs, |range, gr| {
-        let r0 = range.start / last;
-        let mut t = vec![0.0f32; last];
-        let mut acc = [0.0f32];
-        for (i, (gr, er)) in gr.chunks_mut(last).zip(e[range].chunks(last)).enumerate() {
-            let s = sums[r0 + i];
-            for (t, &gv) in t.iter_mut().zip(gr.iter()) {
-                *t = -gv;
-            }
-            crate::ops::reduce::row_sums_f32(&t, &mut acc, last);
-            let grad_sum = acc[0] * (1.0 / s);
-            let back = 1.0 * sum_of_one(grad_sum);
-            for (gv, &ev) in gr.iter_mut().zip(er) {
-                *gv += back * ev;
-            }
-        }
-    });
-    g
+    backward(grad, saved, true)
 }
 
 /// A raw pointer that parallel row chunks write through at disjoint offsets.
