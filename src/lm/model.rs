@@ -277,7 +277,7 @@ pub fn init_tensors(cfg: &Qwen2Config, seed: &SeedPath) -> BTreeMap<String, Host
 
 /// `n` draws of N(0, std) by Box–Muller in f64 (portable: no platform libm differences matter
 /// beyond f64 `ln`/`cos`, which are correctly rounded enough to be stable on one platform).
-pub(crate) fn normal_vec(rng: &mut crate::seed::Rng, n: usize, std: f64) -> Vec<f32> {
+pub fn normal_vec(rng: &mut crate::seed::Rng, n: usize, std: f64) -> Vec<f32> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let u1: f64 = 1.0 - rng.random::<f64>(); // (0, 1]

@@ -22,7 +22,7 @@ fn bits<const D: usize>(t: Tensor<D>) -> Vec<u32> {
 /// some masked to -inf (never a whole row), some exact zeros of either sign.
 fn inputs(seed: &str, rows: usize, cols: usize, scale: f32) -> Vec<f32> {
     let mut rng = SeedPath::root(11).child(seed).rng();
-    let normal = mlagent_normal(&mut rng, rows * cols);
+    let normal = mlagent::lm::model::normal_vec(&mut rng, rows * cols, 1.0);
     normal
         .into_iter()
         .enumerate()
@@ -35,17 +35,6 @@ fn inputs(seed: &str, rows: usize, cols: usize, scale: f32) -> Vec<f32> {
             } else {
                 v * scale
             }
-        })
-        .collect()
-}
-
-fn mlagent_normal(rng: &mut mlagent::seed::Rng, n: usize) -> Vec<f32> {
-    use rand::Rng as _;
-    (0..n)
-        .map(|_| {
-            let u1: f64 = 1.0 - rng.random::<f64>();
-            let u2: f64 = rng.random::<f64>();
-            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
         })
         .collect()
 }

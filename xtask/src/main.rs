@@ -135,8 +135,8 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
         /// With --against-torch: timed training steps of each run, after one warm-up step on
-        /// both sides (the first few steps of a process still fault in fresh memory, so short
-        /// runs measure start-up more than training)
+        /// both sides (the first few steps of a process run slower than the rest, so short runs
+        /// measure start-up more than training)
         #[arg(long, default_value_t = 20)]
         steps: usize,
         /// With --against-torch: cap PyTorch's kernels (MKL, oneDNN, ATen) at AVX2 + FMA, the

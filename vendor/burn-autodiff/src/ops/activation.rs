@@ -165,6 +165,7 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
             OpsKind::UnTracked(prep) => prep.finish(B::log_sigmoid(tensor.primitive)),
         }
     }
+
     // mlagent patch (vendor/README.md): on the flex backend, softmax and log-softmax over the
     // last axis are one node each, computed by `burn_flex::ops::composed_softmax` with the bits
     // of the five-node composition below (the trait's default) and of its gradient. Elsewhere,

@@ -1148,13 +1148,8 @@ fn reduce_first_dim_f32(
     }
 }
 
-/// Reduce last dimension with SIMD.
-///
-/// Sum batches all rows into a single SIMD kernel call, contiguous or strided.
-/// Prod uses a scalar loop.
-#[inline]
 /// mlagent patch: the row sums `sum_dim` takes over the last axis of contiguous f32 rows (the
-/// first branch of `reduce_last_dim_f32`), for kernels that must add in its order
+/// contiguous branch of `reduce_last_dim_f32` calls it), for kernels that must add in its order
 /// (`ops/composed_softmax.rs`).
 pub(crate) fn row_sums_f32(data: &[f32], out: &mut [f32], row_len: usize) {
     debug_assert_eq!(data.len(), out.len() * row_len);
@@ -1166,6 +1161,11 @@ pub(crate) fn row_sums_f32(data: &[f32], out: &mut [f32], row_len: usize) {
     }
 }
 
+/// Reduce last dimension with SIMD.
+///
+/// Sum batches all rows into a single SIMD kernel call, contiguous or strided.
+/// Prod uses a scalar loop.
+#[inline]
 fn reduce_last_dim_f32(
     data: &[f32],
     start_offset: usize,
@@ -1179,10 +1179,14 @@ fn reduce_last_dim_f32(
     let rows = outer_size;
 
     // Contiguous Sum: batch all rows in one kernel call to avoid per-row overhead.
-    #[cfg(feature = "simd")]
+    // mlagent patch: through `row_sums_f32`, the one owner of this summation order.
     if matches!(op, ReduceOp::Sum) && outer_stride == dim_size as isize {
         let mut result = vec![0.0f32; rows];
-        kernels::sum_rows_f32(&data[start_offset..], &mut result, rows, dim_size);
+        row_sums_f32(
+            &data[start_offset..start_offset + rows * dim_size],
+            &mut result,
+            dim_size,
+        );
         return result;
     }
 
